@@ -1,0 +1,2 @@
+//! IronLB controller: watches the config and LoadBalancer Services and gives each its IPs.
+#![forbid(unsafe_code)]

@@ -1,0 +1,1 @@
+//! IronLB speaker: decides per IP which node announces it, and announces it.
