@@ -1,1 +1,39 @@
-fn main() {}
+//! `ironlb`: validate a config, show who announces what, run the lab.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod config_cmd;
+mod lab;
+
+#[derive(Parser)]
+#[command(name = "ironlb", version, about = "IronLB: bare-metal LoadBalancer for Kubernetes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work with IronLB configuration documents.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
+    /// Run the lab: a real control plane and a simulated LAN on this machine.
+    #[command(subcommand)]
+    Lab(lab::LabCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Config(cmd) => config_cmd::run(cmd),
+        Command::Lab(cmd) => lab::run(cmd),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("ironlb: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
