@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole IronLB test suite, as CI runs it: formatting, lints, unit and property tests,
+# and the end-to-end tests in the lab (real kube-apiserver, namespaces, routers). Needs root.
+# Installs what it needs (apt packages, the Go-built control plane) on first run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "tests/run-all.sh: needs root (network namespaces, the lab): run it with sudo" >&2; exit 1; }
+export CARGO_TERM_COLOR=never
+step() { echo; echo "=== $* ($(date -u +%T))"; }
+
+step "format"
+cargo fmt --all -- --check
+
+step "build"
+cargo build --workspace --all-targets
+
+step "lints"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "control plane (built once, cached in ${IRONLB_CACHE:-/var/cache/ironlb})"
+bash cli/lab/build-control-plane.sh >/dev/null
+
+step "tests"
+# Whatever happens, leave no lab behind.
+trap 'target/debug/ironlb lab down >/dev/null 2>&1 || true' EXIT
+# Test binaries that bring the lab up share it; the lab-down test takes it away at the end.
+cargo test --workspace --no-fail-fast -- --test-threads=2
