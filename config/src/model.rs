@@ -16,6 +16,9 @@ pub struct Config {
     pub pools: Vec<Pool>,
     /// BFD profiles by name (accepted for compatibility; IronLB does not run BFD yet).
     pub bfd_profiles: Vec<BfdProfile>,
+    /// Every address range sorted, for [`Config::pool_of`]; built by `parse`
+    /// (call [`Config::reindex`] after changing `pools` by hand).
+    pub address_index: crate::index::AddressIndex,
 }
 
 /// A pool's name, unique within a config.
@@ -92,7 +95,7 @@ pub struct BgpAdvertisement {
 }
 
 /// A BGP peer (`peers[]`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Peer {
     /// `my-asn`.
     pub my_asn: u32,
@@ -121,7 +124,7 @@ pub struct Peer {
 }
 
 /// A Kubernetes-style label selector (`match-labels`, `match-expressions`).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Hash)]
 pub struct NodeSelector {
     /// `match-labels`: every pair must be present.
     pub match_labels: BTreeMap<String, String>,
@@ -130,7 +133,7 @@ pub struct NodeSelector {
 }
 
 /// One `match-expressions[]` requirement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LabelRequirement {
     /// Label key.
     pub key: String,
@@ -139,7 +142,7 @@ pub struct LabelRequirement {
 }
 
 /// Operator of a label requirement.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LabelOperator {
     /// `In`: the label's value is one of these.
     In(Vec<String>),
