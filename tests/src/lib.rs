@@ -1,1 +1,284 @@
-//! Harness for the end-to-end tests: brings the lab up and reads its exports.
+//! Harness for the end-to-end tests: brings the lab up once per test binary and reads its exports.
+//!
+//! ```no_run
+//! let lab = ironlb_tests::lab();                 // `ironlb lab up` (idempotent), once
+//! let out = lab.kubectl(&["get", "nodes"]);      // admin kubectl
+//! let out = lab.exec_in(&lab.nodes()[0], &["ip", "addr"]); // `ip netns exec NODE ...`
+//! ```
+//! The lab is shared: tests in one binary run in parallel against it, and several test binaries
+//! reuse the same lab. Tests must clean up the objects they create. The lab needs root; without it
+//! (or without the built `ironlb` binary) `lab()` panics with a message saying what to do.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The running lab, as described by its `export` lines.
+#[derive(Debug)]
+pub struct Lab {
+    env: BTreeMap<String, String>,
+    ironlb: PathBuf,
+}
+
+static LAB: OnceLock<Lab> = OnceLock::new();
+
+/// The lab, brought up on first use (`ironlb lab up`; a lab already up is reused).
+///
+/// Panics with a clear message when not root, when the `ironlb` binary is not built, or when
+/// `lab up` fails.
+pub fn lab() -> &'static Lab {
+    LAB.get_or_init(|| {
+        require_root();
+        let ironlb = ironlb_bin();
+        let out = Command::new(&ironlb)
+            .args(["lab", "up"])
+            .output()
+            .unwrap_or_else(|e| panic!("running {} lab up: {e}", ironlb.display()));
+        assert!(
+            out.status.success(),
+            "`{} lab up` failed ({}):\n{}",
+            ironlb.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Lab {
+            env: parse_exports(&String::from_utf8_lossy(&out.stdout)),
+            ironlb,
+        }
+    })
+}
+
+/// Panics with a "needs root" message unless the test runs as root.
+pub fn require_root() {
+    let uid = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        })
+        .unwrap_or_default();
+    assert!(
+        uid == "0",
+        "this test needs root (it drives the IronLB lab: network namespaces, BIRD, a real \
+         kube-apiserver); run it as root, e.g. `sudo -E cargo test -p ironlb-tests`"
+    );
+}
+
+/// The `ironlb` binary: `IRONLB_BIN`, else `target/<profile>/ironlb` next to the test's `deps/`.
+pub fn ironlb_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("IRONLB_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("current_exe");
+    // .../target/debug/deps/lab-HASH -> .../target/debug/ironlb
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join("ironlb"))
+        .expect("test binary has no target directory");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build the workspace first (`cargo build --workspace`), or set IRONLB_BIN",
+        bin.display()
+    );
+    bin
+}
+
+/// Parses `export NAME='VALUE'` lines (values as the lab script quotes them).
+pub fn parse_exports(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v
+                .strip_prefix('\'')
+                .and_then(|v| v.strip_suffix('\''))
+                .unwrap_or(v);
+            (k.to_owned(), v.to_owned())
+        })
+        .collect()
+}
+
+impl Lab {
+    /// One export of the lab (`KUBECONFIG`, `IRONLB_LAB_ROUTER_CTL`, ...); panics if missing.
+    pub fn env(&self, name: &str) -> &str {
+        self.env
+            .get(name)
+            .unwrap_or_else(|| panic!("the lab does not export {name}"))
+    }
+
+    /// All exports.
+    pub fn exports(&self) -> &BTreeMap<String, String> {
+        &self.env
+    }
+
+    /// Node names, which are also their network namespaces.
+    pub fn nodes(&self) -> Vec<String> {
+        self.env("IRONLB_LAB_NODES")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The `ironlb` binary the lab was brought up with.
+    pub fn ironlb(&self) -> &std::path::Path {
+        &self.ironlb
+    }
+
+    /// Runs `ironlb lab ARGS...` on this lab (e.g. `["stop", "speaker", "ilb-node1"]`).
+    pub fn ironlb_lab(&self, args: &[&str]) -> Output {
+        run(Command::new(&self.ironlb)
+            .env("IRONLB_LAB_STATE", self.env("IRONLB_LAB_STATE"))
+            .env("IRONLB_LAB_PREFIX", self.env("IRONLB_LAB_PREFIX"))
+            .arg("lab")
+            .args(args))
+    }
+
+    /// Brings up a second, private lab beside the shared one (its own control plane, namespaces
+    /// `PREFIX*` and state dir), with `ironlb lab up ARGS...`. Call [`Lab::down`] when done.
+    pub fn up_private(prefix: &str, args: &[&str]) -> Lab {
+        require_root();
+        let ironlb = ironlb_bin();
+        let state = format!("/run/ironlb-lab-{}", prefix.trim_end_matches('-'));
+        let out = run(Command::new(&ironlb)
+            .env("IRONLB_LAB_STATE", &state)
+            .env("IRONLB_LAB_PREFIX", prefix)
+            .args(["lab", "up"])
+            .args(args));
+        assert!(
+            out.status.success(),
+            "`ironlb lab up {args:?}` (private lab {prefix}) failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Lab {
+            env: parse_exports(&String::from_utf8_lossy(&out.stdout)),
+            ironlb,
+        }
+    }
+
+    /// `ironlb lab down` for this lab.
+    pub fn down(&self) {
+        ok(&self.ironlb_lab(&["down"]));
+    }
+
+    /// Runs the lab's kubectl as admin with `args`.
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        run(Command::new(self.env("IRONLB_LAB_KUBECTL"))
+            .env("KUBECONFIG", self.env("KUBECONFIG"))
+            .args(args))
+    }
+
+    /// Runs `cmd` inside the network namespace `ns` (`ip netns exec ns cmd...`).
+    pub fn exec_in(&self, ns: &str, cmd: &[&str]) -> Output {
+        run(Command::new("ip").args(["netns", "exec", ns]).args(cmd))
+    }
+
+    /// Polls `check` every 100 ms until it returns `Some`, or panics after `timeout` with `what`.
+    pub fn wait_for<T>(
+        &self,
+        what: &str,
+        timeout: Duration,
+        mut check: impl FnMut() -> Option<T>,
+    ) -> T {
+        let start = Instant::now();
+        loop {
+            if let Some(v) = check() {
+                return v;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "timed out after {timeout:?} waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    cmd.output()
+        .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"))
+}
+
+/// Stdout of `out` as text; panics with stderr when the command failed.
+pub fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A BIRD 2 speaking eBGP to the lab router from inside a node namespace, announcing fixed
+/// routes; stopped on drop. A stand-in for a BGP speaker when testing the lab itself.
+pub struct NodeBird {
+    child: std::process::Child,
+    dir: PathBuf,
+}
+
+impl NodeBird {
+    /// Starts BIRD in node `node` of `lab`, announcing `routes` (IPv4 and IPv6 prefixes).
+    pub fn start(lab: &Lab, node: &str, routes: &[&str]) -> NodeBird {
+        let addrs = ok(&lab.exec_in(
+            node,
+            &["ip", "-o", "addr", "show", "dev", "eth0", "scope", "global"],
+        ));
+        let addr = |v6: bool| {
+            addrs
+                .split_whitespace()
+                .filter_map(|w| w.split_once('/').map(|(a, _)| a))
+                .find(|a| {
+                    a.parse::<std::net::IpAddr>()
+                        .is_ok_and(|ip| ip.is_ipv6() == v6)
+                })
+                .unwrap_or_else(|| panic!("{node} has no address (v6: {v6}) on eth0: {addrs}"))
+                .to_owned()
+        };
+        let (v4, v6) = (addr(false), addr(true));
+        let statics: String = routes
+            .iter()
+            .map(|r| {
+                let family = if r.contains(':') { "ipv6" } else { "ipv4" };
+                format!("protocol static {{ {family}; route {r} unreachable; }}\n")
+            })
+            .collect();
+        let conf = format!(
+            "router id {v4};\nprotocol device {{}}\n{statics}\
+             protocol bgp lab {{ local {v4} as {asn}; neighbor {router} as {rasn}; hold time 9;\n\
+               ipv4 {{ import none; export where source = RTS_STATIC; }};\n\
+               ipv6 {{ import none; export where source = RTS_STATIC; extended next hop on; next hop address {v6}; }}; }}\n",
+            asn = lab.env("IRONLB_LAB_NODE_ASN"),
+            router = lab.env("IRONLB_LAB_ROUTER_V4"),
+            rasn = lab.env("IRONLB_LAB_ROUTER_ASN"),
+        );
+        let dir =
+            std::env::temp_dir().join(format!("ironlb-node-bird-{node}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("bird.conf"), conf).expect("write bird.conf");
+        let child = Command::new("ip")
+            .args(["netns", "exec", node, "bird", "-f", "-c"])
+            .arg(dir.join("bird.conf"))
+            .arg("-s")
+            .arg(dir.join("bird.ctl"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start bird in a node namespace");
+        NodeBird { child, dir }
+    }
+}
+
+impl Drop for NodeBird {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,0 +1,378 @@
+//! The lab itself: control plane, LAN, router, simulated kube-proxy, RBAC, lab commands.
+//! Needs root; runs against the shared lab (`ironlb_tests::lab()`).
+
+use ironlb_tests::{NodeBird, lab, ok};
+use serde_json::Value;
+use std::process::Command;
+use std::time::Duration;
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_str(&ok(out)).expect("kubectl printed JSON")
+}
+
+#[test]
+fn api_server_answers_from_root_namespace_and_from_a_node() {
+    let lab = lab();
+    assert_eq!(ok(&lab.kubectl(&["get", "--raw", "/readyz"])).trim(), "ok");
+    // Inside a node, with the speaker's own ServiceAccount token (least privilege).
+    let state = lab.env("IRONLB_LAB_STATE");
+    let kubeconfig = format!("{state}/speaker.kubeconfig");
+    let node = &lab.nodes()[0];
+    let out = lab.exec_in(
+        node,
+        &[
+            lab.env("IRONLB_LAB_KUBECTL"),
+            "--kubeconfig",
+            &kubeconfig,
+            "get",
+            "nodes",
+            "-o",
+            "name",
+        ],
+    );
+    let names = ok(&out);
+    assert!(
+        names.contains(&format!("node/{node}")),
+        "nodes seen from {node}: {names}"
+    );
+}
+
+#[test]
+fn nodes_exist_with_lan_addresses_and_are_ready() {
+    let lab = lab();
+    let nodes = json(&lab.kubectl(&["get", "nodes", "-o", "json"]));
+    for (i, name) in lab.nodes().iter().enumerate() {
+        let node = nodes["items"]
+            .as_array()
+            .and_then(|items| {
+                items
+                    .iter()
+                    .find(|n| n["metadata"]["name"] == name.as_str())
+            })
+            .unwrap_or_else(|| panic!("no Node {name}"));
+        let ready = node["status"]["conditions"]
+            .as_array()
+            .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+            .map(|c| c["status"].clone());
+        assert_eq!(ready, Some(Value::from("True")), "{name} is not Ready");
+        let internal: Vec<&str> = node["status"]["addresses"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|a| a["type"] == "InternalIP")
+                    .filter_map(|a| a["address"].as_str())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let v4 = format!("192.0.2.{}", 11 + i);
+        let v6 = format!("2001:db8:1::{}", 11 + i);
+        assert_eq!(
+            internal,
+            [v4.as_str(), v6.as_str()],
+            "InternalIPs of {name}"
+        );
+        assert_eq!(
+            node["metadata"]["labels"]["kubernetes.io/hostname"],
+            name.as_str()
+        );
+        // The node's namespace really holds that address.
+        let addrs = ok(&lab.exec_in(name, &["ip", "-o", "addr", "show", "dev", "eth0"]));
+        assert!(
+            addrs.contains(&format!("{v4}/24")) && addrs.contains(&format!("{v6}/64")),
+            "{addrs}"
+        );
+    }
+}
+
+fn mac_of(ns: &str, iface: &str) -> String {
+    let out = ok(&lab().exec_in(ns, &["cat", &format!("/sys/class/net/{iface}/address")]));
+    out.trim().to_owned()
+}
+
+#[test]
+fn client_resolves_a_node_address_over_the_lan() {
+    let lab = lab();
+    let client = lab.env("IRONLB_LAB_CLIENT");
+    let iface = lab.env("IRONLB_LAB_CLIENT_IF");
+    let node = &lab.nodes()[0];
+    let out = lab.exec_in(
+        client,
+        &["arping", "-c", "1", "-w", "3", "-I", iface, "192.0.2.11"],
+    );
+    let text = ok(&out);
+    let mac = mac_of(node, "eth0");
+    assert!(
+        text.to_lowercase().contains(&mac),
+        "arping answer {text:?} is not from {node} ({mac})"
+    );
+    // IPv6: neighbour discovery through the kernel.
+    ok(&lab.exec_in(
+        client,
+        &["ping", "-6", "-c", "1", "-W", "3", "2001:db8:1::11"],
+    ));
+    let neigh = ok(&lab.exec_in(
+        client,
+        &["ip", "-6", "neigh", "show", "2001:db8:1::11", "dev", iface],
+    ));
+    assert!(
+        neigh.contains(&mac),
+        "neighbour entry {neigh:?} is not {node}'s MAC {mac}"
+    );
+}
+
+#[test]
+fn pool_address_delivered_to_a_node_is_served_but_never_owned_by_it() {
+    let lab = lab();
+    let client = lab.env("IRONLB_LAB_CLIENT");
+    let iface = lab.env("IRONLB_LAB_CLIENT_IF");
+    let node = lab.nodes().last().cloned().expect("nodes");
+    let mac = mac_of(&node, "eth0");
+    // The node's kernel owns no pool address (strict ARP): nothing in its address list.
+    let addrs = ok(&lab.exec_in(&node, &["ip", "-o", "addr"]));
+    assert!(
+        !addrs.contains("192.0.2.25") && !addrs.contains("2001:db8:1::2"),
+        "{addrs}"
+    );
+    // Deliver a pool address to the node by hand, as IronLB's ARP/NDP answer would.
+    for (vip, url) in [
+        ("192.0.2.253", "http://192.0.2.253/"),
+        ("2001:db8:1::2fe", "http://[2001:db8:1::2fe]/"),
+    ] {
+        ok(&lab.exec_in(
+            client,
+            &[
+                "ip",
+                "neigh",
+                "replace",
+                vip,
+                "lladdr",
+                &mac,
+                "dev",
+                iface,
+                "nud",
+                "permanent",
+            ],
+        ));
+        let body = lab.exec_in(client, &["curl", "-s", "-m", "5", url]);
+        ok(&lab.exec_in(client, &["ip", "neigh", "del", vip, "dev", iface]));
+        assert_eq!(ok(&body).trim(), node, "answer from {url}");
+    }
+}
+
+#[test]
+fn router_accepts_bgp_from_nodes_and_installs_routes_with_ecmp() {
+    let lab = lab();
+    assert_eq!(
+        lab.env("IRONLB_LAB_ROUTER_KIND"),
+        "bird",
+        "this test drives the BIRD router"
+    );
+    let ctl = lab.env("IRONLB_LAB_ROUTER_CTL");
+    let router = lab.env("IRONLB_LAB_ROUTER");
+    let nodes = lab.nodes();
+    assert!(nodes.len() >= 2, "needs two nodes");
+    // The last two nodes announce the same /32 and /128.
+    let (route4, route6) = ("203.0.113.250/32", "2001:db8:2::250/128");
+    let speakers: Vec<(String, NodeBird)> = nodes[nodes.len() - 2..]
+        .iter()
+        .map(|n| {
+            let i = nodes.iter().position(|m| m == n).expect("node index") + 11;
+            (
+                format!("192.0.2.{i}"),
+                NodeBird::start(lab, n, &[route4, route6]),
+            )
+        })
+        .collect();
+    let birdc = |args: &[&str]| {
+        ok(&Command::new("birdc")
+            .arg("-s")
+            .arg(ctl)
+            .args(args)
+            .output()
+            .expect("birdc"))
+    };
+    lab.wait_for(
+        "two Established BGP sessions on the router",
+        Duration::from_secs(60),
+        || {
+            let protocols = birdc(&["show", "protocols", "all"]);
+            let established = speakers
+                .iter()
+                .filter(|(v4, _)| {
+                    protocols.split("\n\n").any(|p| {
+                        p.contains("Established")
+                            && p.contains(&format!("Neighbor address: {v4}\n"))
+                    })
+                })
+                .count();
+            (established == speakers.len()).then_some(())
+        },
+    );
+    let kernel = lab.wait_for(
+        "an ECMP route to 203.0.113.250 in the router's kernel",
+        Duration::from_secs(30),
+        || {
+            let r = ok(&lab.exec_in(router, &["ip", "route", "show", "203.0.113.250"]));
+            (r.matches("nexthop via").count() == 2).then_some(r)
+        },
+    );
+    assert!(birdc(&["show", "route", "for", "203.0.113.250"]).contains("203.0.113.250/32"));
+    for (v4, _) in &speakers {
+        assert!(kernel.contains(&format!("via {v4} ")), "{kernel}");
+    }
+    let kernel6 = lab.wait_for(
+        "an IPv6 route to 2001:db8:2::250",
+        Duration::from_secs(30),
+        || {
+            let r = ok(&lab.exec_in(router, &["ip", "-6", "route", "show", "2001:db8:2::250"]));
+            r.contains("via 2001:db8:1::").then_some(r)
+        },
+    );
+    assert!(
+        kernel6.contains("nexthop") || kernel6.contains("via"),
+        "{kernel6}"
+    );
+    // The remote host reaches the announced address only through the router, and one of the
+    // announcing nodes answers (simulated kube-proxy).
+    let remote = lab.env("IRONLB_LAB_REMOTE");
+    let served: Vec<&str> = nodes[nodes.len() - 2..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    for url in ["http://203.0.113.250/", "http://[2001:db8:2::250]/"] {
+        let body = ok(&lab.exec_in(remote, &["curl", "-s", "-m", "5", url]));
+        assert!(
+            served.contains(&body.trim()),
+            "{url} answered {body:?}, not one of {served:?}"
+        );
+    }
+    drop(speakers);
+    lab.wait_for(
+        "the route to go once the sessions close",
+        Duration::from_secs(30),
+        || {
+            ok(&lab.exec_in(router, &["ip", "route", "show", "203.0.113.250"]))
+                .trim()
+                .is_empty()
+                .then_some(())
+        },
+    );
+}
+
+#[test]
+fn rbac_gives_components_what_they_need_and_no_more() {
+    let lab = lab();
+    let ns = lab.env("IRONLB_LAB_NAMESPACE");
+    let can = |sa: &str, args: &[&str]| {
+        let who = format!("system:serviceaccount:{ns}:{sa}");
+        let mut full = vec!["auth", "can-i", "--as", &who];
+        full.extend_from_slice(args);
+        let out = lab.kubectl(&full);
+        String::from_utf8_lossy(&out.stdout).trim() == "yes"
+    };
+    let yes: &[(&str, &[&str])] = &[
+        (
+            "controller",
+            &["patch", "services", "--subresource=status", "-A"],
+        ),
+        ("controller", &["watch", "services", "-A"]),
+        (
+            "controller",
+            &["create", "events.events.k8s.io", "-n", "default"],
+        ),
+        (
+            "controller",
+            &["update", "leases.coordination.k8s.io", "-n", ns],
+        ),
+        ("controller", &["list", "configmaps", "-n", ns]),
+        (
+            "speaker",
+            &["watch", "endpointslices.discovery.k8s.io", "-A"],
+        ),
+        ("speaker", &["list", "nodes"]),
+        ("speaker", &["get", "secrets/memberlist", "-n", ns]),
+        ("speaker", &["create", "events", "-n", "default"]),
+    ];
+    let no: &[(&str, &[&str])] = &[
+        ("controller", &["delete", "services", "-A"]),
+        ("controller", &["list", "configmaps", "-n", "default"]),
+        ("controller", &["get", "secrets", "-n", ns]),
+        (
+            "speaker",
+            &["patch", "services", "--subresource=status", "-A"],
+        ),
+        ("speaker", &["get", "secrets/other", "-n", ns]),
+        ("speaker", &["list", "secrets", "-n", ns]),
+        ("speaker", &["update", "nodes"]),
+    ];
+    for (sa, args) in yes {
+        assert!(can(sa, args), "{sa} should be allowed: {args:?}");
+    }
+    for (sa, args) in no {
+        assert!(!can(sa, args), "{sa} should be denied: {args:?}");
+    }
+    let secret = json(&lab.kubectl(&["-n", ns, "get", "secret", "memberlist", "-o", "json"]));
+    assert!(
+        secret["data"]["secretkey"]
+            .as_str()
+            .is_some_and(|k| k.len() >= 64),
+        "memberlist secretkey"
+    );
+}
+
+#[test]
+fn link_down_pulls_the_nodes_cable_and_up_restores_it() {
+    let lab = lab();
+    let node = lab.nodes().last().cloned().expect("nodes");
+    let carrier = || {
+        ok(&lab.exec_in(&node, &["cat", "/sys/class/net/eth0/carrier"]))
+            .trim()
+            .to_owned()
+    };
+    ok(&lab.ironlb_lab(&["link", &node, "down"]));
+    let down = carrier();
+    ok(&lab.ironlb_lab(&["link", &node, "up"]));
+    assert_eq!(down, "0", "{node} still has carrier after `lab link down`");
+    lab.wait_for("carrier back", Duration::from_secs(5), || {
+        (carrier() == "1").then_some(())
+    });
+    ok(&lab.exec_in(&node, &["ping", "-c", "1", "-W", "3", "192.0.2.1"]));
+}
+
+#[test]
+fn bad_lab_arguments_give_one_clear_line() {
+    let lab = lab();
+    let out = lab.ironlb_lab(&["link", "no-such-node", "down"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no node no-such-node"), "{err}");
+}
+
+#[test]
+fn up_again_is_idempotent_and_prints_the_same_exports() {
+    let lab = lab();
+    let again = ok(&lab.ironlb_lab(&["up"]));
+    let env = ironlb_tests::parse_exports(&again);
+    assert_eq!(&env, lab.exports());
+    let printed = ironlb_tests::parse_exports(&ok(&lab.ironlb_lab(&["env"])));
+    assert_eq!(&printed, lab.exports());
+    for name in [
+        "KUBECONFIG",
+        "IRONLB_LAB_NAMESPACE",
+        "IRONLB_LAB_NODES",
+        "IRONLB_LAB_CLIENT",
+        "IRONLB_LAB_CLIENT_IF",
+        "IRONLB_LAB_REMOTE",
+        "IRONLB_LAB_ROUTER",
+        "IRONLB_LAB_ROUTER_KIND",
+        "IRONLB_LAB_ROUTER_CTL",
+        "IRONLB_LAB_ROUTER_V4",
+        "IRONLB_LAB_ROUTER_V6",
+        "IRONLB_LAB_ROUTER_ASN",
+        "IRONLB_LAB_NODE_ASN",
+        "IRONLB_LAB_CONTROLLER_METRICS",
+    ] {
+        assert!(!lab.env(name).is_empty(), "{name} is empty");
+    }
+}
