@@ -9,7 +9,7 @@
 #                       └─ ilb-nodeN     eth0 192.0.2.1N    2001:db8:1::1N  (speaker, kube-proxy sim)
 #
 # Env from the binary: IRONLB_LAB_BIN (dir of the component binaries), IRONLB_LAB_BUILD_SCRIPT,
-# IRONLB_LAB_NAMESPACE_YAML, IRONLB_LAB_RBAC_YAML. Optional: IRONLB_CACHE (/var/cache/ironlb).
+# IRONLB_LAB_NAMESPACE_YAML, IRONLB_LAB_RBAC_YAML, IRONLB_LAB_CRDS_YAML. Optional: IRONLB_CACHE (/var/cache/ironlb).
 # Invariants: nothing is added to the root namespace but processes bound to 127.0.0.1 and files
 # under $STATE; every process the lab starts carries IRONLB_LAB_DAEMON=$STATE in its environment
 # and every namespace is named ilb-*, so `down` finds all of it even without $STATE.
@@ -28,6 +28,7 @@ PY=/usr/bin/python3
 # Inputs from the binary, kept out of the environment of the processes the lab starts.
 BUILD_SCRIPT=${IRONLB_LAB_BUILD_SCRIPT:-} NAMESPACE_YAML=${IRONLB_LAB_NAMESPACE_YAML:-} RBAC_YAML=${IRONLB_LAB_RBAC_YAML:-}
 unset IRONLB_LAB_BUILD_SCRIPT IRONLB_LAB_NAMESPACE_YAML IRONLB_LAB_RBAC_YAML
+CRDS_YAML=${IRONLB_LAB_CRDS_YAML:-}; unset IRONLB_LAB_CRDS_YAML
 
 log() { echo "lab: $*" >&2; }
 # die MESSAGE: one clear line (what is wrong, what to do), then the caller's cleanup runs.
@@ -438,6 +439,8 @@ make_components() {
   [ -n "$NAMESPACE_YAML" ] && [ -n "$RBAC_YAML" ] ||
     die "no manifests given (run the lab through the ironlb binary)"
   kc apply -f - >/dev/null <<<"$NAMESPACE_YAML"
+  # CRDs (NodeAnnouncement) before the speakers start publishing.
+  [ -z "$CRDS_YAML" ] || kc apply -f - >/dev/null <<<"$CRDS_YAML"
   kc apply -f - >/dev/null <<<"$RBAC_YAML"
   kc -n "$LAB_NS" create secret generic memberlist \
     --from-literal=secretkey="$(openssl rand -base64 128 | tr -d '\n')" >/dev/null

@@ -14,6 +14,7 @@ const LAB_SH: &str = include_str!("../lab/lab.sh");
 const BUILD_SH: &str = include_str!("../lab/build-control-plane.sh");
 const NAMESPACE_YAML: &str = include_str!("../../deploy/namespace.yaml");
 const RBAC_YAML: &str = include_str!("../../deploy/rbac.yaml");
+const CRDS_YAML: &str = include_str!("../../deploy/crds/nodeannouncement.yaml");
 
 /// Subcommands of `ironlb lab`.
 #[derive(Subcommand)]
@@ -138,7 +139,8 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<u8> {
         .args(cmd.script_args())
         .env("IRONLB_LAB_BUILD_SCRIPT", BUILD_SH)
         .env("IRONLB_LAB_NAMESPACE_YAML", NAMESPACE_YAML)
-        .env("IRONLB_LAB_RBAC_YAML", RBAC_YAML);
+        .env("IRONLB_LAB_RBAC_YAML", RBAC_YAML)
+        .env("IRONLB_LAB_CRDS_YAML", CRDS_YAML);
     if let Some(dir) = component_dir() {
         bash.env("IRONLB_LAB_BIN", dir);
     }

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod config_cmd;
 mod lab;
+mod status;
 
 #[derive(Parser)]
 #[command(name = "ironlb", version, about = "IronLB: bare-metal LoadBalancer for Kubernetes")]
@@ -21,6 +22,8 @@ enum Command {
     /// Run the lab: a real control plane and a simulated LAN on this machine.
     #[command(subcommand)]
     Lab(lab::LabCommand),
+    /// Show who announces what: per LoadBalancer Service, or one node's view (--node).
+    Status(status::StatusArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +31,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Config(cmd) => config_cmd::run(cmd),
         Command::Lab(cmd) => lab::run(cmd),
+        Command::Status(args) => status::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

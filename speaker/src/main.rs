@@ -1,1 +1,93 @@
-fn main() {}
+//! `ironlb-speaker`: parse flags, build the context, run.
+#![forbid(unsafe_code)]
+
+use anyhow::Context as _;
+use clap::Parser;
+use ironlb_speaker::http;
+use ironlb_speaker::l2::{self, L2Options};
+use ironlb_speaker::metrics::Metrics;
+use ironlb_speaker::watch::{self, Settings};
+use std::net::SocketAddr;
+use tracing_subscriber::EnvFilter;
+
+/// Announces LoadBalancer IPs from this node: ARP/NDP answers for the IPs it wins.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Flags {
+    /// This node's name.
+    #[arg(long, env = "NODE_NAME")]
+    node_name: String,
+    /// IronLB's namespace (ConfigMap).
+    #[arg(long, env = "IRONLB_NAMESPACE", default_value = "ironlb-system")]
+    namespace: String,
+    /// Name of the ConfigMap holding the config (under the key `config`).
+    #[arg(long, default_value = "config")]
+    config_name: String,
+    /// `loadBalancerClass` served, besides Services with no class.
+    #[arg(long, default_value = "ironlb.io/ironlb")]
+    lb_class: String,
+    /// Address for /metrics and /healthz.
+    #[arg(long, default_value = "0.0.0.0:7472")]
+    metrics_addr: SocketAddr,
+    /// Interfaces to answer on (comma-separated); default: every suitable one.
+    #[arg(long, value_delimiter = ',')]
+    interfaces: Vec<String>,
+    /// UDP port of the speakers' gossip.
+    #[arg(long, default_value_t = ironlb_speaker::gossip::PORT)]
+    gossip_port: u16,
+    /// Re-announce every IP this often (seconds); 0 disables the periodic refresh.
+    #[arg(long, default_value_t = 0)]
+    refresh_secs: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let flags = Flags::parse();
+    anyhow::ensure!(!flags.node_name.is_empty(), "NODE_NAME must not be empty");
+    tracing::info!(node = %flags.node_name, namespace = %flags.namespace, "starting");
+
+    let metrics = Metrics::new().context("registering metrics")?;
+    let server = tokio::spawn(http::serve(flags.metrics_addr, metrics.clone()));
+    let client = kube::Client::try_default()
+        .await
+        .context("building the Kubernetes client")?;
+    let (events_tx, events_rx) = tokio::sync::mpsc::channel(1024);
+    let opts = L2Options {
+        interfaces: flags.interfaces,
+        refresh: (flags.refresh_secs > 0)
+            .then(|| std::time::Duration::from_secs(flags.refresh_secs)),
+        ..L2Options::default()
+    };
+    let (l2, l2_task) = l2::spawn(opts, metrics.l2.clone(), events_tx);
+    let settings = Settings {
+        node_name: flags.node_name,
+        namespace: flags.namespace,
+        config_name: flags.config_name,
+        lb_class: flags.lb_class,
+        gossip_port: flags.gossip_port,
+    };
+    let gossip = watch::start_gossip(&client, &settings).await;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("terminated, exiting"),
+        r = watch::run(client, settings, metrics, l2, events_rx, gossip.as_ref().map(|g| &g.0)) => r.context("speaker stopped")?,
+        r = server => r.context("metrics server task")?.context("metrics server")?,
+        r = l2_task => r.context("layer-2 responder task")?,
+        r = tokio::signal::ctrl_c() => {
+            r.context("waiting for a signal")?;
+            tracing::info!("interrupted, exiting");
+        }
+    }
+    // Say goodbye so that peers take over at once rather than after failure detection.
+    if let Some((g, task)) = gossip {
+        g.leave(task).await;
+    }
+    Ok(())
+}

@@ -1,0 +1,520 @@
+//! `NodeAnnouncement` (`ironlb.io/v1alpha1`, cluster-scoped): who announces what, readable with
+//! `kubectl get nodeannouncements` and `ironlb status`.
+//!
+//! One object per node, named after the node, written by that node's speaker only. Its status
+//! lists the IPs the node announces (Services, mode, interface or BGP peers, since when) and the
+//! states of its BGP sessions.
+//!
+//! ```text
+//!   election + announcers ──Desired (full set)──> Publisher ──next_status (pure)──> changed?
+//!                                                                       yes: server-side apply
+//!                                                                       no:  nothing written
+//! ```
+//! Invariant: the API is written only when the published content changes, never periodically;
+//! `since` of an entry whose content is unchanged is kept (also across speaker restarts, since
+//! the publisher starts from the object already in the API).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Client, CustomResource, CustomResourceExt};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The field manager of the speaker's server-side applies.
+pub const FIELD_MANAGER: &str = "ironlb-speaker";
+
+/// Spec of a [`NodeAnnouncement`]: only the node it describes (also its name).
+#[derive(
+    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema,
+)]
+#[kube(
+    group = "ironlb.io",
+    version = "v1alpha1",
+    kind = "NodeAnnouncement",
+    plural = "nodeannouncements",
+    singular = "nodeannouncement",
+    shortname = "nodeann",
+    category = "ironlb",
+    doc = "What one node announces (IPs, Services, mode, interface or BGP peers) and its BGP sessions; written by that node's speaker.",
+    status = "NodeAnnouncementStatus",
+    printcolumn = r#"{"name":"IPs","type":"string","jsonPath":".status.announcements[*].ip"}"#,
+    printcolumn = r#"{"name":"BGP-Peers","type":"string","jsonPath":".status.bgpSessions[*].peer"}"#,
+    printcolumn = r#"{"name":"BGP-States","type":"string","jsonPath":".status.bgpSessions[*].state"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeAnnouncementSpec {
+    /// The node whose announcements the status lists (equal to the object's name).
+    pub node_name: String,
+}
+
+/// What a node announces and the state of its BGP sessions.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NodeAnnouncementStatus {
+    /// IPs this node announces, sorted by IP.
+    #[serde(default)]
+    pub announcements: Vec<Announcement>,
+    /// This node's BGP sessions, sorted by peer.
+    #[serde(default)]
+    pub bgp_sessions: Vec<BgpSession>,
+}
+
+/// One IP announced by the node.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Announcement {
+    /// The announced IP.
+    #[schemars(schema_with = "ip_schema")]
+    pub ip: IpAddr,
+    /// Services holding this IP, as `namespace/name`, sorted.
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// How the IP is announced.
+    pub mode: AnnounceMode,
+    /// Layer 2: the interface answering ARP/NDP for the IP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// BGP: the peers the route is advertised to, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(schema_with = "ip_list_schema")]
+    pub peers: Vec<IpAddr>,
+    /// Since when this node announces the IP this way.
+    #[schemars(schema_with = "time_schema")]
+    pub since: Time,
+}
+
+/// How an IP is announced.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AnnounceMode {
+    /// ARP / NDP answers on a LAN interface.
+    Layer2,
+    /// Routes to BGP peers.
+    Bgp,
+}
+
+/// One BGP session of the node.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BgpSession {
+    /// The peer's address.
+    #[schemars(schema_with = "ip_schema")]
+    pub peer: IpAddr,
+    /// The session's state (RFC 4271).
+    pub state: BgpSessionState,
+    /// Since when the session is in this state.
+    #[schemars(schema_with = "time_schema")]
+    pub since: Time,
+}
+
+/// States of a BGP session (RFC 4271 section 8; we only dial out, so no Active).
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
+)]
+pub enum BgpSessionState {
+    /// Not trying (stopped, or waiting to retry).
+    Idle,
+    /// Dialling the peer.
+    Connect,
+    /// OPEN sent, waiting for the peer's.
+    OpenSent,
+    /// OPENs exchanged, waiting for the first KEEPALIVE.
+    OpenConfirm,
+    /// Up: routes exchanged.
+    Established,
+}
+
+fn ip_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string"})
+}
+
+fn ip_list_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "array", "items": {"type": "string"}})
+}
+
+fn time_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "format": "date-time"})
+}
+
+/// One IP the node should be shown announcing (input of the publisher; no timestamps).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Announced {
+    /// Services holding the IP, as `namespace/name`.
+    pub services: BTreeSet<String>,
+    /// How it is announced.
+    pub mode: AnnounceMode,
+    /// Layer 2: the answering interface.
+    pub interface: Option<String>,
+    /// BGP: the peers it is advertised to.
+    pub peers: BTreeSet<IpAddr>,
+}
+
+/// The full desired content of this node's [`NodeAnnouncement`] status.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Desired {
+    /// Announced IPs.
+    pub announcements: BTreeMap<IpAddr, Announced>,
+    /// BGP sessions by peer.
+    pub bgp_sessions: BTreeMap<IpAddr, BgpSessionState>,
+}
+
+/// The status to publish given what is `published` (`None`: no object yet) and what is
+/// `desired`, or `None` when the published status already says exactly that (nothing to write).
+///
+/// `since` is kept for an IP announced in the same mode, and for a session in the same state;
+/// otherwise it is `now`.
+pub fn next_status(
+    published: Option<&NodeAnnouncementStatus>,
+    desired: &Desired,
+    now: &Time,
+) -> Option<NodeAnnouncementStatus> {
+    let empty = NodeAnnouncementStatus::default();
+    let current = published.unwrap_or(&empty);
+    let announcements = desired
+        .announcements
+        .iter()
+        .map(|(ip, want)| {
+            let since = current
+                .announcements
+                .iter()
+                .find(|a| a.ip == *ip && a.mode == want.mode)
+                .map_or_else(|| now.clone(), |a| a.since.clone());
+            Announcement {
+                ip: *ip,
+                services: want.services.iter().cloned().collect(),
+                mode: want.mode,
+                interface: want.interface.clone(),
+                peers: want.peers.iter().copied().collect(),
+                since,
+            }
+        })
+        .collect();
+    let bgp_sessions = desired
+        .bgp_sessions
+        .iter()
+        .map(|(peer, state)| {
+            let since = current
+                .bgp_sessions
+                .iter()
+                .find(|s| s.peer == *peer && s.state == *state)
+                .map_or_else(|| now.clone(), |s| s.since.clone());
+            BgpSession {
+                peer: *peer,
+                state: *state,
+                since,
+            }
+        })
+        .collect();
+    let next = NodeAnnouncementStatus {
+        announcements,
+        bgp_sessions,
+    };
+    // No object yet (`None`): write even an empty status, so the node is listed.
+    (published != Some(&next)).then_some(next)
+}
+
+/// The CRD of [`NodeAnnouncement`] as YAML, as committed at `deploy/crds/nodeannouncement.yaml`.
+pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
+    Ok(format!(
+        "# Generated from speaker/src/announcement.rs (do not edit); see docs/announcements.md.\n{}",
+        serde_saphyr::to_string(&NodeAnnouncement::crd())?
+    ))
+}
+
+/// Errors of [`Publisher::publish`].
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// Reading this node's object failed.
+    #[error("reading NodeAnnouncement {node}: {source}")]
+    Read {
+        /// The node.
+        node: String,
+        /// The API error.
+        source: kube::Error,
+    },
+    /// Creating or updating this node's object failed.
+    #[error("writing NodeAnnouncement {node}: {source}")]
+    Write {
+        /// The node.
+        node: String,
+        /// The API error.
+        source: kube::Error,
+    },
+}
+
+/// Publishes this node's [`NodeAnnouncement`], writing only when its content changes.
+///
+/// Call [`Publisher::publish`] with the full desired set whenever it may have changed; a failed
+/// write leaves the publisher unchanged, so calling again (e.g. on a retry timer) retries it.
+pub struct Publisher {
+    api: Api<NodeAnnouncement>,
+    node: String,
+    owner: Option<OwnerReference>,
+    /// What the API holds: `None` until read (first publish), `Some(None)` while there is no
+    /// object. Read once: the speaker is the only writer, so later reads would only cost.
+    published: Option<Option<NodeAnnouncementStatus>>,
+}
+
+impl Publisher {
+    /// A publisher for node `node`. With the Node's `uid`, the object is owned by the Node, so it
+    /// is garbage-collected when the Node is deleted.
+    pub fn new(client: Client, node: &str, node_uid: Option<&str>) -> Publisher {
+        Publisher {
+            api: Api::all(client),
+            node: node.to_owned(),
+            owner: node_uid.map(|uid| OwnerReference {
+                api_version: "v1".to_owned(),
+                kind: "Node".to_owned(),
+                name: node.to_owned(),
+                uid: uid.to_owned(),
+                ..OwnerReference::default()
+            }),
+            published: None,
+        }
+    }
+
+    /// Makes the API show `desired`; returns whether anything was written.
+    pub async fn publish(&mut self, desired: &Desired) -> Result<bool, PublishError> {
+        let published = match &self.published {
+            Some(p) => p.clone(),
+            None => self
+                .api
+                .get_opt(&self.node)
+                .await
+                .map_err(|source| PublishError::Read {
+                    node: self.node.clone(),
+                    source,
+                })?
+                .map(|o| o.status.unwrap_or_default()),
+        };
+        let Some(next) = next_status(published.as_ref(), desired, &now()) else {
+            self.published = Some(published);
+            return Ok(false);
+        };
+        let write_err = |source| PublishError::Write {
+            node: self.node.clone(),
+            source,
+        };
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        if published.is_none() {
+            let object = serde_json::json!({
+                "apiVersion": "ironlb.io/v1alpha1",
+                "kind": "NodeAnnouncement",
+                "metadata": {"name": self.node, "ownerReferences": self.owner.iter().collect::<Vec<_>>()},
+                "spec": {"nodeName": self.node},
+            });
+            self.api
+                .patch(&self.node, &params, &Patch::Apply(object))
+                .await
+                .map_err(write_err)?;
+        }
+        let status = serde_json::json!({
+            "apiVersion": "ironlb.io/v1alpha1",
+            "kind": "NodeAnnouncement",
+            "status": next,
+        });
+        let result = self
+            .api
+            .patch_status(&self.node, &params, &Patch::Apply(status))
+            .await;
+        if let Err(kube::Error::Api(e)) = &result
+            && e.code == 404
+        {
+            // Deleted behind our back: create it again on the next call.
+            self.published = Some(None);
+        }
+        result.map_err(write_err)?;
+        self.published = Some(Some(next));
+        Ok(true)
+    }
+}
+
+/// The current time, to the second (what `Time` serializes).
+fn now() -> Time {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    Time(Timestamp::from_second(i64::try_from(secs).unwrap_or(0)).unwrap_or(Timestamp::UNIX_EPOCH))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(secs: i64) -> Time {
+        Time(Timestamp::from_second(secs).unwrap())
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn l2(services: &[&str], iface: &str) -> Announced {
+        Announced {
+            services: services.iter().map(|s| s.to_string()).collect(),
+            mode: AnnounceMode::Layer2,
+            interface: Some(iface.to_owned()),
+            peers: BTreeSet::new(),
+        }
+    }
+
+    fn desired(anns: &[(&str, Announced)], sessions: &[(&str, BgpSessionState)]) -> Desired {
+        Desired {
+            announcements: anns.iter().map(|(i, a)| (ip(i), a.clone())).collect(),
+            bgp_sessions: sessions.iter().map(|(p, s)| (ip(p), *s)).collect(),
+        }
+    }
+
+    #[test]
+    fn nothing_published_and_nothing_desired_writes_an_empty_status() {
+        // The object must exist so that `kubectl get` shows the node announces nothing.
+        let next = next_status(None, &Desired::default(), &t(1));
+        assert_eq!(next, Some(NodeAnnouncementStatus::default()));
+    }
+
+    #[test]
+    fn same_content_is_not_written_again() {
+        let d = desired(&[("192.0.2.10", l2(&["default/web"], "eth0"))], &[]);
+        let first = next_status(None, &d, &t(1)).unwrap();
+        assert_eq!(next_status(Some(&first), &d, &t(2)), None);
+    }
+
+    #[test]
+    fn new_ip_gets_now_and_existing_ip_keeps_its_since() {
+        let d1 = desired(&[("192.0.2.10", l2(&["default/web"], "eth0"))], &[]);
+        let first = next_status(None, &d1, &t(1)).unwrap();
+        let d2 = desired(
+            &[
+                ("192.0.2.10", l2(&["default/web"], "eth0")),
+                ("2001:db8::10", l2(&["default/web6"], "eth0")),
+            ],
+            &[],
+        );
+        let second = next_status(Some(&first), &d2, &t(5)).unwrap();
+        assert_eq!(second.announcements.len(), 2);
+        assert_eq!(second.announcements[0].ip, ip("192.0.2.10"));
+        assert_eq!(second.announcements[0].since, t(1));
+        assert_eq!(second.announcements[1].since, t(5));
+    }
+
+    #[test]
+    fn a_new_service_on_the_same_ip_is_written_but_keeps_since() {
+        let first = next_status(
+            None,
+            &desired(&[("192.0.2.10", l2(&["a/x"], "eth0"))], &[]),
+            &t(1),
+        )
+        .unwrap();
+        let d = desired(&[("192.0.2.10", l2(&["a/x", "b/y"], "eth0"))], &[]);
+        let next = next_status(Some(&first), &d, &t(9)).unwrap();
+        assert_eq!(next.announcements[0].services, ["a/x", "b/y"]);
+        assert_eq!(next.announcements[0].since, t(1));
+    }
+
+    #[test]
+    fn mode_change_resets_since() {
+        let first = next_status(
+            None,
+            &desired(&[("192.0.2.10", l2(&["a/x"], "eth0"))], &[]),
+            &t(1),
+        )
+        .unwrap();
+        let bgp = Announced {
+            services: ["a/x".to_owned()].into(),
+            mode: AnnounceMode::Bgp,
+            interface: None,
+            peers: [ip("192.0.2.1")].into(),
+        };
+        let next = next_status(Some(&first), &desired(&[("192.0.2.10", bgp)], &[]), &t(3)).unwrap();
+        assert_eq!(next.announcements[0].mode, AnnounceMode::Bgp);
+        assert_eq!(next.announcements[0].peers, [ip("192.0.2.1")]);
+        assert_eq!(next.announcements[0].since, t(3));
+    }
+
+    #[test]
+    fn withdrawn_ip_is_removed() {
+        let first = next_status(
+            None,
+            &desired(&[("192.0.2.10", l2(&["a/x"], "eth0"))], &[]),
+            &t(1),
+        )
+        .unwrap();
+        let next = next_status(Some(&first), &Desired::default(), &t(2)).unwrap();
+        assert!(next.announcements.is_empty());
+    }
+
+    #[test]
+    fn bgp_session_since_follows_state_changes() {
+        use BgpSessionState::*;
+        let first = next_status(None, &desired(&[], &[("192.0.2.1", Connect)]), &t(1)).unwrap();
+        assert_eq!(
+            next_status(
+                Some(&first),
+                &desired(&[], &[("192.0.2.1", Connect)]),
+                &t(2)
+            ),
+            None
+        );
+        let up = next_status(
+            Some(&first),
+            &desired(&[], &[("192.0.2.1", Established)]),
+            &t(4),
+        )
+        .unwrap();
+        assert_eq!(up.bgp_sessions[0].state, Established);
+        assert_eq!(up.bgp_sessions[0].since, t(4));
+    }
+
+    #[test]
+    fn status_serializes_as_documented() {
+        let d = desired(
+            &[("192.0.2.10", l2(&["default/web"], "eth0"))],
+            &[("192.0.2.1", BgpSessionState::OpenSent)],
+        );
+        let s = next_status(None, &d, &t(0)).unwrap();
+        assert_eq!(
+            serde_json::to_value(&s).unwrap(),
+            serde_json::json!({
+                "announcements": [{"ip": "192.0.2.10", "services": ["default/web"], "mode": "layer2",
+                                   "interface": "eth0", "since": "1970-01-01T00:00:00Z"}],
+                "bgpSessions": [{"peer": "192.0.2.1", "state": "OpenSent", "since": "1970-01-01T00:00:00Z"}],
+            })
+        );
+        let back: NodeAnnouncementStatus =
+            serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+
+    /// The committed CRD must be the generated one; `IRONLB_BLESS=1` rewrites it.
+    #[test]
+    fn committed_crd_yaml_is_generated_one() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../deploy/crds/nodeannouncement.yaml"
+        );
+        let generated = crd_yaml().unwrap();
+        if std::env::var_os("IRONLB_BLESS").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{path} is out of date: run `IRONLB_BLESS=1 cargo test -p ironlb-speaker \
+             committed_crd_yaml` and commit it"
+        );
+        // And it is YAML meaning exactly the CRD.
+        let parsed: serde_json::Value = serde_saphyr::from_str(&committed).unwrap();
+        assert_eq!(
+            parsed,
+            serde_json::to_value(NodeAnnouncement::crd()).unwrap()
+        );
+    }
+}

@@ -1,0 +1,651 @@
+//! The layer-2 announcer as a state machine: which IPs this node answers for on which
+//! interfaces, and what to send in reply to each frame. No sockets and no clocks:
+//! [`Announcer::handle`] takes an [`Input`] and returns the [`Output`]s a driver
+//! performs (the driver is [`crate::l2`]).
+//!
+//! Invariants:
+//! * An ARP request or Neighbor Solicitation is answered only if its target is an IP in
+//!   the current desired set **and** the frame came in on an interface that IP is
+//!   announced on; the answer carries that interface's MAC.
+//! * The set is declarative: [`Input::SetAnnounced`] carries the whole desired set and
+//!   the announcer computes the difference, so repeating an input changes nothing.
+//! * Every (IPv6 VIP, interface) pair it answers on has its solicited-node group
+//!   joined, and a group is left only when no announced IP on that interface needs it.
+//! * A takeover (an (IP, interface) pair that was not announced before) sends a burst
+//!   of [`BURST_ROUNDS`] gratuitous ARP / unsolicited NA rounds, one per [`Input::Tick`].
+#![forbid(unsafe_code)]
+
+use crate::arp::{ArpFrame, ArpOp};
+use crate::ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, EthernetHeader, MacAddr};
+use crate::ndp::{NdpFrame, NdpMessage, solicited_node};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv6Addr};
+
+/// Rounds of gratuitous announcements after a takeover (the first at once).
+pub const BURST_ROUNDS: u8 = 3;
+
+/// Interface index, as the kernel numbers them.
+pub type IfIndex = u32;
+
+/// Which interfaces an IP is announced on.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum IfaceSelection {
+    /// Every suitable interface of the node.
+    AllSuitable,
+    /// Only those of these names that are suitable.
+    Only(BTreeSet<String>),
+}
+
+/// A usable interface, as the driver found it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct IfaceInfo {
+    /// Kernel index.
+    pub index: IfIndex,
+    /// Name.
+    pub name: String,
+    /// Hardware address used in answers.
+    pub mac: MacAddr,
+}
+
+/// Everything the announcer reacts to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// The whole desired set of IPs this node announces now.
+    SetAnnounced(BTreeMap<IpAddr, IfaceSelection>),
+    /// The whole set of suitable interfaces now.
+    Interfaces(Vec<IfaceInfo>),
+    /// A frame received on an interface.
+    Frame {
+        /// Where it came in.
+        iface: IfIndex,
+        /// The whole Ethernet frame.
+        bytes: Vec<u8>,
+    },
+    /// Periodic tick: sends the next burst round of recent takeovers.
+    Tick,
+    /// Re-announce every IP once (optional periodic refresh).
+    Refresh,
+}
+
+/// Countable things, mapped to metrics by the driver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counter {
+    /// An ARP request for an IP announced here.
+    ArpRequest,
+    /// An ARP reply sent.
+    ArpReply,
+    /// A Neighbor Solicitation for an IP announced here.
+    NdpRequest,
+    /// A Neighbor Advertisement sent in answer.
+    NdpReply,
+    /// A gratuitous ARP or unsolicited NA sent.
+    Gratuitous,
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send this frame on this interface.
+    Send {
+        /// Interface.
+        iface: IfIndex,
+        /// Whole Ethernet frame.
+        frame: Vec<u8>,
+    },
+    /// Join an IPv6 multicast group on an interface.
+    JoinGroup {
+        /// Interface.
+        iface: IfIndex,
+        /// Group.
+        group: Ipv6Addr,
+    },
+    /// Leave an IPv6 multicast group on an interface.
+    LeaveGroup {
+        /// Interface.
+        iface: IfIndex,
+        /// Group.
+        group: Ipv6Addr,
+    },
+    /// Count one of these.
+    Count(Counter),
+    /// This node started answering for `ip` on `iface`.
+    Took {
+        /// The IP.
+        ip: IpAddr,
+        /// Interface name.
+        iface: String,
+    },
+    /// This node stopped answering for `ip` on `iface`.
+    Released {
+        /// The IP.
+        ip: IpAddr,
+        /// Interface name.
+        iface: String,
+    },
+    /// Another MAC claims an IP this node announces (split brain or a misconfigured
+    /// host).
+    Conflict {
+        /// The IP.
+        ip: IpAddr,
+        /// Interface name.
+        iface: String,
+        /// The other claimant.
+        mac: MacAddr,
+    },
+}
+
+/// The announcer's state.
+#[derive(Debug, Default)]
+pub struct Announcer {
+    desired: BTreeMap<IpAddr, IfaceSelection>,
+    ifaces: BTreeMap<IfIndex, IfaceInfo>,
+    /// Resolved: (IP, interface) pairs answered now.
+    active: BTreeSet<(IpAddr, IfIndex)>,
+    /// Joined groups and how many active IPv6 pairs need each.
+    groups: BTreeMap<(IfIndex, Ipv6Addr), usize>,
+    /// Remaining burst rounds per takeover.
+    burst: BTreeMap<(IpAddr, IfIndex), u8>,
+}
+
+impl Announcer {
+    /// An announcer with nothing to announce and no interfaces.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The (IP, interface index) pairs answered now.
+    pub fn active(&self) -> &BTreeSet<(IpAddr, IfIndex)> {
+        &self.active
+    }
+
+    /// Handles one input.
+    pub fn handle(&mut self, input: Input) -> Vec<Output> {
+        let mut out = Vec::new();
+        match input {
+            Input::SetAnnounced(desired) => {
+                self.desired = desired;
+                self.reconcile(&BTreeMap::new(), &mut out);
+            }
+            Input::Interfaces(list) => {
+                let new = list.into_iter().map(|i| (i.index, i)).collect();
+                let old = std::mem::replace(&mut self.ifaces, new);
+                self.reconcile(&old, &mut out);
+            }
+            Input::Frame { iface, bytes } => self.frame(iface, &bytes, &mut out),
+            Input::Tick => {
+                let due: Vec<(IpAddr, IfIndex)> = self.burst.keys().copied().collect();
+                for key in due {
+                    self.announce(key, &mut out);
+                    if let Some(left) = self.burst.get_mut(&key) {
+                        *left = left.saturating_sub(1);
+                        if *left == 0 {
+                            self.burst.remove(&key);
+                        }
+                    }
+                }
+            }
+            Input::Refresh => {
+                let all: Vec<(IpAddr, IfIndex)> = self.active.iter().copied().collect();
+                for key in all {
+                    self.announce(key, &mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn wanted(&self) -> BTreeSet<(IpAddr, IfIndex)> {
+        let mut set = BTreeSet::new();
+        for (ip, sel) in &self.desired {
+            for i in self.ifaces.values() {
+                let ok = match sel {
+                    IfaceSelection::AllSuitable => true,
+                    IfaceSelection::Only(names) => names.contains(&i.name),
+                };
+                if ok {
+                    set.insert((*ip, i.index));
+                }
+            }
+        }
+        set
+    }
+
+    /// The name of `index`, looked up in the current interfaces, then in `old` (for
+    /// interfaces that just went away).
+    fn iface_name(&self, old: &BTreeMap<IfIndex, IfaceInfo>, index: IfIndex) -> String {
+        self.ifaces
+            .get(&index)
+            .or_else(|| old.get(&index))
+            .map_or_else(|| format!("if{index}"), |i| i.name.clone())
+    }
+
+    fn reconcile(&mut self, old: &BTreeMap<IfIndex, IfaceInfo>, out: &mut Vec<Output>) {
+        let wanted = self.wanted();
+        let gone: Vec<(IpAddr, IfIndex)> = self.active.difference(&wanted).copied().collect();
+        let new: Vec<(IpAddr, IfIndex)> = wanted.difference(&self.active).copied().collect();
+        for (ip, iface) in gone {
+            self.active.remove(&(ip, iface));
+            self.burst.remove(&(ip, iface));
+            if let IpAddr::V6(v6) = ip {
+                let key = (iface, solicited_node(v6));
+                if let Some(n) = self.groups.get_mut(&key) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.groups.remove(&key);
+                        out.push(Output::LeaveGroup {
+                            iface,
+                            group: key.1,
+                        });
+                    }
+                }
+            }
+            out.push(Output::Released {
+                ip,
+                iface: self.iface_name(old, iface),
+            });
+        }
+        for (ip, iface) in new {
+            self.active.insert((ip, iface));
+            if let IpAddr::V6(v6) = ip {
+                let key = (iface, solicited_node(v6));
+                let n = self.groups.entry(key).or_insert(0);
+                *n += 1;
+                if *n == 1 {
+                    out.push(Output::JoinGroup {
+                        iface,
+                        group: key.1,
+                    });
+                }
+            }
+            out.push(Output::Took {
+                ip,
+                iface: self.iface_name(old, iface),
+            });
+            self.announce((ip, iface), out);
+            self.burst.insert((ip, iface), BURST_ROUNDS - 1);
+        }
+    }
+
+    /// One round of gratuitous announcement of `ip` on `iface`.
+    fn announce(&self, (ip, iface): (IpAddr, IfIndex), out: &mut Vec<Output>) {
+        let Some(info) = self.ifaces.get(&iface) else {
+            return;
+        };
+        match ip {
+            IpAddr::V4(v4) => {
+                for op in [ArpOp::Request, ArpOp::Reply] {
+                    out.push(Output::Send {
+                        iface,
+                        frame: ArpFrame::gratuitous(info.mac, v4, op).encode(),
+                    });
+                    out.push(Output::Count(Counter::Gratuitous));
+                }
+            }
+            IpAddr::V6(v6) => {
+                out.push(Output::Send {
+                    iface,
+                    frame: NdpFrame::unsolicited(info.mac, v6).encode(),
+                });
+                out.push(Output::Count(Counter::Gratuitous));
+            }
+        }
+    }
+
+    fn frame(&mut self, iface: IfIndex, bytes: &[u8], out: &mut Vec<Output>) {
+        let Some(info) = self.ifaces.get(&iface) else {
+            return;
+        };
+        let mac = info.mac;
+        let Ok((eth, _)) = EthernetHeader::decode(bytes) else {
+            return;
+        };
+        // Our own transmissions come back on a packet socket.
+        if eth.src == mac {
+            return;
+        }
+        match eth.ethertype {
+            ETHERTYPE_ARP => {
+                let Ok(arp) = ArpFrame::decode(bytes) else {
+                    return;
+                };
+                let target = IpAddr::V4(arp.target_ip);
+                let sender = IpAddr::V4(arp.sender_ip);
+                if self.active.contains(&(sender, iface)) && arp.sender_mac != mac {
+                    out.push(Output::Conflict {
+                        ip: sender,
+                        iface: info.name.clone(),
+                        mac: arp.sender_mac,
+                    });
+                    return;
+                }
+                if arp.op == ArpOp::Request && self.active.contains(&(target, iface)) {
+                    out.push(Output::Count(Counter::ArpRequest));
+                    out.push(Output::Send {
+                        iface,
+                        frame: arp.reply(mac).encode(),
+                    });
+                    out.push(Output::Count(Counter::ArpReply));
+                }
+            }
+            ETHERTYPE_IPV6 => {
+                let Ok(ndp) = NdpFrame::decode(bytes) else {
+                    return;
+                };
+                match ndp.message {
+                    NdpMessage::Solicitation { target, .. } => {
+                        if !self.active.contains(&(IpAddr::V6(target), iface)) {
+                            return;
+                        }
+                        out.push(Output::Count(Counter::NdpRequest));
+                        if let Some(na) = ndp.answer(mac) {
+                            out.push(Output::Send {
+                                iface,
+                                frame: na.encode(),
+                            });
+                            out.push(Output::Count(Counter::NdpReply));
+                        }
+                    }
+                    NdpMessage::Advertisement {
+                        target, target_ll, ..
+                    } => {
+                        let claimant = target_ll.unwrap_or(eth.src);
+                        if self.active.contains(&(IpAddr::V6(target), iface)) && claimant != mac {
+                            out.push(Output::Conflict {
+                                ip: IpAddr::V6(target),
+                                iface: info.name.clone(),
+                                mac: claimant,
+                            });
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::Ipv4Addr;
+
+    const MAC1: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x11]);
+    const MAC2: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x12]);
+    const CLIENT: MacAddr = MacAddr([2, 0, 0, 0, 0, 0x99]);
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn eth(index: IfIndex, name: &str, mac: MacAddr) -> IfaceInfo {
+        IfaceInfo {
+            index,
+            name: name.into(),
+            mac,
+        }
+    }
+
+    fn desired(ips: &[&str]) -> Input {
+        Input::SetAnnounced(
+            ips.iter()
+                .map(|s| (ip(s), IfaceSelection::AllSuitable))
+                .collect(),
+        )
+    }
+
+    fn arp_request(target: &str) -> Vec<u8> {
+        ArpFrame {
+            eth_dst: MacAddr::BROADCAST,
+            eth_src: CLIENT,
+            op: ArpOp::Request,
+            sender_mac: CLIENT,
+            sender_ip: Ipv4Addr::new(192, 0, 2, 99),
+            target_mac: MacAddr::ZERO,
+            target_ip: target.parse().unwrap(),
+        }
+        .encode()
+    }
+
+    fn ns(target: &str) -> Vec<u8> {
+        let t: Ipv6Addr = target.parse().unwrap();
+        NdpFrame {
+            eth_dst: crate::ndp::multicast_mac(solicited_node(t)),
+            eth_src: CLIENT,
+            src: "2001:db8:1::99".parse().unwrap(),
+            dst: solicited_node(t),
+            message: NdpMessage::Solicitation {
+                target: t,
+                source_ll: Some(CLIENT),
+            },
+        }
+        .encode()
+    }
+
+    fn sends(out: &[Output]) -> Vec<(IfIndex, Vec<u8>)> {
+        out.iter()
+            .filter_map(|o| match o {
+                Output::Send { iface, frame } => Some((*iface, frame.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn ready() -> Announcer {
+        let mut a = Announcer::new();
+        a.handle(Input::Interfaces(vec![eth(2, "eth0", MAC1)]));
+        a
+    }
+
+    #[test]
+    fn takeover_sends_gratuitous_and_joins_group() {
+        let mut a = ready();
+        let out = a.handle(desired(&["192.0.2.200", "2001:db8:1::200"]));
+        assert!(out.contains(&Output::JoinGroup {
+            iface: 2,
+            group: "ff02::1:ff00:200".parse().unwrap()
+        }));
+        let s = sends(&out);
+        assert_eq!(s.len(), 3, "2 gratuitous ARP + 1 unsolicited NA");
+        let g = ArpFrame::decode(&s[0].1).unwrap();
+        assert!(g.is_gratuitous() && g.sender_mac == MAC1);
+        assert!(out.contains(&Output::Took {
+            ip: ip("192.0.2.200"),
+            iface: "eth0".into()
+        }));
+    }
+
+    #[test]
+    fn burst_repeats_then_stops() {
+        let mut a = ready();
+        a.handle(desired(&["192.0.2.200"]));
+        for _ in 1..BURST_ROUNDS {
+            assert_eq!(sends(&a.handle(Input::Tick)).len(), 2);
+        }
+        assert!(sends(&a.handle(Input::Tick)).is_empty());
+    }
+
+    #[test]
+    fn same_set_twice_changes_nothing() {
+        let mut a = ready();
+        a.handle(desired(&["192.0.2.200", "2001:db8:1::200"]));
+        assert_eq!(
+            a.handle(desired(&["192.0.2.200", "2001:db8:1::200"])),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn answers_arp_only_for_owned_ips() {
+        let mut a = ready();
+        a.handle(desired(&["192.0.2.200"]));
+        let out = a.handle(Input::Frame {
+            iface: 2,
+            bytes: arp_request("192.0.2.200"),
+        });
+        let s = sends(&out);
+        assert_eq!(s.len(), 1);
+        let r = ArpFrame::decode(&s[0].1).unwrap();
+        assert_eq!(
+            (r.op, r.sender_mac, r.eth_dst),
+            (ArpOp::Reply, MAC1, CLIENT)
+        );
+        assert_eq!(r.sender_ip, Ipv4Addr::new(192, 0, 2, 200));
+        assert!(out.contains(&Output::Count(Counter::ArpReply)));
+
+        for other in ["192.0.2.201", "192.0.2.99"] {
+            let out = a.handle(Input::Frame {
+                iface: 2,
+                bytes: arp_request(other),
+            });
+            assert_eq!(out, vec![], "{other}");
+        }
+    }
+
+    #[test]
+    fn answers_only_on_the_selected_interface() {
+        let mut a = Announcer::new();
+        a.handle(Input::Interfaces(vec![
+            eth(2, "eth0", MAC1),
+            eth(3, "eth1", MAC2),
+        ]));
+        a.handle(Input::SetAnnounced(BTreeMap::from([(
+            ip("192.0.2.200"),
+            IfaceSelection::Only(BTreeSet::from(["eth1".to_string()])),
+        )])));
+        let req = arp_request("192.0.2.200");
+        assert!(
+            sends(&a.handle(Input::Frame {
+                iface: 2,
+                bytes: req.clone()
+            }))
+            .is_empty()
+        );
+        let s = sends(&a.handle(Input::Frame {
+            iface: 3,
+            bytes: req,
+        }));
+        assert_eq!(ArpFrame::decode(&s[0].1).unwrap().sender_mac, MAC2);
+    }
+
+    #[test]
+    fn answers_ns_only_for_owned_ips() {
+        let mut a = ready();
+        a.handle(desired(&["2001:db8:1::200"]));
+        let s = sends(&a.handle(Input::Frame {
+            iface: 2,
+            bytes: ns("2001:db8:1::200"),
+        }));
+        assert_eq!(s.len(), 1);
+        let na = NdpFrame::decode(&s[0].1).unwrap();
+        assert!(matches!(
+            na.message,
+            NdpMessage::Advertisement {
+                target_ll: Some(MAC1),
+                ..
+            }
+        ));
+        let out = a.handle(Input::Frame {
+            iface: 2,
+            bytes: ns("2001:db8:1::201"),
+        });
+        assert_eq!(out, vec![]);
+    }
+
+    #[test]
+    fn release_leaves_group_and_stops_answering() {
+        let mut a = ready();
+        a.handle(desired(&["2001:db8:1::200", "2001:db8:2::200"]));
+        // Both share ff02::1:ff00:200: leaving one keeps the group.
+        let out = a.handle(desired(&["2001:db8:2::200"]));
+        assert!(!out.iter().any(|o| matches!(o, Output::LeaveGroup { .. })));
+        let out = a.handle(desired(&[]));
+        assert!(out.contains(&Output::LeaveGroup {
+            iface: 2,
+            group: "ff02::1:ff00:200".parse().unwrap()
+        }));
+        assert_eq!(
+            a.handle(Input::Frame {
+                iface: 2,
+                bytes: ns("2001:db8:2::200")
+            }),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn interface_loss_releases_and_return_retakes() {
+        let mut a = ready();
+        a.handle(desired(&["192.0.2.200"]));
+        let out = a.handle(Input::Interfaces(vec![]));
+        assert_eq!(
+            out,
+            vec![Output::Released {
+                ip: ip("192.0.2.200"),
+                iface: "eth0".into()
+            }]
+        );
+        let out = a.handle(Input::Interfaces(vec![eth(2, "eth0", MAC1)]));
+        assert_eq!(sends(&out).len(), 2);
+    }
+
+    #[test]
+    fn another_mac_claiming_our_ip_is_a_conflict() {
+        let mut a = ready();
+        a.handle(desired(&["192.0.2.200", "2001:db8:1::200"]));
+        let mut other = ArpFrame::gratuitous(MAC2, Ipv4Addr::new(192, 0, 2, 200), ArpOp::Reply);
+        other.eth_src = MAC2;
+        let out = a.handle(Input::Frame {
+            iface: 2,
+            bytes: other.encode(),
+        });
+        assert_eq!(
+            out,
+            vec![Output::Conflict {
+                ip: ip("192.0.2.200"),
+                iface: "eth0".into(),
+                mac: MAC2
+            }]
+        );
+        let na = NdpFrame::unsolicited(MAC2, "2001:db8:1::200".parse().unwrap());
+        let out = a.handle(Input::Frame {
+            iface: 2,
+            bytes: na.encode(),
+        });
+        assert!(matches!(out[..], [Output::Conflict { mac: MAC2, .. }]));
+    }
+
+    #[test]
+    fn own_frames_and_garbage_are_ignored() {
+        let mut a = ready();
+        a.handle(desired(&["192.0.2.200"]));
+        let own = ArpFrame::gratuitous(MAC1, Ipv4Addr::new(192, 0, 2, 200), ArpOp::Request);
+        assert_eq!(
+            a.handle(Input::Frame {
+                iface: 2,
+                bytes: own.encode()
+            }),
+            vec![]
+        );
+        assert_eq!(
+            a.handle(Input::Frame {
+                iface: 2,
+                bytes: vec![1, 2, 3]
+            }),
+            vec![]
+        );
+        assert_eq!(
+            a.handle(Input::Frame {
+                iface: 9,
+                bytes: arp_request("192.0.2.200")
+            }),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn refresh_reannounces_everything() {
+        let mut a = ready();
+        a.handle(desired(&["192.0.2.200", "2001:db8:1::200"]));
+        assert_eq!(sends(&a.handle(Input::Refresh)).len(), 3);
+    }
+}

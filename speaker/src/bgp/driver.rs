@@ -1,0 +1,558 @@
+//! The tokio side of BGP: one task per peer owns its [`Session`] and performs
+//! its outputs (connect, send, timers, close); [`BgpSpeaker`] is the
+//! declarative handle the rest of the speaker uses.
+//!
+//! Each peer task receives everything as one [`PeerEvent`] enum on one
+//! channel: API calls, connection results, decoded messages, closures.
+//! Timers are deadlines kept in the task's loop, so a cancelled or re-armed
+//! timer simply never fires. Events carry a connection number; events of an
+//! older connection are dropped, so a late message from a closed socket can
+//! never reach the state machine.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use netgauze_bgp_pkt::BgpMessage;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{Instrument, info, warn};
+
+use super::message::{DecodeError, Framer, encode};
+use super::route::Route;
+use super::session::{
+    DownReason, Input, Output, Session, SessionConfig, SessionStats, State, StopReason, Timer,
+};
+use super::socket;
+
+/// How long a TCP connect may take before it counts as failed.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stopping session may take to flush its withdrawals and Cease.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One peer as the BGP layer needs it, resolved for this node.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerSpec {
+    /// Our AS.
+    pub local_asn: u32,
+    /// The peer's AS.
+    pub peer_asn: u32,
+    /// Where to connect (`peer-address`, `peer-port`).
+    pub peer: SocketAddr,
+    /// Local address to connect from (`source-address`).
+    pub source: Option<IpAddr>,
+    /// Hold time offered (`hold-time`); zero: none.
+    pub hold_time: Duration,
+    /// Keepalive interval wanted (`keepalive-time`).
+    pub keepalive_time: Duration,
+    /// BGP identifier (`router-id`, or the node's default).
+    pub router_id: Ipv4Addr,
+    /// TCP-MD5 password.
+    pub password: Option<String>,
+    /// `ebgp-multihop`: send with TTL / hop limit 255.
+    pub ebgp_multihop: bool,
+    /// NEXT_HOP for IPv4 routes on an IPv6 session (else they are not sent there).
+    pub next_hop_v4: Option<Ipv4Addr>,
+    /// Global NEXT_HOP for IPv6 routes on an IPv4 session (else they are not sent there).
+    pub next_hop_v6: Option<Ipv6Addr>,
+    /// First reconnect delay.
+    pub retry_min: Duration,
+    /// Longest reconnect delay.
+    pub retry_max: Duration,
+}
+
+impl PeerSpec {
+    /// The spec for a configured peer; `default_router_id` (usually the
+    /// node's IPv4 address) is used when the peer sets no `router-id`.
+    pub fn from_config(peer: &ironlb_config::Peer, default_router_id: Ipv4Addr) -> Self {
+        Self {
+            source: peer.source_address,
+            hold_time: peer.hold_time,
+            keepalive_time: peer.keepalive_time,
+            password: peer.password.clone(),
+            ebgp_multihop: peer.ebgp_multihop,
+            ..Self::new(
+                peer.my_asn,
+                peer.peer_asn,
+                SocketAddr::new(peer.peer_address, peer.peer_port),
+                peer.router_id.unwrap_or(default_router_id),
+            )
+        }
+    }
+
+    /// A spec with MetalLB's defaults: hold time 90 s, keepalive 30 s, no
+    /// source address, password or multihop; reconnect after 1 s up to 30 s.
+    pub fn new(local_asn: u32, peer_asn: u32, peer: SocketAddr, router_id: Ipv4Addr) -> Self {
+        Self {
+            local_asn,
+            peer_asn,
+            peer,
+            source: None,
+            hold_time: Duration::from_secs(90),
+            keepalive_time: Duration::from_secs(30),
+            router_id,
+            password: None,
+            ebgp_multihop: false,
+            next_hop_v4: None,
+            next_hop_v6: None,
+            retry_min: Duration::from_secs(1),
+            retry_max: Duration::from_secs(30),
+        }
+    }
+
+    /// The key identifying this session in status.
+    pub fn key(&self) -> PeerKey {
+        PeerKey {
+            peer: self.peer,
+            source: self.source,
+            local_asn: self.local_asn,
+            peer_asn: self.peer_asn,
+        }
+    }
+
+    fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            local_asn: self.local_asn,
+            peer_asn: self.peer_asn,
+            hold_time: self.hold_time,
+            keepalive_time: self.keepalive_time,
+            router_id: self.router_id,
+            next_hop_v4: self.next_hop_v4,
+            next_hop_v6: self.next_hop_v6,
+            retry_min: self.retry_min,
+            retry_max: self.retry_max,
+        }
+    }
+}
+
+/// Which session a status is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PeerKey {
+    /// Peer address and port.
+    pub peer: SocketAddr,
+    /// Our source address, if configured.
+    pub source: Option<IpAddr>,
+    /// Our AS.
+    pub local_asn: u32,
+    /// The peer's AS.
+    pub peer_asn: u32,
+}
+
+/// A snapshot of one session, for metrics and `ironlb status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerStatus {
+    /// Which session.
+    pub key: PeerKey,
+    /// Its state.
+    pub state: State,
+    /// Prefixes the peer holds from us.
+    pub prefixes_announced: usize,
+    /// Our address on the current connection.
+    pub local_address: Option<IpAddr>,
+    /// Number of state changes so far.
+    pub state_changes: u64,
+    /// Since when the session is Established.
+    pub established_since: Option<std::time::SystemTime>,
+    /// Counters from the state machine.
+    pub stats: SessionStats,
+    /// The last connection error (cleared once Established), e.g. a refused
+    /// connect or a TCP-MD5 mismatch that ends in a timeout.
+    pub last_error: Option<String>,
+}
+
+/// Everything a peer task reacts to.
+#[derive(Debug)]
+enum PeerEvent {
+    SetRoutes(BTreeSet<Route>),
+    Stop(StopReason),
+    Connected(u64, TcpStream),
+    ConnectFailed(u64, io::Error),
+    Received(u64, BgpMessage),
+    DecodeError(u64, DecodeError),
+    Closed(u64),
+}
+
+struct PeerHandle {
+    tx: mpsc::UnboundedSender<PeerEvent>,
+    status: watch::Receiver<PeerStatus>,
+    task: JoinHandle<()>,
+}
+
+/// The BGP side of the speaker, driven declaratively: give it the full set of
+/// peers and the full set of routes whenever either changes. It must be used
+/// inside a tokio runtime.
+#[derive(Default)]
+pub struct BgpSpeaker {
+    peers: BTreeMap<PeerSpec, PeerHandle>,
+    routes: BTreeSet<Route>,
+}
+
+impl BgpSpeaker {
+    /// A speaker with no peers and no routes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes the sessions match `peers`: new ones start (with the current
+    /// routes), missing ones withdraw and close with Cease / Peer
+    /// De-configured, changed ones restart.
+    pub fn set_peers(&mut self, peers: Vec<PeerSpec>) {
+        let wanted: BTreeSet<PeerSpec> = peers.into_iter().collect();
+        let gone: Vec<PeerSpec> = self
+            .peers
+            .keys()
+            .filter(|p| !wanted.contains(*p))
+            .cloned()
+            .collect();
+        for spec in gone {
+            if let Some(h) = self.peers.remove(&spec) {
+                let _ = h.tx.send(PeerEvent::Stop(StopReason::Deconfigured));
+            }
+        }
+        for spec in wanted {
+            if !self.peers.contains_key(&spec) {
+                let h = spawn_peer(spec.clone(), self.routes.clone());
+                self.peers.insert(spec, h);
+            }
+        }
+    }
+
+    /// The full set of routes to announce to every peer (each session sends
+    /// only the difference, and only the families it can carry).
+    pub fn set_routes(&mut self, routes: BTreeSet<Route>) {
+        if routes == self.routes {
+            return;
+        }
+        for h in self.peers.values() {
+            let _ = h.tx.send(PeerEvent::SetRoutes(routes.clone()));
+        }
+        self.routes = routes;
+    }
+
+    /// A snapshot of every session.
+    pub fn status(&self) -> Vec<PeerStatus> {
+        self.peers
+            .values()
+            .map(|h| h.status.borrow().clone())
+            .collect()
+    }
+
+    /// A receiver that changes whenever the session of `key` does.
+    pub fn watch_status(&self, key: &PeerKey) -> Option<watch::Receiver<PeerStatus>> {
+        self.peers
+            .iter()
+            .find(|(s, _)| s.key() == *key)
+            .map(|(_, h)| h.status.clone())
+    }
+
+    /// Withdraws everything, sends Cease / Administrative Shutdown on every
+    /// session and waits (bounded) until they are closed.
+    pub async fn shutdown(self) {
+        let mut tasks = Vec::new();
+        for (_, h) in self.peers {
+            let _ = h.tx.send(PeerEvent::Stop(StopReason::Shutdown));
+            tasks.push(h.task);
+        }
+        for t in tasks {
+            let _ = tokio::time::timeout(STOP_TIMEOUT, t).await;
+        }
+    }
+}
+
+fn spawn_peer(spec: PeerSpec, routes: BTreeSet<Route>) -> PeerHandle {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (status_tx, status) = watch::channel(PeerStatus {
+        key: spec.key(),
+        state: State::Idle,
+        prefixes_announced: 0,
+        local_address: None,
+        state_changes: 0,
+        established_since: None,
+        stats: SessionStats::default(),
+        last_error: None,
+    });
+    let span = tracing::info_span!("bgp", peer = %spec.peer, asn = spec.peer_asn);
+    let task = PeerTask {
+        session: Session::new(spec.session_config()),
+        spec,
+        tx: tx.clone(),
+        rx,
+        status: status_tx,
+        timers: BTreeMap::new(),
+        conn: 0,
+        io: None,
+    };
+    let handle = tokio::spawn(task.run(routes).instrument(span));
+    PeerHandle {
+        tx,
+        status,
+        task: handle,
+    }
+}
+
+/// The live connection's helpers.
+struct Io {
+    writer: mpsc::UnboundedSender<WriterCmd>,
+    writer_task: JoinHandle<()>,
+    reader_task: JoinHandle<()>,
+}
+
+impl Io {
+    /// Waits (bounded) until the queued bytes are written and FIN is sent,
+    /// then stops reading. The reader stays until then: closing a socket
+    /// with unread input makes Linux send RST and drop what is still queued,
+    /// which would lose the final NOTIFICATION.
+    async fn finish(self) {
+        let _ = tokio::time::timeout(STOP_TIMEOUT, self.writer_task).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while !self.reader_task.is_finished() {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        self.reader_task.abort();
+    }
+}
+
+enum WriterCmd {
+    Bytes(Vec<u8>),
+    Close,
+}
+
+struct PeerTask {
+    spec: PeerSpec,
+    session: Session,
+    tx: mpsc::UnboundedSender<PeerEvent>,
+    rx: mpsc::UnboundedReceiver<PeerEvent>,
+    status: watch::Sender<PeerStatus>,
+    timers: BTreeMap<Timer, Instant>,
+    /// Number of the current connection attempt; older events are stale.
+    conn: u64,
+    io: Option<Io>,
+}
+
+impl PeerTask {
+    async fn run(mut self, routes: BTreeSet<Route>) {
+        self.feed(Input::SetRoutes(routes));
+        self.feed(Input::Start);
+        loop {
+            let next = self
+                .timers
+                .iter()
+                .min_by_key(|(_, d)| **d)
+                .map(|(t, d)| (*t, *d));
+            let sleep = async {
+                match next {
+                    Some((_, d)) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ev = self.rx.recv() => match ev {
+                    // Every handle is gone without a Stop: treat as shutdown.
+                    None => {
+                        self.feed(Input::Stop(StopReason::Shutdown));
+                        break;
+                    }
+                    Some(PeerEvent::Stop(reason)) => {
+                        self.feed(Input::Stop(reason));
+                        break;
+                    }
+                    Some(ev) => self.event(ev),
+                },
+                () = sleep => {
+                    if let Some((t, _)) = next {
+                        self.timers.remove(&t);
+                        self.feed(Input::TimerFired(t));
+                    }
+                }
+            }
+        }
+        // Let the writer flush the withdrawals and the Cease.
+        if let Some(io) = self.io.take() {
+            let _ = io.writer.send(WriterCmd::Close);
+            io.finish().await;
+        }
+        info!("session stopped");
+    }
+
+    fn event(&mut self, ev: PeerEvent) {
+        match ev {
+            PeerEvent::SetRoutes(r) => self.feed(Input::SetRoutes(r)),
+            PeerEvent::Stop(r) => self.feed(Input::Stop(r)),
+            PeerEvent::Connected(c, stream) if c == self.conn => {
+                let local = match stream.local_addr() {
+                    Ok(a) => a.ip(),
+                    Err(e) => {
+                        warn!(error = %e, "connected socket has no local address");
+                        self.feed(Input::ConnectFailed);
+                        return;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let (r, w) = stream.into_split();
+                let (wtx, wrx) = mpsc::unbounded_channel();
+                self.io = Some(Io {
+                    writer: wtx,
+                    writer_task: tokio::spawn(write_loop(w, wrx).in_current_span()),
+                    reader_task: tokio::spawn(read_loop(c, r, self.tx.clone()).in_current_span()),
+                });
+                info!(%local, "connected");
+                self.feed(Input::Connected { local });
+            }
+            PeerEvent::ConnectFailed(c, e) if c == self.conn => {
+                info!(error = %e, "connect failed");
+                self.status
+                    .send_modify(|s| s.last_error = Some(format!("connect: {e}")));
+                self.feed(Input::ConnectFailed);
+            }
+            PeerEvent::Received(c, m) if c == self.conn => self.feed(Input::Received(m)),
+            PeerEvent::DecodeError(c, e) if c == self.conn => {
+                warn!(error = %e, "malformed message from peer");
+                self.feed(Input::DecodeError(e));
+            }
+            PeerEvent::Closed(c) if c == self.conn => self.feed(Input::Closed),
+            // Stale: from a connection that is already gone.
+            _ => {}
+        }
+    }
+
+    fn feed(&mut self, input: Input) {
+        let before = self.session.state();
+        for o in self.session.handle(input) {
+            self.perform(o);
+        }
+        let after = self.session.state();
+        self.status.send_modify(|s| {
+            if before != after {
+                s.state_changes += 1;
+            }
+            s.state = after;
+            if after != State::Established {
+                s.established_since = None;
+            } else if s.established_since.is_none() {
+                s.established_since = Some(std::time::SystemTime::now());
+                s.last_error = None;
+            }
+            s.prefixes_announced = self.session.advertised_count();
+            s.local_address = self.session.local_address();
+            s.stats = self.session.stats().clone();
+        });
+    }
+
+    fn perform(&mut self, o: Output) {
+        match o {
+            Output::Connect => {
+                self.conn += 1;
+                let c = self.conn;
+                let spec = self.spec.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(
+                    async move {
+                        let ev = match connect(&spec).await {
+                            Ok(s) => PeerEvent::Connected(c, s),
+                            Err(e) => PeerEvent::ConnectFailed(c, e),
+                        };
+                        let _ = tx.send(ev);
+                    }
+                    .in_current_span(),
+                );
+            }
+            Output::Send(m) => match encode(&m) {
+                Ok(bytes) => {
+                    if let Some(io) = &self.io {
+                        let _ = io.writer.send(WriterCmd::Bytes(bytes));
+                    }
+                }
+                Err(e) => warn!(error = %e, "dropping a message we could not encode"),
+            },
+            Output::ArmTimer(t, d) => {
+                self.timers.insert(t, Instant::now() + d);
+            }
+            Output::CancelTimer(t) => {
+                self.timers.remove(&t);
+            }
+            Output::Close => {
+                if let Some(io) = self.io.take() {
+                    let _ = io.writer.send(WriterCmd::Close);
+                    tokio::spawn(io.finish());
+                }
+                // Anything still in flight from that connection is stale now.
+                self.conn += 1;
+            }
+            Output::Established => info!("session established"),
+            Output::Down(reason) => match reason {
+                DownReason::Stopped => info!("session closed"),
+                r => warn!(reason = ?r, "session down"),
+            },
+        }
+    }
+}
+
+/// Opens the TCP connection with the peer's socket options.
+async fn connect(spec: &PeerSpec) -> io::Result<TcpStream> {
+    let sock = match spec.peer {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    if let Some(pw) = &spec.password {
+        socket::set_md5(&sock, spec.peer.ip(), pw.as_bytes())?;
+    }
+    if spec.ebgp_multihop {
+        socket::set_ttl(&sock, &spec.peer, 255)?;
+    }
+    if let Some(src) = spec.source {
+        sock.bind(SocketAddr::new(src, 0))?;
+    }
+    tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(spec.peer))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))?
+}
+
+async fn read_loop(conn: u64, mut r: OwnedReadHalf, tx: mpsc::UnboundedSender<PeerEvent>) {
+    let mut framer = Framer::new();
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(0) | Err(_) => {
+                let _ = tx.send(PeerEvent::Closed(conn));
+                return;
+            }
+            Ok(n) => n,
+        };
+        framer.extend(&buf[..n]);
+        loop {
+            match framer.next_message() {
+                Ok(Some(m)) => {
+                    if tx.send(PeerEvent::Received(conn, m)).is_err() {
+                        return;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = tx.send(PeerEvent::DecodeError(conn, e));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn write_loop(mut w: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<WriterCmd>) {
+    while let Some(cmd) = rx.recv().await {
+        match cmd {
+            WriterCmd::Bytes(b) => {
+                if w.write_all(&b).await.is_err() {
+                    return;
+                }
+            }
+            WriterCmd::Close => break,
+        }
+    }
+    let _ = w.shutdown().await;
+}

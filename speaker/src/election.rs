@@ -1,0 +1,587 @@
+//! Per-IP election: which node announces a layer-2 IP.
+//!
+//! Every speaker runs the same pure function over the same view (config, Services with
+//! their assigned IPs, nodes, live speakers, ready endpoints) and so reaches the same
+//! answer without writing anything to the API. The ranking is rendezvous hashing
+//! (highest random weight): each eligible node scores `hash(node name, IP)` and the
+//! highest score wins. That gives the two properties the failover story rests on:
+//!
+//! * removing a node moves only the IPs that node held, and
+//! * adding a node only takes IPs to that node.
+//!
+//! The hash is FNV-1a 64 with a fixed offset basis followed by a 64-bit finaliser, so
+//! it is identical on every node, every process and every build (never `RandomState`).
+//! Election is per IP, not per Service: Services sharing an IP land on one node.
+#![forbid(unsafe_code)]
+
+use ironlb_config::{Config, PoolName, Protocol};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// The node label that removes a node from external load balancing.
+pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+
+/// A Service's identity: namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ServiceKey {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+}
+
+impl std::fmt::Display for ServiceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
+/// What the election needs to know about one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    /// `metadata.name`.
+    pub name: String,
+    /// The node's labels (for pool node selectors and the exclude label).
+    pub labels: BTreeMap<String, String>,
+    /// The node's `Ready` condition is `True`.
+    pub ready: bool,
+    /// A speaker runs on it and is alive (gossip, or node readiness as a fallback).
+    pub live: bool,
+}
+
+impl NodeView {
+    /// Whether the node may announce anything at all (before pool and endpoint rules).
+    pub fn can_announce(&self) -> bool {
+        self.ready && self.live && !self.labels.contains_key(EXCLUDE_LABEL)
+    }
+}
+
+/// `spec.externalTrafficPolicy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TrafficPolicy {
+    /// Any eligible node may announce.
+    Cluster,
+    /// Only nodes in this set (those with a ready endpoint of the Service) may announce.
+    Local {
+        /// Names of nodes with at least one ready endpoint.
+        ready_nodes: BTreeSet<String>,
+    },
+}
+
+/// What the election needs to know about one LoadBalancer Service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceView {
+    /// The Service.
+    pub key: ServiceKey,
+    /// The IPs in its `status.loadBalancer.ingress`.
+    pub ips: Vec<IpAddr>,
+    /// Its traffic policy and, for `Local`, where its ready endpoints are.
+    pub policy: TrafficPolicy,
+}
+
+/// The outcome for one IP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Winner {
+    /// The node that announces the IP.
+    pub node: String,
+    /// The pool holding the IP.
+    pub pool: PoolName,
+    /// Every Service holding the IP (more than one when shared), sorted.
+    pub services: Vec<ServiceKey>,
+}
+
+/// The score of `node` for `ip`: the highest score among eligible nodes wins.
+///
+/// Stable across processes, platforms and releases: FNV-1a 64 over the node name, a
+/// separator byte that cannot occur in a node name, and the address octets, then a
+/// 64-bit finaliser so that similar names do not get similar scores.
+pub fn score(node: &str, ip: IpAddr) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let mut eat = |b: u8| {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(PRIME);
+    };
+    node.bytes().for_each(&mut eat);
+    eat(0);
+    match ip {
+        IpAddr::V4(a) => {
+            eat(4);
+            a.octets().into_iter().for_each(&mut eat);
+        }
+        IpAddr::V6(a) => {
+            eat(6);
+            a.octets().into_iter().for_each(&mut eat);
+        }
+    }
+    fmix64(h)
+}
+
+/// MurmurHash3's 64-bit finaliser: a bijection with full avalanche.
+fn fmix64(mut k: u64) -> u64 {
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    k ^= k >> 33;
+    k = k.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    k ^ (k >> 33)
+}
+
+/// The winner among `candidates` for `ip`: highest [`score`], ties broken by the
+/// smaller name so that the answer never depends on iteration order.
+pub fn rank_first<'a, I>(ip: IpAddr, candidates: I) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    candidates
+        .into_iter()
+        .max_by(|a, b| score(a, ip).cmp(&score(b, ip)).then_with(|| b.cmp(a)))
+}
+
+/// Elects a node for every layer-2 IP held by a Service.
+///
+/// An IP is considered only if it is inside a pool of `config` with protocol
+/// `layer2`. A node is eligible for it when it [can announce](NodeView::can_announce),
+/// matches the pool's node selectors and, if any Service holding the IP has
+/// `Local` policy, has a ready endpoint of every such Service — or, when no node has
+/// endpoints of all of them, of at least one (so a shared IP is still served). IPs with
+/// no eligible node are absent from the result: nobody announces them.
+pub fn elect(
+    config: &Config,
+    nodes: &[NodeView],
+    services: &[ServiceView],
+) -> BTreeMap<IpAddr, Winner> {
+    // Group Services by IP first: a shared IP is one election.
+    let mut by_ip: BTreeMap<IpAddr, Vec<&ServiceView>> = BTreeMap::new();
+    for svc in services {
+        for ip in &svc.ips {
+            let holders = by_ip.entry(*ip).or_default();
+            if !holders.iter().any(|s| s.key == svc.key) {
+                holders.push(svc);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (ip, holders) in by_ip {
+        let Some(pool) = config.pool_of(ip) else {
+            continue;
+        };
+        if pool.protocol != Protocol::Layer2 {
+            continue;
+        }
+        let base: Vec<&NodeView> = nodes
+            .iter()
+            .filter(|n| n.can_announce() && pool.node_matches(&n.labels))
+            .collect();
+        let locals: Vec<&BTreeSet<String>> = holders
+            .iter()
+            .filter_map(|s| match &s.policy {
+                TrafficPolicy::Local { ready_nodes } => Some(ready_nodes),
+                TrafficPolicy::Cluster => None,
+            })
+            .collect();
+        let eligible: Vec<&str> = if locals.is_empty() {
+            base.iter().map(|n| n.name.as_str()).collect()
+        } else {
+            let all: Vec<&str> = base
+                .iter()
+                .filter(|n| locals.iter().all(|r| r.contains(&n.name)))
+                .map(|n| n.name.as_str())
+                .collect();
+            if all.is_empty() {
+                base.iter()
+                    .filter(|n| locals.iter().any(|r| r.contains(&n.name)))
+                    .map(|n| n.name.as_str())
+                    .collect()
+            } else {
+                all
+            }
+        };
+        if let Some(node) = rank_first(ip, eligible) {
+            let mut services: Vec<ServiceKey> = holders.iter().map(|s| s.key.clone()).collect();
+            services.sort();
+            out.insert(
+                ip,
+                Winner {
+                    node: node.to_owned(),
+                    pool: pool.name.clone(),
+                    services,
+                },
+            );
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironlb_config::{AddressRange, NodeSelector, Pool};
+    use proptest::prelude::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn pool(name: &str, protocol: Protocol, start: &str, end: &str) -> Pool {
+        Pool {
+            name: PoolName(name.into()),
+            protocol,
+            addresses: vec![AddressRange {
+                start: ip(start),
+                end: ip(end),
+            }],
+            avoid_buggy_ips: false,
+            auto_assign: true,
+            bgp_advertisements: vec![],
+            interfaces: vec![],
+            node_selectors: vec![],
+            namespaces: vec![],
+        }
+    }
+
+    fn config() -> Config {
+        let mut c = Config {
+            pools: vec![
+                pool("l2", Protocol::Layer2, "192.0.2.200", "192.0.2.254"),
+                pool(
+                    "l2v6",
+                    Protocol::Layer2,
+                    "2001:db8:1::200",
+                    "2001:db8:1::2ff",
+                ),
+                pool("bgp", Protocol::Bgp, "198.51.100.0", "198.51.100.255"),
+            ],
+            ..Config::default()
+        };
+        c.reindex();
+        c
+    }
+
+    fn node(name: &str) -> NodeView {
+        NodeView {
+            name: name.into(),
+            labels: BTreeMap::new(),
+            ready: true,
+            live: true,
+        }
+    }
+
+    fn svc(name: &str, ips: &[&str]) -> ServiceView {
+        ServiceView {
+            key: ServiceKey {
+                namespace: "default".into(),
+                name: name.into(),
+            },
+            ips: ips.iter().map(|s| ip(s)).collect(),
+            policy: TrafficPolicy::Cluster,
+        }
+    }
+
+    fn winner_of(r: &BTreeMap<IpAddr, Winner>, s: &str) -> Option<String> {
+        r.get(&ip(s)).map(|w| w.node.clone())
+    }
+
+    #[test]
+    fn score_is_a_fixed_function() {
+        // Pinned values: a change here would make speakers of two releases disagree.
+        assert_eq!(
+            score("node1", ip("192.0.2.200")),
+            score("node1", ip("192.0.2.200"))
+        );
+        assert_ne!(
+            score("node1", ip("192.0.2.200")),
+            score("node2", ip("192.0.2.200"))
+        );
+        assert_ne!(
+            score("node1", ip("192.0.2.200")),
+            score("node1", ip("192.0.2.201"))
+        );
+        assert_eq!(score("", ip("0.0.0.0")), fmix64(FNV_EMPTY_V4));
+    }
+    // FNV-1a 64 of [0, 4, 0, 0, 0, 0], computed by hand from the algorithm.
+    const FNV_EMPTY_V4: u64 = {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let bytes = [0u8, 4, 0, 0, 0, 0];
+        let mut i = 0;
+        while i < bytes.len() {
+            h ^= bytes[i] as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            i += 1;
+        }
+        h
+    };
+
+    #[test]
+    fn table() {
+        struct Case {
+            name: &'static str,
+            nodes: Vec<NodeView>,
+            services: Vec<ServiceView>,
+            ip: &'static str,
+            expect: Expect,
+        }
+        enum Expect {
+            Nobody,
+            Node(&'static str),
+            OneOf(&'static [&'static str]),
+        }
+        let excluded = NodeView {
+            labels: BTreeMap::from([(EXCLUDE_LABEL.to_string(), String::new())]),
+            ..node("b")
+        };
+        let local = |name: &str, ready: &[&str]| ServiceView {
+            policy: TrafficPolicy::Local {
+                ready_nodes: ready.iter().map(|s| s.to_string()).collect(),
+            },
+            ..svc(name, &["192.0.2.210"])
+        };
+        let cases = vec![
+            Case {
+                name: "single ready node wins",
+                nodes: vec![node("a")],
+                services: vec![svc("s", &["192.0.2.200"])],
+                ip: "192.0.2.200",
+                expect: Expect::Node("a"),
+            },
+            Case {
+                name: "no nodes, nobody",
+                nodes: vec![],
+                services: vec![svc("s", &["192.0.2.200"])],
+                ip: "192.0.2.200",
+                expect: Expect::Nobody,
+            },
+            Case {
+                name: "not ready node is skipped",
+                nodes: vec![
+                    NodeView {
+                        ready: false,
+                        ..node("a")
+                    },
+                    node("b"),
+                ],
+                services: vec![svc("s", &["192.0.2.200"])],
+                ip: "192.0.2.200",
+                expect: Expect::Node("b"),
+            },
+            Case {
+                name: "dead speaker is skipped",
+                nodes: vec![
+                    node("a"),
+                    NodeView {
+                        live: false,
+                        ..node("b")
+                    },
+                ],
+                services: vec![svc("s", &["192.0.2.200"])],
+                ip: "192.0.2.200",
+                expect: Expect::Node("a"),
+            },
+            Case {
+                name: "excluded node is skipped",
+                nodes: vec![node("a"), excluded.clone()],
+                services: vec![svc("s", &["192.0.2.200"])],
+                ip: "192.0.2.200",
+                expect: Expect::Node("a"),
+            },
+            Case {
+                name: "bgp pool IP is not elected",
+                nodes: vec![node("a")],
+                services: vec![svc("s", &["198.51.100.1"])],
+                ip: "198.51.100.1",
+                expect: Expect::Nobody,
+            },
+            Case {
+                name: "IP outside every pool is not elected",
+                nodes: vec![node("a")],
+                services: vec![svc("s", &["203.0.113.1"])],
+                ip: "203.0.113.1",
+                expect: Expect::Nobody,
+            },
+            Case {
+                name: "local policy follows endpoints",
+                nodes: vec![node("a"), node("b"), node("c")],
+                services: vec![local("s", &["c"])],
+                ip: "192.0.2.210",
+                expect: Expect::Node("c"),
+            },
+            Case {
+                name: "local policy without ready endpoints: nobody",
+                nodes: vec![node("a"), node("b")],
+                services: vec![local("s", &[])],
+                ip: "192.0.2.210",
+                expect: Expect::Nobody,
+            },
+            Case {
+                name: "local endpoint on a not-ready node: nobody",
+                nodes: vec![
+                    node("a"),
+                    NodeView {
+                        ready: false,
+                        ..node("b")
+                    },
+                ],
+                services: vec![local("s", &["b"])],
+                ip: "192.0.2.210",
+                expect: Expect::Nobody,
+            },
+            Case {
+                name: "shared local IP prefers nodes serving every Service",
+                nodes: vec![node("a"), node("b"), node("c")],
+                services: vec![local("s1", &["a", "b"]), local("s2", &["b", "c"])],
+                ip: "192.0.2.210",
+                expect: Expect::Node("b"),
+            },
+            Case {
+                name: "shared local IP falls back to any Service's nodes",
+                nodes: vec![node("a"), node("b"), node("c")],
+                services: vec![local("s1", &["a"]), local("s2", &["c"])],
+                ip: "192.0.2.210",
+                expect: Expect::OneOf(&["a", "c"]),
+            },
+            Case {
+                name: "ipv6 is elected too",
+                nodes: vec![node("a")],
+                services: vec![svc("s", &["2001:db8:1::200"])],
+                ip: "2001:db8:1::200",
+                expect: Expect::Node("a"),
+            },
+        ];
+        for c in cases {
+            let r = elect(&config(), &c.nodes, &c.services);
+            let got = winner_of(&r, c.ip);
+            match c.expect {
+                Expect::Nobody => assert_eq!(got, None, "{}", c.name),
+                Expect::Node(n) => assert_eq!(got.as_deref(), Some(n), "{}", c.name),
+                Expect::OneOf(ns) => {
+                    let g = got.unwrap_or_default();
+                    assert!(ns.contains(&g.as_str()), "{}: got {g:?}", c.name)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pool_node_selector_restricts_candidates() {
+        let mut cfg = config();
+        cfg.pools[0].node_selectors = vec![NodeSelector {
+            match_labels: BTreeMap::from([("zone".to_string(), "east".to_string())]),
+            match_expressions: vec![],
+        }];
+        let east = NodeView {
+            labels: BTreeMap::from([("zone".to_string(), "east".to_string())]),
+            ..node("zz-east")
+        };
+        let ips: Vec<String> = (200..=254).map(|i| format!("192.0.2.{i}")).collect();
+        let refs: Vec<&str> = ips.iter().map(String::as_str).collect();
+        let r = elect(&cfg, &[node("a"), node("b"), east], &[svc("s", &refs)]);
+        assert_eq!(r.len(), ips.len());
+        assert!(r.values().all(|w| w.node == "zz-east"));
+    }
+
+    #[test]
+    fn shared_ip_is_one_election_listing_every_service() {
+        let nodes: Vec<NodeView> = ["a", "b", "c", "d"].iter().map(|n| node(n)).collect();
+        let r = elect(
+            &config(),
+            &nodes,
+            &[svc("web", &["192.0.2.220"]), svc("dns", &["192.0.2.220"])],
+        );
+        let w = r.get(&ip("192.0.2.220")).unwrap();
+        assert_eq!(w.services.len(), 2);
+        assert_eq!(w.services[0].name, "dns");
+        assert_eq!(w.pool.0, "l2");
+    }
+
+    #[test]
+    fn load_spreads_over_nodes() {
+        let nodes: Vec<NodeView> = (0..4).map(|i| node(&format!("node{i}"))).collect();
+        let ips: Vec<String> = (200..=254).map(|i| format!("192.0.2.{i}")).collect();
+        let refs: Vec<&str> = ips.iter().map(String::as_str).collect();
+        let r = elect(&config(), &nodes, &[svc("s", &refs)]);
+        for n in &nodes {
+            let held = r.values().filter(|w| w.node == n.name).count();
+            assert!(held >= 4, "{} holds only {held} of 55 IPs", n.name);
+        }
+    }
+
+    fn arb_view() -> impl Strategy<Value = (Vec<NodeView>, Vec<ServiceView>)> {
+        let nodes = proptest::collection::btree_set("[a-z]{1,6}", 1..8)
+            .prop_map(|names| names.into_iter().map(|n| node(&n)).collect::<Vec<_>>());
+        let ips = proptest::collection::vec(
+            prop_oneof![
+                (200u8..=254).prop_map(|i| IpAddr::from([192, 0, 2, i])),
+                (0x200u16..=0x2ff).prop_map(|i| IpAddr::from([0x2001, 0xdb8, 1, 0, 0, 0, 0, i])),
+            ],
+            1..20,
+        );
+        (nodes, ips).prop_map(|(nodes, ips)| {
+            let services = ips
+                .chunks(3)
+                .enumerate()
+                .map(|(i, c)| ServiceView {
+                    key: ServiceKey {
+                        namespace: "ns".into(),
+                        name: format!("s{i}"),
+                    },
+                    ips: c.to_vec(),
+                    policy: TrafficPolicy::Cluster,
+                })
+                .collect();
+            (nodes, services)
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn every_speaker_agrees_whatever_the_order((nodes, services) in arb_view(), seed in any::<u64>()) {
+            let a = elect(&config(), &nodes, &services);
+            let mut shuffled_nodes = nodes.clone();
+            let mut shuffled_svcs = services.clone();
+            let k = (seed as usize) % shuffled_nodes.len();
+            shuffled_nodes.rotate_left(k);
+            shuffled_nodes.reverse();
+            shuffled_svcs.reverse();
+            let b = elect(&config(), &shuffled_nodes, &shuffled_svcs);
+            prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn removing_a_node_moves_only_its_ips((nodes, services) in arb_view(), which in any::<usize>()) {
+            let before = elect(&config(), &nodes, &services);
+            let gone = nodes[which % nodes.len()].name.clone();
+            let rest: Vec<NodeView> = nodes.iter().filter(|n| n.name != gone).cloned().collect();
+            let after = elect(&config(), &rest, &services);
+            for (ip, w) in &before {
+                if w.node != gone {
+                    prop_assert_eq!(after.get(ip).map(|w| &w.node), Some(&w.node));
+                } else {
+                    prop_assert_ne!(after.get(ip).map(|w| &w.node), Some(&gone));
+                }
+            }
+        }
+
+        #[test]
+        fn adding_a_node_only_takes_ips_to_itself((nodes, services) in arb_view(), newcomer in "[A-Z]{1,6}") {
+            let before = elect(&config(), &nodes, &services);
+            let mut more = nodes.clone();
+            more.push(node(&newcomer));
+            let after = elect(&config(), &more, &services);
+            for (ip, w) in &after {
+                let old = before.get(ip).map(|w| &w.node);
+                prop_assert!(old == Some(&w.node) || w.node == newcomer,
+                    "{} moved from {:?} to {}", ip, old, w.node);
+            }
+        }
+
+        #[test]
+        fn all_services_ips_in_layer2_pools_get_a_winner((nodes, services) in arb_view()) {
+            let r = elect(&config(), &nodes, &services);
+            for s in &services {
+                for ip in &s.ips {
+                    prop_assert!(r.contains_key(ip));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Authenticated encryption of gossip datagrams with the cluster's shared secret
+//! (the `memberlist` Secret's `secretkey`).
+//!
+//! ```text
+//! datagram = version:u8(1) nonce:12 ciphertext tag:16      (ChaCha20-Poly1305)
+//! key      = SHA-256("ironlb-gossip-v1" || secret)
+//! ```
+//! The version byte is authenticated as associated data. Nonces are random (96 bits
+//! from the system RNG), which is safe for the number of datagrams a speaker sends in
+//! a key's lifetime. A datagram that fails to open is dropped: a speaker with the wrong
+//! key is simply not part of the cluster. There is no replay protection beyond what
+//! SWIM itself tolerates (replayed pings and acks carry stale probe numbers).
+#![forbid(unsafe_code)]
+
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+
+const VERSION: u8 = 1;
+const TAG_LEN: usize = 16;
+
+/// Why a datagram could not be sealed or opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SealError {
+    /// The secret is empty.
+    #[error("the gossip secret is empty")]
+    EmptySecret,
+    /// Shorter than version, nonce and tag.
+    #[error("datagram too short")]
+    Short,
+    /// Unknown version byte.
+    #[error("unknown gossip version {0}")]
+    Version(u8),
+    /// Authentication failed: wrong key or tampered datagram.
+    #[error("datagram failed authentication (wrong key?)")]
+    Auth,
+    /// The system RNG failed.
+    #[error("no randomness for a nonce")]
+    Random,
+}
+
+/// Seals and opens datagrams with one key.
+pub struct Sealer {
+    key: LessSafeKey,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer(..)")
+    }
+}
+
+impl Sealer {
+    /// A sealer keyed from the shared secret's bytes.
+    pub fn new(secret: &[u8]) -> Result<Sealer, SealError> {
+        if secret.is_empty() {
+            return Err(SealError::EmptySecret);
+        }
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(b"ironlb-gossip-v1");
+        ctx.update(secret);
+        let digest = ctx.finish();
+        // A 32-byte key always fits ChaCha20-Poly1305.
+        let unbound =
+            UnboundKey::new(&CHACHA20_POLY1305, digest.as_ref()).map_err(|_| SealError::Auth)?;
+        Ok(Sealer {
+            key: LessSafeKey::new(unbound),
+            rng: SystemRandom::new(),
+        })
+    }
+
+    /// Encrypts and authenticates `plain`.
+    pub fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng.fill(&mut nonce).map_err(|_| SealError::Random)?;
+        let mut body = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from([VERSION]),
+                &mut body,
+            )
+            .map_err(|_| SealError::Auth)?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + body.len());
+        out.push(VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&body);
+        Ok(out)
+    }
+
+    /// Checks and decrypts a datagram.
+    pub fn open(&self, datagram: &[u8]) -> Result<Vec<u8>, SealError> {
+        if datagram.len() < 1 + NONCE_LEN + TAG_LEN {
+            return Err(SealError::Short);
+        }
+        if datagram[0] != VERSION {
+            return Err(SealError::Version(datagram[0]));
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&datagram[1..1 + NONCE_LEN]);
+        let mut body = datagram[1 + NONCE_LEN..].to_vec();
+        let plain = self
+            .key
+            .open_in_place(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from([VERSION]),
+                &mut body,
+            )
+            .map_err(|_| SealError::Auth)?;
+        Ok(plain.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn round_trip_and_wrong_key() {
+        let a = Sealer::new(b"secret one").unwrap();
+        let b = Sealer::new(b"secret two").unwrap();
+        let d = a.seal(b"hello").unwrap();
+        assert_eq!(d.len(), 1 + 12 + 5 + 16);
+        assert_eq!(a.open(&d).unwrap(), b"hello");
+        assert_eq!(b.open(&d), Err(SealError::Auth));
+        assert_ne!(a.seal(b"hello").unwrap(), d, "fresh nonce each time");
+    }
+
+    #[test]
+    fn tampering_is_detected() {
+        let a = Sealer::new(b"k").unwrap();
+        let d = a.seal(b"hello").unwrap();
+        for i in 0..d.len() {
+            let mut t = d.clone();
+            t[i] ^= 1;
+            assert!(a.open(&t).is_err(), "flip at {i} accepted");
+        }
+        assert_eq!(a.open(&d[..20]), Err(SealError::Short));
+        assert_eq!(Sealer::new(b"").err(), Some(SealError::EmptySecret));
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_datagrams_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..100)) {
+            let a = Sealer::new(b"k").unwrap();
+            prop_assert!(a.open(&bytes).is_err());
+        }
+    }
+}

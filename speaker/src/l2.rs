@@ -1,0 +1,586 @@
+//! The layer-2 responder's I/O: raw packet sockets on the chosen interfaces, around the
+//! pure [`Announcer`] state machine.
+//!
+//! ```text
+//!   per interface (std thread, blocking)        one tokio task owns all state
+//!  ┌──────────────────────────────┐  frames   ┌─────────────────────────────────┐
+//!  │ pnet datalink rx.next()      │──mpsc────>│ Announcer::handle(Input)        │
+//!  │ keeps only ARP and NS/NA     │ (bounded, │   ├─ Send     -> pnet tx.send_to │
+//!  └──────────────────────────────┘  drops on │   ├─ Join/Leave -> UDP socket    │
+//!  L2Handle::set_announced ──watch──────────> │   ├─ Count    -> metrics         │
+//!  (the whole desired set, latest wins)       │   └─ Took/Released/Conflict      │
+//!  tick 250 ms, rescan interfaces 1 s ──────> │        -> L2Event channel        │
+//!                                             └─────────────────────────────────┘
+//! ```
+//! Receive threads poll with a short timeout so they notice a stop flag; an interface
+//! that disappears or goes down leaves the suitable set at the next rescan, and the
+//! announcer releases its IPs there. Solicited-node groups are joined with
+//! `IPV6_JOIN_GROUP` on one UDP socket per interface (membership lasts as long as the
+//! socket), through the standard library, so this module needs no `unsafe`.
+#![forbid(unsafe_code)]
+
+use crate::announcer::{Announcer, Counter, IfIndex, IfaceInfo, IfaceSelection, Input, Output};
+use crate::ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, MacAddr};
+use crate::metrics::L2Counters;
+use pnet::datalink::{self, Channel, DataLinkSender, NetworkInterface};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv6Addr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+/// Interface name prefixes of container and overlay devices, skipped unless named.
+pub const SKIPPED_PREFIXES: &[&str] = &[
+    "veth", "cali", "cilium", "lxc", "docker", "cni", "flannel", "vxlan", "tunl", "kube-", "weave",
+    "genev", "br-",
+];
+
+/// How the responder runs.
+#[derive(Debug, Clone)]
+pub struct L2Options {
+    /// Interfaces to use; empty means every suitable one.
+    pub interfaces: Vec<String>,
+    /// Interval between takeover burst rounds.
+    pub tick: Duration,
+    /// Interval between interface rescans.
+    pub rescan: Duration,
+    /// Periodic re-announcement of every IP, if any.
+    pub refresh: Option<Duration>,
+}
+
+impl Default for L2Options {
+    fn default() -> Self {
+        L2Options {
+            interfaces: Vec::new(),
+            tick: Duration::from_millis(250),
+            rescan: Duration::from_secs(1),
+            refresh: None,
+        }
+    }
+}
+
+/// Something the rest of the speaker may want to report (Events, logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum L2Event {
+    /// This node started answering for `ip` on `iface`.
+    Took {
+        /// The IP.
+        ip: IpAddr,
+        /// Interface name.
+        iface: String,
+    },
+    /// This node stopped answering for `ip` on `iface`.
+    Released {
+        /// The IP.
+        ip: IpAddr,
+        /// Interface name.
+        iface: String,
+    },
+    /// Another MAC claims an IP this node announces.
+    Conflict {
+        /// The IP.
+        ip: IpAddr,
+        /// Interface name.
+        iface: String,
+        /// The other MAC.
+        mac: MacAddr,
+    },
+}
+
+/// Facts about an interface that decide whether it can carry announcements.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfaceFacts {
+    /// Name.
+    pub name: String,
+    /// Administratively up.
+    pub up: bool,
+    /// Carrier present (`IFF_RUNNING`).
+    pub running: bool,
+    /// Supports broadcast.
+    pub broadcast: bool,
+    /// Loopback.
+    pub loopback: bool,
+    /// Hardware address, if any.
+    pub mac: Option<MacAddr>,
+    /// Enslaved to a bridge or bond (answers belong on the master).
+    pub enslaved: bool,
+}
+
+/// Why an interface is not used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsuitable {
+    /// Not in `--interfaces`.
+    NotSelected,
+    /// A container/overlay device not named in `--interfaces`.
+    ContainerDevice,
+    /// Down or without carrier.
+    Down,
+    /// Loopback.
+    Loopback,
+    /// No broadcast (point-to-point, tunnels).
+    NoBroadcast,
+    /// No usable MAC.
+    NoMac,
+    /// Enslaved to a bridge or bond.
+    Enslaved,
+}
+
+/// Whether `iface` may carry announcements, given the `--interfaces` choice.
+pub fn suitability(iface: &IfaceFacts, selected: &[String]) -> Result<MacAddr, Unsuitable> {
+    let named = selected.contains(&iface.name);
+    if !selected.is_empty() && !named {
+        return Err(Unsuitable::NotSelected);
+    }
+    if !named && SKIPPED_PREFIXES.iter().any(|p| iface.name.starts_with(p)) {
+        return Err(Unsuitable::ContainerDevice);
+    }
+    if iface.loopback {
+        return Err(Unsuitable::Loopback);
+    }
+    if !iface.up || !iface.running {
+        return Err(Unsuitable::Down);
+    }
+    if !iface.broadcast {
+        return Err(Unsuitable::NoBroadcast);
+    }
+    if iface.enslaved {
+        return Err(Unsuitable::Enslaved);
+    }
+    match iface.mac {
+        Some(m) if m != MacAddr::ZERO && !m.is_multicast() => Ok(m),
+        _ => Err(Unsuitable::NoMac),
+    }
+}
+
+/// Whether a frame is worth handing to the announcer: ARP, or IPv6 carrying ICMPv6
+/// type 135/136 directly. Cheap, so floods of other traffic stay in the rx thread.
+pub fn is_candidate(frame: &[u8]) -> bool {
+    match frame.get(12..14) {
+        Some([a, b]) if u16::from_be_bytes([*a, *b]) == ETHERTYPE_ARP => true,
+        Some([a, b]) if u16::from_be_bytes([*a, *b]) == ETHERTYPE_IPV6 => {
+            frame.get(20) == Some(&58) && matches!(frame.get(54), Some(135 | 136))
+        }
+        _ => false,
+    }
+}
+
+/// Why the responder could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum L2Error {
+    /// The responder task has ended.
+    #[error("layer-2 responder stopped")]
+    Stopped,
+}
+
+/// Handle to the responder task. Dropping it stops the task.
+#[derive(Debug)]
+pub struct L2Handle {
+    desired: watch::Sender<BTreeMap<IpAddr, IfaceSelection>>,
+}
+
+impl L2Handle {
+    /// Replaces the whole set of IPs this node announces, with their interfaces.
+    pub fn set_announced(&self, set: BTreeMap<IpAddr, IfaceSelection>) -> Result<(), L2Error> {
+        self.desired.send(set).map_err(|_| L2Error::Stopped)
+    }
+}
+
+/// Starts the responder. Events go to `events` (dropped if its buffer is full).
+pub fn spawn(
+    opts: L2Options,
+    counters: L2Counters,
+    events: mpsc::Sender<L2Event>,
+) -> (L2Handle, tokio::task::JoinHandle<()>) {
+    let (desired_tx, desired_rx) = watch::channel(BTreeMap::new());
+    let task = tokio::spawn(run(opts, counters, events, desired_rx));
+    (
+        L2Handle {
+            desired: desired_tx,
+        },
+        task,
+    )
+}
+
+/// Open sockets of one interface.
+struct IfaceIo {
+    info: IfaceInfo,
+    tx: Box<dyn DataLinkSender>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    /// Holds the solicited-node memberships of this interface.
+    groups: Option<UdpSocket>,
+}
+
+impl Drop for IfaceIo {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // The thread notices within one read timeout; it is not joined here so that a
+        // stuck driver call cannot block the responder.
+        drop(self.thread.take());
+    }
+}
+
+type Frame = (IfIndex, Vec<u8>);
+
+const FRAME_QUEUE: usize = 4096;
+const READ_TIMEOUT: Duration = Duration::from_millis(200);
+
+async fn run(
+    opts: L2Options,
+    counters: L2Counters,
+    events: mpsc::Sender<L2Event>,
+    mut desired: watch::Receiver<BTreeMap<IpAddr, IfaceSelection>>,
+) {
+    let (frame_tx, mut frame_rx) = mpsc::channel::<Frame>(FRAME_QUEUE);
+    let mut announcer = Announcer::new();
+    let mut ios: BTreeMap<IfIndex, IfaceIo> = BTreeMap::new();
+    let mut tick = tokio::time::interval(opts.tick);
+    let mut rescan = tokio::time::interval(opts.rescan);
+    let mut refresh = opts.refresh.map(tokio::time::interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut reported: BTreeMap<String, Unsuitable> = BTreeMap::new();
+    loop {
+        let input = tokio::select! {
+            changed = desired.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                Input::SetAnnounced(desired.borrow_and_update().clone())
+            }
+            Some((iface, bytes)) = frame_rx.recv() => Input::Frame { iface, bytes },
+            _ = tick.tick() => Input::Tick,
+            _ = async {
+                match refresh.as_mut() {
+                    Some(r) => { r.tick().await; }
+                    None => std::future::pending::<()>().await,
+                }
+            } => Input::Refresh,
+            _ = rescan.tick() => {
+                match rescan_interfaces(&opts, &mut ios, &frame_tx, &mut reported) {
+                    Some(list) => Input::Interfaces(list),
+                    None => continue,
+                }
+            }
+        };
+        for output in announcer.handle(input) {
+            perform(output, &mut ios, &counters, &events);
+        }
+    }
+    debug!("layer-2 responder stopping");
+}
+
+fn perform(
+    output: Output,
+    ios: &mut BTreeMap<IfIndex, IfaceIo>,
+    counters: &L2Counters,
+    events: &mpsc::Sender<L2Event>,
+) {
+    match output {
+        Output::Send { iface, frame } => {
+            if let Some(io) = ios.get_mut(&iface) {
+                match io.tx.send_to(&frame, None) {
+                    Some(Ok(())) | None => {}
+                    Some(Err(e)) => warn!(iface = %io.info.name, error = %e, "send failed"),
+                }
+            }
+        }
+        Output::JoinGroup { iface, group } => {
+            if let Some(io) = ios.get_mut(&iface) {
+                join(io, group);
+            }
+        }
+        Output::LeaveGroup { iface, group } => {
+            if let Some(io) = ios.get_mut(&iface)
+                && let Some(sock) = &io.groups
+                && let Err(e) = sock.leave_multicast_v6(&group, iface)
+            {
+                debug!(iface = %io.info.name, %group, error = %e, "leave group failed");
+            }
+        }
+        Output::Count(c) => match c {
+            Counter::ArpRequest => counters.arp_requests.inc(),
+            Counter::ArpReply => counters.arp_replies.inc(),
+            Counter::NdpRequest => counters.ndp_requests.inc(),
+            Counter::NdpReply => counters.ndp_replies.inc(),
+            Counter::Gratuitous => counters.gratuitous.inc(),
+        },
+        Output::Took { ip, iface } => {
+            info!(%ip, %iface, "announcing");
+            let _ = events.try_send(L2Event::Took { ip, iface });
+        }
+        Output::Released { ip, iface } => {
+            info!(%ip, %iface, "no longer announcing");
+            let _ = events.try_send(L2Event::Released { ip, iface });
+        }
+        Output::Conflict { ip, iface, mac } => {
+            counters.conflicts.inc();
+            warn!(%ip, %iface, %mac, "another MAC claims an IP this node announces");
+            let _ = events.try_send(L2Event::Conflict { ip, iface, mac });
+        }
+    }
+}
+
+fn join(io: &mut IfaceIo, group: Ipv6Addr) {
+    if io.groups.is_none() {
+        match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0)) {
+            Ok(s) => io.groups = Some(s),
+            Err(e) => {
+                warn!(iface = %io.info.name, error = %e, "no IPv6 socket for multicast groups");
+                return;
+            }
+        }
+    }
+    if let Some(sock) = &io.groups
+        && let Err(e) = sock.join_multicast_v6(&group, io.info.index)
+    {
+        warn!(iface = %io.info.name, %group, error = %e, "join solicited-node group failed");
+    }
+}
+
+fn facts(i: &NetworkInterface) -> IfaceFacts {
+    IfaceFacts {
+        name: i.name.clone(),
+        up: i.is_up(),
+        running: i.is_running(),
+        broadcast: i.is_broadcast(),
+        loopback: i.is_loopback(),
+        mac: i.mac.map(|m| MacAddr(m.octets())),
+        enslaved: std::path::Path::new("/sys/class/net")
+            .join(&i.name)
+            .join("master")
+            .exists(),
+    }
+}
+
+/// Brings `ios` in line with the suitable interfaces now. Returns the new list if it
+/// changed.
+fn rescan_interfaces(
+    opts: &L2Options,
+    ios: &mut BTreeMap<IfIndex, IfaceIo>,
+    frame_tx: &mpsc::Sender<Frame>,
+    reported: &mut BTreeMap<String, Unsuitable>,
+) -> Option<Vec<IfaceInfo>> {
+    let mut found: BTreeMap<IfIndex, (IfaceInfo, NetworkInterface)> = BTreeMap::new();
+    for i in datalink::interfaces() {
+        match suitability(&facts(&i), &opts.interfaces) {
+            Ok(mac) => {
+                reported.remove(&i.name);
+                let info = IfaceInfo {
+                    index: i.index,
+                    name: i.name.clone(),
+                    mac,
+                };
+                found.insert(i.index, (info, i));
+            }
+            Err(why) => {
+                if reported.insert(i.name.clone(), why) != Some(why) {
+                    debug!(iface = %i.name, reason = ?why, "interface not used");
+                }
+            }
+        }
+    }
+    let before: BTreeSet<IfaceInfo> = ios.values().map(|io| io.info.clone()).collect();
+    // Close what went away, changed, or whose receive thread died.
+    ios.retain(|idx, io| {
+        let alive = io.thread.as_ref().is_some_and(|t| !t.is_finished());
+        alive && found.get(idx).is_some_and(|(info, _)| *info == io.info)
+    });
+    for (idx, (info, iface)) in found {
+        if ios.contains_key(&idx) {
+            continue;
+        }
+        match open(info.clone(), &iface, frame_tx.clone()) {
+            Ok(io) => {
+                info!(iface = %info.name, mac = %info.mac, "listening for ARP and NDP");
+                ios.insert(idx, io);
+            }
+            Err(e) => warn!(iface = %info.name, error = %e, "cannot open packet socket"),
+        }
+    }
+    let after: BTreeSet<IfaceInfo> = ios.values().map(|io| io.info.clone()).collect();
+    // An interface re-opened unchanged (its thread had died) needs no new input: the
+    // announcer's view of it is still right.
+    (before != after).then(|| after.into_iter().collect())
+}
+
+fn open(
+    info: IfaceInfo,
+    iface: &NetworkInterface,
+    frame_tx: mpsc::Sender<Frame>,
+) -> std::io::Result<IfaceIo> {
+    let config = datalink::Config {
+        read_timeout: Some(READ_TIMEOUT),
+        promiscuous: false,
+        ..datalink::Config::default()
+    };
+    let (tx, mut rx) = match datalink::channel(iface, config)? {
+        Channel::Ethernet(tx, rx) => (tx, rx),
+        _ => {
+            return Err(std::io::Error::other("not an Ethernet channel"));
+        }
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = stop.clone();
+    let index = info.index;
+    let name = info.name.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("l2-rx-{name}"))
+        .spawn(move || {
+            while !thread_stop.load(Ordering::Relaxed) {
+                match rx.next() {
+                    Ok(frame) => {
+                        if !is_candidate(frame) {
+                            continue;
+                        }
+                        match frame_tx.try_send((index, frame.to_vec())) {
+                            Ok(()) => {}
+                            // A flood: drop rather than block the socket or grow memory.
+                            Err(mpsc::error::TrySendError::Full(_)) => {}
+                            Err(mpsc::error::TrySendError::Closed(_)) => break,
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(e) => {
+                        warn!(iface = %name, error = %e, "receive failed, closing interface");
+                        break;
+                    }
+                }
+            }
+        })?;
+    Ok(IfaceIo {
+        info,
+        tx,
+        stop,
+        thread: Some(thread),
+        groups: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eth0() -> IfaceFacts {
+        IfaceFacts {
+            name: "eth0".into(),
+            up: true,
+            running: true,
+            broadcast: true,
+            loopback: false,
+            mac: Some(MacAddr([2, 0, 0, 0, 0, 1])),
+            enslaved: false,
+        }
+    }
+
+    #[test]
+    fn suitability_table() {
+        let none: &[String] = &[];
+        assert!(suitability(&eth0(), none).is_ok());
+        let cases = [
+            (
+                IfaceFacts {
+                    up: false,
+                    ..eth0()
+                },
+                Unsuitable::Down,
+            ),
+            (
+                IfaceFacts {
+                    running: false,
+                    ..eth0()
+                },
+                Unsuitable::Down,
+            ),
+            (
+                IfaceFacts {
+                    loopback: true,
+                    ..eth0()
+                },
+                Unsuitable::Loopback,
+            ),
+            (
+                IfaceFacts {
+                    broadcast: false,
+                    ..eth0()
+                },
+                Unsuitable::NoBroadcast,
+            ),
+            (
+                IfaceFacts {
+                    enslaved: true,
+                    ..eth0()
+                },
+                Unsuitable::Enslaved,
+            ),
+            (
+                IfaceFacts {
+                    mac: None,
+                    ..eth0()
+                },
+                Unsuitable::NoMac,
+            ),
+            (
+                IfaceFacts {
+                    mac: Some(MacAddr::ZERO),
+                    ..eth0()
+                },
+                Unsuitable::NoMac,
+            ),
+            (
+                IfaceFacts {
+                    name: "veth12ab".into(),
+                    ..eth0()
+                },
+                Unsuitable::ContainerDevice,
+            ),
+            (
+                IfaceFacts {
+                    name: "cali0".into(),
+                    ..eth0()
+                },
+                Unsuitable::ContainerDevice,
+            ),
+        ];
+        for (facts, why) in cases {
+            assert_eq!(suitability(&facts, none), Err(why), "{facts:?}");
+        }
+        let only_eth1 = ["eth1".to_string()];
+        assert_eq!(
+            suitability(&eth0(), &only_eth1),
+            Err(Unsuitable::NotSelected)
+        );
+        let veth = IfaceFacts {
+            name: "veth0".into(),
+            ..eth0()
+        };
+        assert!(suitability(&veth, &["veth0".to_string()]).is_ok());
+    }
+
+    #[test]
+    fn candidate_filter() {
+        let arp = crate::arp::ArpFrame::gratuitous(
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            "192.0.2.1".parse().unwrap(),
+            crate::arp::ArpOp::Request,
+        )
+        .encode();
+        assert!(is_candidate(&arp));
+        let na = crate::ndp::NdpFrame::unsolicited(
+            MacAddr([2, 0, 0, 0, 0, 1]),
+            "2001:db8::1".parse().unwrap(),
+        )
+        .encode();
+        assert!(is_candidate(&na));
+        let mut echo = na.clone();
+        echo[54] = 128;
+        assert!(!is_candidate(&echo));
+        assert!(!is_candidate(&[0u8; 10]));
+        let mut ipv4 = arp.clone();
+        ipv4[13] = 0;
+        assert!(!is_candidate(&ipv4));
+    }
+}

@@ -1,0 +1,368 @@
+//! From Kubernetes objects to the election's plain inputs, and from the election's
+//! result to this node's announcement set. Pure: no client, no sockets, so every rule
+//! here (which Services count, what "ready" means) is tested with plain objects.
+#![forbid(unsafe_code)]
+
+use crate::announcer::IfaceSelection;
+use crate::election::{NodeView, ServiceKey, ServiceView, TrafficPolicy, Winner};
+use ironlb_config::{Config, Protocol};
+use k8s_openapi::api::core::v1::{Node, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// The label linking an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// The election's view of a Node. Liveness is the node's readiness until gossip says
+/// otherwise (`live` is refined by the caller when membership is known).
+pub fn node_view(node: &Node) -> Option<NodeView> {
+    let name = node.metadata.name.clone()?;
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    Some(NodeView {
+        name,
+        labels: node.metadata.labels.clone().unwrap_or_default(),
+        ready,
+        live: ready,
+    })
+}
+
+/// Where the node's speaker gossips: its first `InternalIP` (IPv4 preferred) at `port`.
+pub fn node_gossip_addr(node: &Node, port: u16) -> Option<std::net::SocketAddr> {
+    let ips: Vec<IpAddr> = node
+        .status
+        .as_ref()?
+        .addresses
+        .as_ref()?
+        .iter()
+        .filter(|a| a.type_ == "InternalIP")
+        .filter_map(|a| a.address.parse().ok())
+        .collect();
+    let ip = ips.iter().find(|ip| ip.is_ipv4()).or_else(|| ips.first())?;
+    Some(std::net::SocketAddr::new(*ip, port))
+}
+
+/// The key of a Service, if it has a namespace and a name.
+pub fn service_key(svc: &Service) -> Option<ServiceKey> {
+    Some(ServiceKey {
+        namespace: svc.metadata.namespace.clone()?,
+        name: svc.metadata.name.clone()?,
+    })
+}
+
+/// Nodes with at least one ready endpoint in `slices`, per Service.
+///
+/// An endpoint whose `ready` condition is unset counts as ready, as the API
+/// documents; one without `nodeName` counts for no node.
+pub fn ready_nodes_by_service(
+    slices: &[impl AsRef<EndpointSlice>],
+) -> BTreeMap<ServiceKey, BTreeSet<String>> {
+    let mut out: BTreeMap<ServiceKey, BTreeSet<String>> = BTreeMap::new();
+    for slice in slices {
+        let slice = slice.as_ref();
+        let (Some(ns), Some(name)) = (
+            slice.metadata.namespace.clone(),
+            slice
+                .metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(SERVICE_NAME_LABEL))
+                .cloned(),
+        ) else {
+            continue;
+        };
+        let nodes = out
+            .entry(ServiceKey {
+                namespace: ns,
+                name,
+            })
+            .or_default();
+        for ep in &slice.endpoints {
+            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
+            if let (true, Some(node)) = (ready, &ep.node_name) {
+                nodes.insert(node.clone());
+            }
+        }
+    }
+    out
+}
+
+/// The election's view of a Service: only `type: LoadBalancer` Services with no class
+/// or with `lb_class`, with their status IPs; `None` otherwise or if it holds no IP.
+pub fn service_view(
+    svc: &Service,
+    lb_class: &str,
+    ready_nodes: &BTreeMap<ServiceKey, BTreeSet<String>>,
+) -> Option<ServiceView> {
+    let key = service_key(svc)?;
+    let spec = svc.spec.as_ref()?;
+    if spec.type_.as_deref() != Some("LoadBalancer") {
+        return None;
+    }
+    if spec
+        .load_balancer_class
+        .as_deref()
+        .is_some_and(|c| c != lb_class)
+    {
+        return None;
+    }
+    let ips: Vec<IpAddr> = svc
+        .status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|lb| lb.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i.ip.as_deref()?.parse().ok())
+        .collect();
+    if ips.is_empty() {
+        return None;
+    }
+    let policy = if spec.external_traffic_policy.as_deref() == Some("Local") {
+        TrafficPolicy::Local {
+            ready_nodes: ready_nodes.get(&key).cloned().unwrap_or_default(),
+        }
+    } else {
+        TrafficPolicy::Cluster
+    };
+    Some(ServiceView { key, ips, policy })
+}
+
+/// The IPs `me` won, with the interfaces their pool names (empty: all suitable).
+pub fn my_set(
+    me: &str,
+    config: &Config,
+    winners: &BTreeMap<IpAddr, Winner>,
+) -> BTreeMap<IpAddr, IfaceSelection> {
+    winners
+        .iter()
+        .filter(|(_, w)| w.node == me)
+        .filter_map(|(ip, w)| {
+            let pool = config.pool(&w.pool.0)?;
+            if pool.protocol != Protocol::Layer2 {
+                return None;
+            }
+            let sel = if pool.interfaces.is_empty() {
+                IfaceSelection::AllSuitable
+            } else {
+                IfaceSelection::Only(pool.interfaces.iter().cloned().collect())
+            };
+            Some((*ip, sel))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{
+        LoadBalancerIngress, LoadBalancerStatus, NodeCondition, NodeStatus, ServiceSpec,
+        ServiceStatus,
+    };
+    use k8s_openapi::api::discovery::v1::{Endpoint, EndpointConditions};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn node(name: &str, ready: &str) -> Node {
+        Node {
+            metadata: ObjectMeta {
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            status: Some(NodeStatus {
+                conditions: Some(vec![NodeCondition {
+                    type_: "Ready".into(),
+                    status: ready.into(),
+                    ..NodeCondition::default()
+                }]),
+                ..NodeStatus::default()
+            }),
+            ..Node::default()
+        }
+    }
+
+    fn lb(name: &str, class: Option<&str>, policy: &str, ips: &[&str]) -> Service {
+        Service {
+            metadata: ObjectMeta {
+                namespace: Some("default".into()),
+                name: Some(name.into()),
+                ..ObjectMeta::default()
+            },
+            spec: Some(ServiceSpec {
+                type_: Some("LoadBalancer".into()),
+                load_balancer_class: class.map(String::from),
+                external_traffic_policy: Some(policy.into()),
+                ..ServiceSpec::default()
+            }),
+            status: Some(ServiceStatus {
+                load_balancer: Some(LoadBalancerStatus {
+                    ingress: Some(
+                        ips.iter()
+                            .map(|ip| LoadBalancerIngress {
+                                ip: Some((*ip).into()),
+                                ..LoadBalancerIngress::default()
+                            })
+                            .collect(),
+                    ),
+                }),
+                ..ServiceStatus::default()
+            }),
+        }
+    }
+
+    fn slice(svc: &str, eps: &[(&str, Option<bool>)]) -> EndpointSlice {
+        EndpointSlice {
+            metadata: ObjectMeta {
+                namespace: Some("default".into()),
+                name: Some(format!("{svc}-abc")),
+                labels: Some(BTreeMap::from([(SERVICE_NAME_LABEL.into(), svc.into())])),
+                ..ObjectMeta::default()
+            },
+            address_type: "IPv4".into(),
+            endpoints: eps
+                .iter()
+                .map(|(n, ready)| Endpoint {
+                    addresses: vec!["10.0.0.1".into()],
+                    node_name: Some((*n).into()),
+                    conditions: Some(EndpointConditions {
+                        ready: *ready,
+                        ..EndpointConditions::default()
+                    }),
+                    ..Endpoint::default()
+                })
+                .collect(),
+            ports: None,
+        }
+    }
+
+    #[test]
+    fn node_readiness() {
+        assert!(node_view(&node("a", "True")).unwrap().ready);
+        assert!(!node_view(&node("a", "False")).unwrap().ready);
+        assert!(!node_view(&node("a", "Unknown")).unwrap().live);
+        assert!(node_view(&Node::default()).is_none());
+    }
+
+    #[test]
+    fn gossip_address_prefers_ipv4_internal_ip() {
+        use k8s_openapi::api::core::v1::NodeAddress;
+        let mut n = node("a", "True");
+        let addr = |t: &str, a: &str| NodeAddress {
+            type_: t.into(),
+            address: a.into(),
+        };
+        if let Some(s) = n.status.as_mut() {
+            s.addresses = Some(vec![
+                addr("Hostname", "a"),
+                addr("InternalIP", "2001:db8:1::11"),
+                addr("InternalIP", "192.0.2.11"),
+            ]);
+        }
+        assert_eq!(
+            node_gossip_addr(&n, 7946),
+            Some("192.0.2.11:7946".parse().unwrap())
+        );
+        assert_eq!(node_gossip_addr(&node("b", "True"), 7946), None);
+    }
+
+    #[test]
+    fn endpoints_ready_unset_counts_as_ready() {
+        let by = ready_nodes_by_service(&[Box::new(slice(
+            "web",
+            &[("a", Some(true)), ("b", Some(false)), ("c", None)],
+        ))]);
+        let key = ServiceKey {
+            namespace: "default".into(),
+            name: "web".into(),
+        };
+        assert_eq!(by[&key], BTreeSet::from(["a".to_string(), "c".to_string()]));
+    }
+
+    #[test]
+    fn which_services_count() {
+        let ready = BTreeMap::new();
+        let v = service_view(
+            &lb("a", None, "Cluster", &["192.0.2.200"]),
+            "ironlb.io/ironlb",
+            &ready,
+        );
+        assert_eq!(v.unwrap().policy, TrafficPolicy::Cluster);
+        assert!(
+            service_view(
+                &lb("a", Some("other.io/lb"), "Cluster", &["192.0.2.200"]),
+                "ironlb.io/ironlb",
+                &ready
+            )
+            .is_none()
+        );
+        assert!(
+            service_view(
+                &lb("a", Some("ironlb.io/ironlb"), "Cluster", &["192.0.2.200"]),
+                "ironlb.io/ironlb",
+                &ready
+            )
+            .is_some()
+        );
+        assert!(service_view(&lb("a", None, "Cluster", &[]), "ironlb.io/ironlb", &ready).is_none());
+        assert!(
+            service_view(
+                &lb("a", None, "Cluster", &["not-an-ip"]),
+                "ironlb.io/ironlb",
+                &ready
+            )
+            .is_none()
+        );
+        let mut cluster_ip = lb("a", None, "Cluster", &["192.0.2.200"]);
+        if let Some(s) = cluster_ip.spec.as_mut() {
+            s.type_ = Some("ClusterIP".into());
+        }
+        assert!(service_view(&cluster_ip, "ironlb.io/ironlb", &ready).is_none());
+    }
+
+    #[test]
+    fn local_policy_takes_ready_nodes() {
+        let by = ready_nodes_by_service(&[Box::new(slice("a", &[("n2", Some(true))]))]);
+        let v = service_view(
+            &lb("a", None, "Local", &["192.0.2.200", "2001:db8:1::200"]),
+            "x",
+            &by,
+        )
+        .unwrap();
+        assert_eq!(v.ips.len(), 2);
+        assert_eq!(
+            v.policy,
+            TrafficPolicy::Local {
+                ready_nodes: BTreeSet::from(["n2".to_string()])
+            }
+        );
+    }
+
+    #[test]
+    fn my_set_uses_pool_interfaces() {
+        let mut config = ironlb_config::parse(
+            "address-pools:\n- name: l2\n  protocol: layer2\n  addresses: [192.0.2.200-192.0.2.254]\n",
+        )
+        .unwrap();
+        let w = |node: &str| Winner {
+            node: node.into(),
+            pool: ironlb_config::PoolName("l2".into()),
+            services: vec![],
+        };
+        let winners = BTreeMap::from([
+            ("192.0.2.200".parse().unwrap(), w("me")),
+            ("192.0.2.201".parse().unwrap(), w("other")),
+        ]);
+        let set = my_set("me", &config, &winners);
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.values().next(), Some(&IfaceSelection::AllSuitable));
+        config.pools[0].interfaces = vec!["eth1".into()];
+        let set = my_set("me", &config, &winners);
+        assert_eq!(
+            set.values().next(),
+            Some(&IfaceSelection::Only(BTreeSet::from(["eth1".to_string()])))
+        );
+    }
+}

@@ -1,0 +1,497 @@
+//! The Kubernetes side of the speaker: reflectors on Services, EndpointSlices and
+//! Nodes and a watch on the config ConfigMap; after each change (debounced) it runs
+//! the election and hands this node's set to the layer-2 responder. It also turns the
+//! responder's events into Kubernetes Events on the Services concerned.
+//!
+//! ```text
+//!  Service reflector ───────┐
+//!  EndpointSlice reflector ─┤
+//!  Node reflector ──────────┼──> select! ──(debounce)──> election::elect ──> my_set
+//!  ConfigMap watcher ───────┤                                  │                 │
+//!  L2Event (Took/Conflict) ─┘── Events on Services <── winners ┘   L2Handle::set_announced
+//! ```
+//! When the API server is unreachable the reflectors keep their last state and retry
+//! with backoff, so announcements go on from the last known view. Nothing is announced
+//! until every reflector has listed once and the config has been read (or found absent).
+#![forbid(unsafe_code)]
+
+use crate::election::{self, ServiceKey, Winner};
+use crate::gossip::{self, GossipHandle, GossipOptions};
+use crate::l2::{L2Event, L2Handle};
+use crate::metrics::Metrics;
+use crate::state;
+use futures::{Stream, StreamExt};
+use ironlb_config::Config;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, Resource};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+/// How long to wait after a change for more changes before re-electing.
+const DEBOUNCE: Duration = Duration::from_millis(50);
+/// How long gossip gets to find the other speakers before the first election.
+const GOSSIP_GRACE: Duration = Duration::from_secs(2);
+
+/// What the watch layer needs to know about its surroundings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// This node's name (`NODE_NAME`).
+    pub node_name: String,
+    /// IronLB's namespace (ConfigMap).
+    pub namespace: String,
+    /// The ConfigMap's name; the document is under the key `config`.
+    pub config_name: String,
+    /// The `loadBalancerClass` served besides Services with no class.
+    pub lb_class: String,
+    /// UDP port of the gossip (the same on every node).
+    pub gossip_port: u16,
+}
+
+/// Why the watch layer stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The layer-2 responder ended.
+    #[error("layer-2 responder stopped")]
+    ResponderStopped,
+    /// A watch stream ended (it never should: watchers retry forever).
+    #[error("watch stream of {0} ended")]
+    StreamEnded(&'static str),
+}
+
+enum Change {
+    /// A reflected object changed.
+    Objects,
+    /// A reflector finished a (re)list.
+    Synced,
+    /// The ConfigMap watcher starts a (re)list.
+    ConfigListStart,
+    /// The ConfigMap now reads so (`None`: deleted).
+    Config(Option<Box<ConfigMap>>),
+    /// The ConfigMap watcher finished a (re)list.
+    ConfigListDone,
+}
+
+type Changes = Pin<Box<dyn Stream<Item = Result<Change, (&'static str, watcher::Error)>> + Send>>;
+
+/// A reflector on `api` whose objects are trimmed by `trim` before they are stored
+/// (the speaker reads few fields; managed fields and the like would dominate memory).
+fn reflect<K>(api: Api<K>, what: &'static str, trim: fn(&mut K)) -> (Store<K>, Changes)
+where
+    K: Resource<DynamicType = ()>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let source = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .modify(move |obj: &mut K| {
+            obj.meta_mut().managed_fields = None;
+            obj.meta_mut().annotations = None;
+            trim(obj);
+        });
+    let stream = reflector::reflector(writer, source).map(move |ev| match ev {
+        Ok(watcher::Event::InitDone) => Ok(Change::Synced),
+        Ok(_) => Ok(Change::Objects),
+        Err(e) => Err((what, e)),
+    });
+    (reader, Box::pin(stream))
+}
+
+/// Runs until the responder stops. Watch errors are logged and retried, never fatal.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    metrics: Metrics,
+    l2: L2Handle,
+    mut l2_events: mpsc::Receiver<L2Event>,
+    gossip: Option<&GossipHandle>,
+) -> Result<(), WatchError> {
+    let started = tokio::time::Instant::now();
+    let mut members = gossip.as_ref().map(|g| g.members.clone());
+    let (services, svc_changes) = reflect(
+        Api::<Service>::all(client.clone()),
+        "Service",
+        |s: &mut Service| {
+            if let Some(spec) = s.spec.as_mut() {
+                spec.ports = None;
+                spec.selector = None;
+                spec.cluster_ips = None;
+            }
+        },
+    );
+    let (slices, slice_changes) = reflect(
+        Api::<EndpointSlice>::all(client.clone()),
+        "EndpointSlice",
+        |e: &mut EndpointSlice| {
+            e.ports = None;
+            for ep in &mut e.endpoints {
+                ep.target_ref = None;
+                ep.hints = None;
+            }
+        },
+    );
+    let (nodes, node_changes) =
+        reflect(Api::<Node>::all(client.clone()), "Node", |n: &mut Node| {
+            n.spec = None;
+            if let Some(st) = n.status.as_mut() {
+                st.images = None;
+                st.node_info = None;
+                st.volumes_attached = None;
+                st.volumes_in_use = None;
+                st.allocatable = None;
+                st.capacity = None;
+            }
+        });
+    let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), &settings.namespace);
+    let cm_changes: Changes = Box::pin(
+        watcher(
+            cm_api,
+            watcher::Config::default().fields(&format!("metadata.name={}", settings.config_name)),
+        )
+        .default_backoff()
+        .map(|ev| match ev {
+            Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
+                Ok(Change::Config(Some(Box::new(cm))))
+            }
+            Ok(watcher::Event::Delete(_)) => Ok(Change::Config(None)),
+            Ok(watcher::Event::Init) => Ok(Change::ConfigListStart),
+            Ok(watcher::Event::InitDone) => Ok(Change::ConfigListDone),
+            Err(e) => Err(("ConfigMap", e)),
+        }),
+    );
+    let mut changes =
+        futures::stream::select_all([svc_changes, slice_changes, node_changes, cm_changes]);
+
+    let recorder = Recorder::new(
+        client,
+        Reporter {
+            controller: "ironlb-speaker".into(),
+            instance: Some(settings.node_name.clone()),
+        },
+    );
+    let mut synced = 0usize;
+    // The config in force (the last good one), whether it has been read, and whether
+    // the ConfigMap showed up in the current list.
+    let mut config = Config::default();
+    let mut config_ready = false;
+    let mut seen_in_list = false;
+    let mut winners: BTreeMap<IpAddr, Winner> = BTreeMap::new();
+    let mut mine: BTreeMap<IpAddr, crate::announcer::IfaceSelection> = BTreeMap::new();
+    let mut dirty = false;
+    let debounce = tokio::time::sleep(DEBOUNCE);
+    tokio::pin!(debounce);
+
+    loop {
+        tokio::select! {
+            change = changes.next() => {
+                match change {
+                    None => return Err(WatchError::StreamEnded("watch")),
+                    Some(Err((what, e))) => {
+                        warn!(resource = what, error = %e, "watch failed, retrying");
+                    }
+                    Some(Ok(Change::Objects)) => {}
+                    Some(Ok(Change::Synced)) => synced += 1,
+                    Some(Ok(Change::ConfigListStart)) => seen_in_list = false,
+                    Some(Ok(Change::Config(cm))) => {
+                        seen_in_list |= cm.is_some();
+                        load_config(cm.as_deref(), &mut config, &metrics);
+                    }
+                    Some(Ok(Change::ConfigListDone)) => {
+                        if !seen_in_list {
+                            load_config(None, &mut config, &metrics);
+                        }
+                        config_ready = true;
+                    }
+                }
+                if !dirty {
+                    dirty = true;
+                    debounce.as_mut().reset(tokio::time::Instant::now() + DEBOUNCE);
+                }
+            }
+            Ok(()) = async {
+                match members.as_mut() {
+                    Some(m) => m.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if !dirty {
+                    dirty = true;
+                    debounce.as_mut().reset(tokio::time::Instant::now() + DEBOUNCE);
+                }
+            }
+            Some(ev) = l2_events.recv() => report(&recorder, &settings, &winners, &services, ev),
+            () = &mut debounce, if dirty => {
+                dirty = false;
+                // Each reflector reports InitDone after every (re)list: three means all
+                // three have listed at least once (a relist only adds to the count).
+                if !config_ready || synced < 3 {
+                    continue;
+                }
+                if let Some(g) = gossip {
+                    g.set_peers(peers(&nodes, &settings));
+                    // Before gossip has converged every other speaker looks dead: wait
+                    // (until every Ready node's speaker is a member, at most the grace),
+                    // rather than claim every IP for a moment and steal traffic.
+                    if started.elapsed() < GOSSIP_GRACE
+                        && !all_ready_are_members(&nodes, &g.members.borrow())
+                    {
+                        // Re-checked on the next membership change, or at the grace's end.
+                        dirty = true;
+                        debounce.as_mut().reset(started + GOSSIP_GRACE);
+                        continue;
+                    }
+                }
+                let live = members.as_ref().map(|m| m.borrow().clone());
+                let count = live.as_ref().map_or(0, BTreeSet::len);
+                metrics.gossip_members.set(i64::try_from(count).unwrap_or(i64::MAX));
+                winners = elect(&settings, &config, &services, &slices, &nodes, live.as_ref());
+                let next = state::my_set(&settings.node_name, &config, &winners);
+                if next != mine {
+                    metrics.election_changes.inc();
+                    info!(node = %settings.node_name, ips = next.len(), "announcement set changed");
+                }
+                metrics
+                    .announced_ips
+                    .with_label_values(&[settings.node_name.as_str(), "layer2"])
+                    .set(i64::try_from(next.len()).unwrap_or(i64::MAX));
+                mine = next;
+                l2.set_announced(mine.clone()).map_err(|_| WatchError::ResponderStopped)?;
+            }
+        }
+    }
+}
+
+/// Loads the ConfigMap's `config` key into `config` (absent: an empty config). A
+/// document that does not parse leaves the last good config in force and marks the
+/// config stale.
+fn load_config(cm: Option<&ConfigMap>, config: &mut Config, metrics: &Metrics) {
+    let text = cm
+        .and_then(|c| c.data.as_ref())
+        .and_then(|d| d.get("config"))
+        .map(String::as_str)
+        .unwrap_or("");
+    match ironlb_config::parse(text) {
+        Ok(c) => {
+            metrics.config_stale.set(0);
+            if c != *config {
+                info!(pools = c.pools.len(), "config loaded");
+            }
+            *config = c;
+        }
+        Err(e) => {
+            metrics.config_stale.set(1);
+            warn!(error = %e, "config rejected, keeping the last good one");
+        }
+    }
+}
+
+/// Whether every Ready node is a gossip member (the cluster view is complete).
+fn all_ready_are_members(nodes: &Store<Node>, members: &BTreeSet<String>) -> bool {
+    nodes
+        .state()
+        .iter()
+        .filter_map(|n| state::node_view(n))
+        .filter(|v| v.ready)
+        .all(|v| members.contains(&v.name))
+}
+
+/// Gossip peers: every node's speaker at its InternalIP.
+fn peers(nodes: &Store<Node>, settings: &Settings) -> BTreeMap<String, SocketAddr> {
+    nodes
+        .state()
+        .iter()
+        .filter_map(|n| {
+            let name = n.metadata.name.clone()?;
+            Some((name, state::node_gossip_addr(n, settings.gossip_port)?))
+        })
+        .collect()
+}
+
+/// Runs the election over the stores. With gossip, a node is live only if its speaker
+/// is a gossip member; without, liveness is the node's readiness.
+fn elect(
+    settings: &Settings,
+    config: &Config,
+    services: &Store<Service>,
+    slices: &Store<EndpointSlice>,
+    nodes: &Store<Node>,
+    live: Option<&BTreeSet<String>>,
+) -> BTreeMap<IpAddr, Winner> {
+    let ready = state::ready_nodes_by_service(&slices.state());
+    let svcs: Vec<_> = services
+        .state()
+        .iter()
+        .filter_map(|s| state::service_view(s, &settings.lb_class, &ready))
+        .collect();
+    let node_views: Vec<_> = nodes
+        .state()
+        .iter()
+        .filter_map(|n| state::node_view(n))
+        .map(|mut v| {
+            if let Some(live) = live {
+                v.live = v.ready && live.contains(&v.name);
+            }
+            v
+        })
+        .collect();
+    let winners = election::elect(config, &node_views, &svcs);
+    debug!(
+        ips = winners.len(),
+        services = svcs.len(),
+        nodes = node_views.len(),
+        "elected"
+    );
+    winners
+}
+
+fn service_ref(key: &ServiceKey, services: &Store<Service>) -> ObjectReference {
+    // `kubectl describe` matches Events to the object by uid.
+    let uid = services
+        .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
+        .and_then(|s| s.metadata.uid.clone());
+    ObjectReference {
+        uid,
+        api_version: Some("v1".into()),
+        kind: Some("Service".into()),
+        namespace: Some(key.namespace.clone()),
+        name: Some(key.name.clone()),
+        ..ObjectReference::default()
+    }
+}
+
+/// Publishes an Event on every Service holding the IP, without blocking the loop (the
+/// API server may be down; announcing must not wait for it).
+fn report(
+    recorder: &Recorder,
+    settings: &Settings,
+    winners: &BTreeMap<IpAddr, Winner>,
+    services: &Store<Service>,
+    ev: L2Event,
+) {
+    let (ip, warning, reason, note) = match &ev {
+        L2Event::Took { ip, iface } => (
+            *ip,
+            false,
+            "nodeAssigned",
+            format!(
+                "announcing {ip} from node {} on {iface}",
+                settings.node_name
+            ),
+        ),
+        L2Event::Conflict { ip, iface, mac } => (
+            *ip,
+            true,
+            "L2Conflict",
+            format!(
+                "{mac} also claims {ip} on {iface}; node {} announces it",
+                settings.node_name
+            ),
+        ),
+        L2Event::Released { .. } => return,
+    };
+    let Some(w) = winners.get(&ip) else { return };
+    for key in &w.services {
+        let event = KubeEvent {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.into(),
+            note: Some(note.clone()),
+            action: "Announce".into(),
+            secondary: None,
+        };
+        let recorder = recorder.clone();
+        let reference = service_ref(key, services);
+        let key = key.clone();
+        tokio::spawn(async move {
+            if let Err(e) = recorder.publish(&event, &reference).await {
+                debug!(service = %key, error = %e, "event not published");
+            }
+        });
+    }
+}
+
+/// Starts gossip if the `memberlist` Secret (key `secretkey`) exists and this node has
+/// an InternalIP; otherwise warns and returns `None` (liveness is node readiness then).
+pub async fn start_gossip(
+    client: &Client,
+    settings: &Settings,
+) -> Option<(GossipHandle, tokio::task::JoinHandle<()>)> {
+    // Nothing can be announced before the API answers anyway, so API errors are
+    // retried here; only a definite answer (no Secret, no key, no node) disables gossip.
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
+    let Some(secret) = retry("the memberlist Secret", || secrets.get_opt("memberlist")).await
+    else {
+        warn!("no memberlist Secret: liveness falls back to node readiness");
+        return None;
+    };
+    let Some(key) = secret.data.as_ref().and_then(|d| d.get("secretkey")) else {
+        warn!("memberlist Secret has no secretkey: liveness falls back to node readiness");
+        return None;
+    };
+    let nodes: Api<Node> = Api::all(client.clone());
+    let Some(node) = retry("this node", || nodes.get_opt(&settings.node_name)).await else {
+        warn!(node = %settings.node_name, "node not found: no gossip, liveness is node readiness");
+        return None;
+    };
+    let Some(advertise) = state::node_gossip_addr(&node, settings.gossip_port) else {
+        warn!(node = %settings.node_name, "node has no InternalIP: no gossip, liveness is node readiness");
+        return None;
+    };
+    let bind = SocketAddr::new(
+        if advertise.is_ipv4() {
+            IpAddr::from([0u8; 4])
+        } else {
+            IpAddr::from([0u16; 8])
+        },
+        settings.gossip_port,
+    );
+    let opts = GossipOptions {
+        name: settings.node_name.clone(),
+        bind,
+        advertise,
+    };
+    match gossip::spawn(opts, &key.0).await {
+        Ok(g) => {
+            info!(%advertise, "gossip started");
+            Some(g)
+        }
+        Err(e) => {
+            warn!(error = %e, "gossip not started: liveness falls back to node readiness");
+            None
+        }
+    }
+}
+
+/// Runs `get` until the API answers, backing off from 0.5 s to 5 s between tries.
+async fn retry<T, F, Fut>(what: &str, mut get: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Option<T>, kube::Error>>,
+{
+    let mut delay = Duration::from_millis(500);
+    loop {
+        match get().await {
+            Ok(v) => return v,
+            Err(e) => {
+                warn!(error = %e, "cannot read {what}, retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! Interop with a real BIRD 2 (Debian's `bird2`), each test in namespaces of
+//! its own (see `bgp_netns`). Asserts BIRD's view: `show protocols`,
+//! `show route all`. Needs root.
+
+mod bgp_netns;
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bgp_netns::{Lab, Names, R4, R6, S4, S4B, S6, always, child, eventually, runtime};
+use ironlb_config::Community;
+use ironlb_speaker::bgp::session::DownReason;
+use ironlb_speaker::bgp::{BgpSpeaker, PeerSpec, Route, RouteAttrs, State};
+
+const ROUTER_AS: u32 = 64500;
+const OUR_AS: u32 = 64512;
+const V4: &str = "198.51.100.10/32";
+const V6: &str = "2001:db8:ffff::10/128";
+
+/// One `protocol bgp` block: `name`, router-side `local`, our `neighbor`.
+fn bird_peer(name: &str, local: &str, local_as: u32, neighbor: &str, extra: &str) -> String {
+    format!(
+        "protocol bgp {name} {{\n  local {local} as {local_as};\n  neighbor {neighbor} as {OUR_AS};\n  \
+         passive on;\n  {extra}\n  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
+    )
+}
+
+fn bird_conf(names: &Names, peers: &[String]) -> String {
+    format!(
+        "log \"{}\" all;\nrouter id {R4};\nprotocol device {{}}\n\
+         protocol direct {{ ipv4; ipv6; interface \"ilbt-bgp-*\"; }}\n{}",
+        names.dir.join("bird.log").display(),
+        peers.concat()
+    )
+}
+
+fn spec(peer: &str, source: &str, peer_as: u32) -> PeerSpec {
+    let mut s = PeerSpec::new(
+        OUR_AS,
+        peer_as,
+        SocketAddr::new(peer.parse().unwrap(), 179),
+        Ipv4Addr::new(192, 0, 2, 2),
+    );
+    s.source = Some(source.parse().unwrap());
+    s
+}
+
+fn route(p: &str, communities: &[Community], local_pref: Option<u32>) -> Route {
+    Route::new(
+        p.parse().unwrap(),
+        RouteAttrs {
+            communities: communities.iter().copied().collect(),
+            local_pref,
+        },
+    )
+}
+
+fn established(names: &Names, proto: &str) -> Result<(), String> {
+    let out = names.birdc(&format!("show protocols {proto}"));
+    if out.contains("Established") {
+        Ok(())
+    } else {
+        Err(out)
+    }
+}
+
+/// `show route all <prefix>`, when it has the route and every `want` line.
+fn route_has(names: &Names, prefix: &str, want: &[&str]) -> Result<String, String> {
+    let out = names.birdc(&format!("show route all {prefix}"));
+    if out.contains(prefix) && want.iter().all(|w| out.contains(w)) {
+        Ok(out)
+    } else {
+        Err(out)
+    }
+}
+
+fn route_gone(names: &Names, prefix: &str) -> Result<(), String> {
+    let out = names.birdc(&format!("show route {prefix}"));
+    if out.contains(prefix) {
+        Err(out)
+    } else {
+        Ok(())
+    }
+}
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn bird_ebgp_ipv4_and_ipv6_announce_withdraw_and_cease() {
+    const TAG: &str = "be";
+    if let Some(names) = child(TAG) {
+        let rt = runtime();
+        let _g = rt.enter();
+        let mut speaker = BgpSpeaker::new();
+        speaker.set_peers(vec![spec(R4, S4, ROUTER_AS), spec(R6, S6, ROUTER_AS)]);
+        speaker.set_routes(BTreeSet::from([
+            route(
+                V4,
+                &[
+                    Community::Standard((65000 << 16) | 1),
+                    Community::Large(64512, 1, 2),
+                ],
+                Some(300),
+            ),
+            route(V6, &[Community::Standard((65000 << 16) | 6)], None),
+        ]));
+        eventually(T, || established(&names, "ironlb4"));
+        eventually(T, || established(&names, "ironlb6"));
+        let v4 = eventually(T, || {
+            route_has(
+                &names,
+                V4,
+                &[
+                    "via 192.0.2.2",
+                    "BGP.as_path: 64512",
+                    "BGP.origin: IGP",
+                    "BGP.community: (65000,1)",
+                    "BGP.large_community: (64512, 1, 2)",
+                ],
+            )
+        });
+        // eBGP: our LOCAL_PREF is not sent; BIRD shows its default 100.
+        assert!(!v4.contains("BGP.local_pref: 300"), "{v4}");
+        // The IPv4 session has no IPv6 next hop, so the /128 comes from ironlb6 only.
+        let v6 = eventually(T, || {
+            route_has(
+                &names,
+                V6,
+                &["via 2001:db8:1::2", "ironlb6", "BGP.community: (65000,6)"],
+            )
+        });
+        assert!(!v6.contains("ironlb4"), "{v6}");
+        let status = speaker.status();
+        assert_eq!(status.len(), 2);
+        for s in &status {
+            assert_eq!(s.state, State::Established, "{s:?}");
+            assert_eq!(s.prefixes_announced, 1, "{s:?}");
+        }
+        // The Service is gone: its route is withdrawn, the other stays.
+        speaker.set_routes(BTreeSet::from([route(V6, &[], None)]));
+        eventually(T, || route_gone(&names, V4));
+        eventually(T, || route_has(&names, V6, &["via 2001:db8:1::2"]));
+        // Shutdown: withdraw, then Cease.
+        rt.block_on(speaker.shutdown());
+        eventually(T, || route_gone(&names, V6));
+        eventually(T, || {
+            let out = names.birdc("show protocols all ironlb6");
+            if out.contains("Administrative shutdown") && !out.contains("Established") {
+                Ok(())
+            } else {
+                Err(out)
+            }
+        });
+        return;
+    }
+    let lab = Lab::new(TAG);
+    lab.names.start_bird(&bird_conf(
+        &lab.names,
+        &[
+            bird_peer("ironlb4", R4, ROUTER_AS, S4, ""),
+            bird_peer("ironlb6", R6, ROUTER_AS, S6, ""),
+        ],
+    ));
+    lab.run_child("bird_ebgp_ipv4_and_ipv6_announce_withdraw_and_cease");
+}
+
+#[test]
+fn bird_ibgp_gets_local_pref_and_an_empty_as_path() {
+    const TAG: &str = "bi";
+    if let Some(names) = child(TAG) {
+        let rt = runtime();
+        let _g = rt.enter();
+        let mut speaker = BgpSpeaker::new();
+        speaker.set_peers(vec![spec(R4, S4, OUR_AS), spec(R6, S6, OUR_AS)]);
+        speaker.set_routes(BTreeSet::from([
+            route(V4, &[Community::Standard((65000 << 16) | 1)], Some(300)),
+            route(V6, &[], Some(250)),
+        ]));
+        eventually(T, || established(&names, "ibgp4"));
+        eventually(T, || established(&names, "ibgp6"));
+        let v4 = eventually(T, || {
+            route_has(
+                &names,
+                V4,
+                &[
+                    "BGP.local_pref: 300",
+                    "BGP.next_hop: 192.0.2.2",
+                    "BGP.community: (65000,1)",
+                ],
+            )
+        });
+        assert!(
+            v4.contains("BGP.as_path: \n") || v4.contains("BGP.as_path:\n"),
+            "{v4}"
+        );
+        eventually(T, || {
+            route_has(
+                &names,
+                V6,
+                &["BGP.local_pref: 250", "BGP.next_hop: 2001:db8:1::2"],
+            )
+        });
+        rt.block_on(speaker.shutdown());
+        return;
+    }
+    let lab = Lab::new(TAG);
+    lab.names.start_bird(&bird_conf(
+        &lab.names,
+        &[
+            bird_peer("ibgp4", R4, OUR_AS, S4, ""),
+            bird_peer("ibgp6", R6, OUR_AS, S6, ""),
+        ],
+    ));
+    lab.run_child("bird_ibgp_gets_local_pref_and_an_empty_as_path");
+}
+
+#[test]
+fn bird_md5_right_password_establishes_and_wrong_one_does_not() {
+    const TAG: &str = "bm";
+    if let Some(names) = child(TAG) {
+        let rt = runtime();
+        let _g = rt.enter();
+        let mut speaker = BgpSpeaker::new();
+        let mut good = spec(R4, S4, ROUTER_AS);
+        good.password = Some("s3cret-pw".into());
+        let mut bad = spec(R4, S4B, ROUTER_AS);
+        bad.password = Some("wrong-pw".into());
+        speaker.set_peers(vec![good, bad]);
+        speaker.set_routes(BTreeSet::from([route(V4, &[], None)]));
+        eventually(T, || established(&names, "md5good"));
+        eventually(T, || route_has(&names, V4, &["via 192.0.2.2"]));
+        always(Duration::from_secs(6), || {
+            established(&names, "md5bad").map_or(Ok(()), |()| Err("md5bad established".into()))
+        });
+        let status = speaker.status();
+        let bad = status
+            .iter()
+            .find(|s| s.key.source == Some(S4B.parse().unwrap()))
+            .unwrap();
+        assert_ne!(bad.state, State::Established, "{bad:?}");
+        let good = status
+            .iter()
+            .find(|s| s.key.source == Some(S4.parse().unwrap()))
+            .unwrap();
+        assert_eq!(good.state, State::Established, "{good:?}");
+        rt.block_on(speaker.shutdown());
+        return;
+    }
+    let lab = Lab::new(TAG);
+    lab.names.start_bird(&bird_conf(
+        &lab.names,
+        &[
+            bird_peer("md5good", R4, ROUTER_AS, S4, "password \"s3cret-pw\";"),
+            bird_peer("md5bad", R4, ROUTER_AS, S4B, "password \"s3cret-pw\";"),
+        ],
+    ));
+    lab.run_child("bird_md5_right_password_establishes_and_wrong_one_does_not");
+}
+
+#[test]
+fn bird_restart_ends_in_a_reestablished_session_and_full_table() {
+    const TAG: &str = "br";
+    if let Some(names) = child(TAG) {
+        let rt = runtime();
+        let _g = rt.enter();
+        let mut speaker = BgpSpeaker::new();
+        speaker.set_peers(vec![spec(R4, S4, ROUTER_AS), spec(R6, S6, ROUTER_AS)]);
+        speaker.set_routes(BTreeSet::from([route(V4, &[], None), route(V6, &[], None)]));
+        eventually(T, || route_has(&names, V4, &["via 192.0.2.2"]));
+        eventually(T, || route_has(&names, V6, &["via 2001:db8:1::2"]));
+        let conf = std::fs::read_to_string(names.dir.join("bird.conf")).unwrap();
+        names.stop_bird();
+        eventually(T, || {
+            let st = speaker.status();
+            if st.iter().all(|s| s.state != State::Established) {
+                Ok(())
+            } else {
+                Err(format!("{st:?}"))
+            }
+        });
+        names.start_bird(&conf);
+        eventually(T, || established(&names, "ironlb4"));
+        eventually(T, || established(&names, "ironlb6"));
+        eventually(T, || route_has(&names, V4, &["via 192.0.2.2"]));
+        eventually(T, || route_has(&names, V6, &["via 2001:db8:1::2"]));
+        assert!(
+            speaker
+                .status()
+                .iter()
+                .all(|s| s.stats.established_count == 2)
+        );
+        rt.block_on(speaker.shutdown());
+        return;
+    }
+    let lab = Lab::new(TAG);
+    lab.names.start_bird(&bird_conf(
+        &lab.names,
+        &[
+            bird_peer("ironlb4", R4, ROUTER_AS, S4, ""),
+            bird_peer("ironlb6", R6, ROUTER_AS, S6, ""),
+        ],
+    ));
+    lab.run_child("bird_restart_ends_in_a_reestablished_session_and_full_table");
+}
+
+#[test]
+fn bird_gone_silent_is_dropped_at_hold_expiry() {
+    const TAG: &str = "bh";
+    if let Some(names) = child(TAG) {
+        let rt = runtime();
+        let _g = rt.enter();
+        let mut speaker = BgpSpeaker::new();
+        let mut s = spec(R4, S4, ROUTER_AS);
+        s.hold_time = Duration::from_secs(3);
+        s.keepalive_time = Duration::from_secs(1);
+        speaker.set_peers(vec![s]);
+        eventually(T, || established(&names, "ironlb4"));
+        eventually(T, || {
+            let st = speaker.status();
+            (st[0].state == State::Established)
+                .then_some(())
+                .ok_or(format!("{st:?}"))
+        });
+        // Freeze BIRD: the TCP connection stays up but nothing more arrives.
+        names.kill_pidfile("bird.pid", "STOP");
+        let started = std::time::Instant::now();
+        eventually(Duration::from_secs(10), || {
+            let st = speaker.status();
+            (st[0].stats.last_down == Some(DownReason::NotificationSent(4, 0)))
+                .then_some(())
+                .ok_or(format!("{st:?}"))
+        });
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_secs(2),
+            "dropped after {took:?}, before the hold time"
+        );
+        names.kill_pidfile("bird.pid", "CONT");
+        // BIRD reads our Hold Timer Expired, then (error wait time 1 s) takes us back.
+        eventually(T, || {
+            let out = names.birdc("show protocols all ironlb4");
+            if out.contains("Received: Hold timer expired") {
+                Ok(())
+            } else {
+                Err(out)
+            }
+        });
+        eventually(T, || established(&names, "ironlb4"));
+        rt.block_on(speaker.shutdown());
+        return;
+    }
+    let lab = Lab::new(TAG);
+    lab.names.start_bird(&bird_conf(
+        &lab.names,
+        &[bird_peer(
+            "ironlb4",
+            R4,
+            ROUTER_AS,
+            S4,
+            "error wait time 1, 5;",
+        )],
+    ));
+    lab.run_child("bird_gone_silent_is_dropped_at_hold_expiry");
+}

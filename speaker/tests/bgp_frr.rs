@@ -1,0 +1,190 @@
+//! Interop with a real FRR `bgpd` (Debian's `frr`, run without zebra), each
+//! test in namespaces of its own (see `bgp_netns`). Asserts FRR's view
+//! through `vtysh`. Needs root.
+
+mod bgp_netns;
+
+use std::collections::BTreeSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use bgp_netns::{Lab, Names, R4, S4, S6, child, eventually, runtime};
+use ironlb_config::Community;
+use ironlb_speaker::bgp::{BgpSpeaker, PeerSpec, Route, RouteAttrs};
+
+const OUR_AS: u32 = 64512;
+const V4: &str = "198.51.100.10/32";
+const V6: &str = "2001:db8:ffff::10/128";
+const T: Duration = Duration::from_secs(30);
+
+fn start_bgpd(names: &Names, local_as: u32, password: Option<&str>) {
+    let pw = |n: &str| {
+        password
+            .map(|p| format!(" neighbor {n} password {p}\n"))
+            .unwrap_or_default()
+    };
+    let conf = format!(
+        "frr defaults traditional\nhostname ilbt\nlog file {log}\n!\nrouter bgp {local_as}\n \
+         bgp router-id {R4}\n no bgp ebgp-requires-policy\n no bgp network import-check\n \
+         neighbor {S4} remote-as {OUR_AS}\n neighbor {S4} passive\n{pw4} \
+         neighbor {S6} remote-as {OUR_AS}\n neighbor {S6} passive\n{pw6} \
+         address-family ipv4 unicast\n  neighbor {S4} activate\n  no neighbor {S6} activate\n \
+         exit-address-family\n address-family ipv6 unicast\n  neighbor {S6} activate\n \
+         exit-address-family\n!\n",
+        log = names.dir.join("bgpd.log").display(),
+        pw4 = pw(S4),
+        pw6 = pw(S6),
+    );
+    let path = names.dir.join("bgpd.conf");
+    std::fs::write(&path, conf).unwrap();
+    let vty = names.dir.join("vty");
+    std::fs::create_dir_all(&vty).unwrap();
+    names.spawn_in_router(
+        &[
+            "/usr/lib/frr/bgpd",
+            "-Z",
+            "-S",
+            "-f",
+            path.to_str().unwrap(),
+            "--vty_socket",
+            vty.to_str().unwrap(),
+            "-P",
+            "0",
+            // Its own pid file: the default one would clash with another lab's bgpd.
+            "-i",
+            names.dir.join("bgpd.pid").to_str().unwrap(),
+        ],
+        "frr.pid",
+        "bgpd.out",
+    );
+    eventually(T, || {
+        let out = vtysh(names, "show bgp summary");
+        out.contains("BGP router identifier")
+            .then_some(())
+            .ok_or(out)
+    });
+}
+
+fn vtysh(names: &Names, cmd: &str) -> String {
+    let vty = names.dir.join("vty");
+    names.in_router(&[
+        "vtysh",
+        "--vty_socket",
+        vty.to_str().unwrap(),
+        "-d",
+        "bgpd",
+        "-c",
+        cmd,
+    ])
+}
+
+fn established(names: &Names, addr: &str) -> Result<(), String> {
+    let out = vtysh(names, &format!("show bgp neighbors {addr}"));
+    if out.contains("BGP state = Established") {
+        Ok(())
+    } else {
+        Err(out)
+    }
+}
+
+fn route_has(names: &Names, prefix: &str, want: &[&str]) -> Result<String, String> {
+    let fam = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+    let out = vtysh(names, &format!("show bgp {fam} unicast {prefix}"));
+    if out.contains(prefix) && !out.contains("not in table") && want.iter().all(|w| out.contains(w))
+    {
+        Ok(out)
+    } else {
+        Err(out)
+    }
+}
+
+fn route_gone(names: &Names, prefix: &str) -> Result<(), String> {
+    route_has(names, prefix, &[]).map_or(Ok(()), Err)
+}
+
+fn spec(peer: &str, source: &str, peer_as: u32) -> PeerSpec {
+    let mut s = PeerSpec::new(
+        OUR_AS,
+        peer_as,
+        SocketAddr::new(peer.parse().unwrap(), 179),
+        Ipv4Addr::new(192, 0, 2, 2),
+    );
+    s.source = Some(source.parse().unwrap());
+    s
+}
+
+fn route(p: &str, communities: &[Community], local_pref: Option<u32>) -> Route {
+    Route::new(
+        p.parse().unwrap(),
+        RouteAttrs {
+            communities: communities.iter().copied().collect(),
+            local_pref,
+        },
+    )
+}
+
+#[test]
+fn frr_ebgp_ipv4_and_ipv6_announce_and_withdraw() {
+    const TAG: &str = "fe";
+    if let Some(names) = child(TAG) {
+        let rt = runtime();
+        let _g = rt.enter();
+        let mut speaker = BgpSpeaker::new();
+        speaker.set_peers(vec![spec(R4, S4, 64500), spec(bgp_netns::R6, S6, 64500)]);
+        speaker.set_routes(BTreeSet::from([
+            route(
+                V4,
+                &[
+                    Community::Standard((65000 << 16) | 1),
+                    Community::Large(64512, 1, 2),
+                ],
+                None,
+            ),
+            route(V6, &[], None),
+        ]));
+        eventually(T, || established(&names, S4));
+        eventually(T, || established(&names, S6));
+        eventually(T, || {
+            route_has(
+                &names,
+                V4,
+                &[
+                    "192.0.2.2 from 192.0.2.2",
+                    "Community: 65000:1",
+                    "Large Community: 64512:1:2",
+                    "64512",
+                ],
+            )
+        });
+        eventually(T, || route_has(&names, V6, &["2001:db8:1::2"]));
+        speaker.set_routes(BTreeSet::from([route(V6, &[], None)]));
+        eventually(T, || route_gone(&names, V4));
+        rt.block_on(speaker.shutdown());
+        eventually(T, || route_gone(&names, V6));
+        return;
+    }
+    let lab = Lab::new(TAG);
+    start_bgpd(&lab.names, 64500, None);
+    lab.run_child("frr_ebgp_ipv4_and_ipv6_announce_and_withdraw");
+}
+
+#[test]
+fn frr_ibgp_with_md5_gets_local_pref() {
+    const TAG: &str = "fi";
+    if let Some(names) = child(TAG) {
+        let rt = runtime();
+        let _g = rt.enter();
+        let mut speaker = BgpSpeaker::new();
+        let mut s = spec(R4, S4, OUR_AS);
+        s.password = Some("s3cret-pw".into());
+        speaker.set_peers(vec![s]);
+        speaker.set_routes(BTreeSet::from([route(V4, &[], Some(300))]));
+        eventually(T, || established(&names, S4));
+        eventually(T, || route_has(&names, V4, &["localpref 300", "Local"]));
+        rt.block_on(speaker.shutdown());
+        return;
+    }
+    let lab = Lab::new(TAG);
+    start_bgpd(&lab.names, OUR_AS, Some("s3cret-pw"));
+    lab.run_child("frr_ibgp_with_md5_gets_local_pref");
+}

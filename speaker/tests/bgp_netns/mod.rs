@@ -1,0 +1,333 @@
+//! Test lab for BGP interop tests: two network namespaces of their own
+//! (`ilbt-bgp-<tag>-s` for our speaker, `ilbt-bgp-<tag>-r` for the router)
+//! joined by a veth pair, created with `ip -n`, so the root namespace is never
+//! touched. Everything is removed by [`Lab`]'s `Drop`, also when a test fails.
+//!
+//! The speaker side runs in the speaker namespace by re-executing the test
+//! binary there (`ip netns exec ... <test-binary> --exact <test>`), with
+//! `ILBT_BGP_CHILD=<tag>` set; [`child`] tells the test which half it is.
+//!
+//! ```text
+//!  ilbt-bgp-<tag>-s                          ilbt-bgp-<tag>-r
+//!  ilbt-bgp-<tag>s  192.0.2.2, .3            ilbt-bgp-<tag>r  192.0.2.1
+//!                   2001:db8:1::2, ::3  <──veth──>             2001:db8:1::1
+//!  (our BgpSpeaker)                          (bird / gobgpd / frr)
+//! ```
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Router side addresses.
+pub const R4: &str = "192.0.2.1";
+pub const R6: &str = "2001:db8:1::1";
+/// Speaker side addresses (two of each, for tests needing two sessions).
+pub const S4: &str = "192.0.2.2";
+pub const S4B: &str = "192.0.2.3";
+pub const S6: &str = "2001:db8:1::2";
+pub const S6B: &str = "2001:db8:1::3";
+
+/// Names and paths of one lab, the same in the parent and the child.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub tag: String,
+    pub speaker_ns: String,
+    pub router_ns: String,
+    pub dir: PathBuf,
+}
+
+impl Names {
+    pub fn new(tag: &str) -> Self {
+        assert!(tag.len() <= 4, "tag too long for interface names");
+        Self {
+            tag: tag.into(),
+            speaker_ns: format!("ilbt-bgp-{tag}-s"),
+            router_ns: format!("ilbt-bgp-{tag}-r"),
+            dir: PathBuf::from(format!("/tmp/ilbt-bgp-{tag}")),
+        }
+    }
+
+    pub fn bird_sock(&self) -> PathBuf {
+        self.dir.join("bird.ctl")
+    }
+
+    /// Runs `birdc` against the lab's BIRD.
+    pub fn birdc(&self, args: &str) -> String {
+        let mut c = Command::new("birdc");
+        c.arg("-s").arg(self.bird_sock());
+        c.args(args.split_whitespace());
+        output(c)
+    }
+
+    /// Runs a command in the router namespace, returns its stdout.
+    pub fn in_router(&self, cmd: &[&str]) -> String {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.router_ns]).args(cmd);
+        output(c)
+    }
+
+    /// Starts BIRD (daemonised, pid file in the lab dir) with `conf`.
+    pub fn start_bird(&self, conf: &str) {
+        let path = self.dir.join("bird.conf");
+        std::fs::write(&path, conf).expect("write bird.conf");
+        let _ = std::fs::remove_file(self.bird_sock());
+        run(&[
+            "ip",
+            "netns",
+            "exec",
+            &self.router_ns,
+            "bird",
+            "-c",
+            path.to_str().unwrap_or_default(),
+            "-s",
+            self.bird_sock().to_str().unwrap_or_default(),
+            "-P",
+            self.dir.join("bird.pid").to_str().unwrap_or_default(),
+        ]);
+        eventually(Duration::from_secs(10), || {
+            let s = self.birdc("show status");
+            s.contains("Daemon is up").then_some(()).ok_or(s)
+        });
+    }
+
+    /// Stops the lab's BIRD by its pid and waits until it is gone.
+    pub fn stop_bird(&self) {
+        self.kill_pidfile("bird.pid", "TERM");
+    }
+
+    /// Sends `sig` to the daemon whose pid is in `file`; for TERM, waits for it to exit.
+    pub fn kill_pidfile(&self, file: &str, sig: &str) {
+        let Ok(pid) = std::fs::read_to_string(self.dir.join(file)) else {
+            return;
+        };
+        let pid = pid.trim().to_string();
+        if pid.is_empty() {
+            return;
+        }
+        let _ = Command::new("kill")
+            .args([&format!("-{sig}"), &pid])
+            .status();
+        if sig == "TERM" {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while PathBuf::from(format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = std::fs::remove_file(self.dir.join(file));
+        }
+    }
+
+    /// Starts a daemon in the router namespace in the background, pid in `pidfile`.
+    pub fn spawn_in_router(&self, cmd: &[&str], pidfile: &str, log: &str) {
+        self.spawn_in(&self.router_ns, cmd, pidfile, log);
+    }
+
+    /// Starts a daemon in namespace `ns` in the background, pid in `pidfile`.
+    pub fn spawn_in(&self, ns: &str, cmd: &[&str], pidfile: &str, log: &str) {
+        let log = std::fs::File::create(self.dir.join(log)).expect("log file");
+        let err = log.try_clone().expect("log file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .args(cmd)
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .expect("spawn daemon");
+        // `ip netns exec` execs the command, so this is the daemon's own pid.
+        std::fs::write(self.dir.join(pidfile), child.id().to_string()).expect("pid file");
+        // Reaped by the kernel when the test process exits; we kill it by pid.
+        std::mem::forget(child);
+    }
+}
+
+/// The topology, torn down on drop.
+pub struct Lab {
+    pub names: Names,
+    daemons: Vec<&'static str>,
+}
+
+impl Lab {
+    /// Creates the namespaces, the veth pair and the addresses.
+    pub fn new(tag: &str) -> Self {
+        needs_root();
+        let names = Names::new(tag);
+        let lab = Lab {
+            names: names.clone(),
+            daemons: vec!["bird.pid", "gobgpd.pid", "frr.pid", "bgpd.pid", "fake.pid"],
+        };
+        // Leftovers of an earlier, killed run.
+        lab.cleanup();
+        std::fs::create_dir_all(&names.dir).expect("lab dir");
+        let (s, r) = (&names.speaker_ns, &names.router_ns);
+        let sif = format!("ilbt-bgp-{tag}s");
+        let rif = format!("ilbt-bgp-{tag}r");
+        run(&["ip", "netns", "add", s]);
+        run(&["ip", "netns", "add", r]);
+        run(&[
+            "ip", "-n", s, "link", "add", &sif, "type", "veth", "peer", "name", &rif, "netns", r,
+        ]);
+        for (ns, ifc, addrs) in [
+            (
+                s,
+                &sif,
+                vec![
+                    format!("{S4}/24"),
+                    format!("{S4B}/24"),
+                    format!("{S6}/64"),
+                    format!("{S6B}/64"),
+                ],
+            ),
+            (r, &rif, vec![format!("{R4}/24"), format!("{R6}/64")]),
+        ] {
+            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            for a in addrs {
+                if a.contains(':') {
+                    run(&["ip", "-n", ns, "addr", "add", &a, "dev", ifc, "nodad"]);
+                } else {
+                    run(&["ip", "-n", ns, "addr", "add", &a, "dev", ifc]);
+                }
+            }
+            run(&["ip", "-n", ns, "link", "set", ifc, "up"]);
+        }
+        lab
+    }
+
+    /// Re-runs the test `name` inside the speaker namespace and asserts that
+    /// it ran there and passed.
+    pub fn run_child(&self, name: &str) {
+        let exe = std::env::current_exe().expect("test binary");
+        let out_path = self.names.dir.join("child.out");
+        let out = std::fs::File::create(&out_path).expect("child output file");
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &self.names.speaker_ns])
+            .arg(exe)
+            .args([
+                "--exact",
+                name,
+                "--include-ignored",
+                "--nocapture",
+                "--test-threads",
+                "1",
+            ])
+            .env("ILBT_BGP_CHILD", &self.names.tag)
+            .stdout(out)
+            .spawn()
+            .expect("spawn child test");
+        let deadline = Instant::now() + Duration::from_secs(240);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait child") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("speaker side of {name} timed out");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let out = std::fs::read_to_string(&out_path).unwrap_or_default();
+        println!("{out}");
+        assert!(status.success(), "speaker side of {name} failed: {status}");
+        assert!(
+            out.contains("test result: ok. 1 passed"),
+            "speaker side of {name} did not run"
+        );
+    }
+
+    fn cleanup(&self) {
+        for d in &self.daemons {
+            self.names.kill_pidfile(d, "KILL");
+            self.names.kill_pidfile(d, "TERM");
+        }
+        for ns in [&self.names.speaker_ns, &self.names.router_ns] {
+            let _ = Command::new("ip")
+                .args(["netns", "del", ns])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&self.names.dir);
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.cleanup();
+    }
+}
+
+/// `Some(names)` when this process is the speaker-side child of test `tag`.
+pub fn child(tag: &str) -> Option<Names> {
+    match std::env::var("ILBT_BGP_CHILD") {
+        Ok(t) if t == tag => Some(Names::new(tag)),
+        _ => None,
+    }
+}
+
+/// Fails the test unless it runs as root (namespaces need it).
+pub fn needs_root() {
+    let uid = output({
+        let mut c = Command::new("id");
+        c.arg("-u");
+        c
+    });
+    assert_eq!(uid.trim(), "0", "needs root");
+}
+
+/// Runs a command, panics with its output when it fails.
+pub fn run(cmd: &[&str]) {
+    let out = Command::new(cmd[0])
+        .args(&cmd[1..])
+        .output()
+        .expect("spawn command");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn output(mut c: Command) -> String {
+    match c.output() {
+        Ok(o) => {
+            let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
+            s.push_str(&String::from_utf8_lossy(&o.stderr));
+            s
+        }
+        Err(e) => format!("cannot run {c:?}: {e}"),
+    }
+}
+
+/// Polls `f` every 200 ms until it returns `Ok` or `timeout` passes.
+pub fn eventually<T>(timeout: Duration, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() > deadline => panic!("condition not met in {timeout:?}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Holds for the whole of `period`: polls `f` and panics the first time it fails.
+pub fn always(period: Duration, mut f: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + period;
+    while Instant::now() < deadline {
+        if let Err(e) = f() {
+            panic!("condition broken: {e}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// A tokio runtime for the speaker side; its workers keep the sessions
+/// running while the test thread blocks in [`eventually`].
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}

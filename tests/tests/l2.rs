@@ -1,0 +1,475 @@
+//! Layer 2 end to end in the lab, with the lab's real controller, speakers (gossip on),
+//! kube-apiserver and client namespace:
+//! - a Service gets its requested IP; `arping` from the client gets exactly one MAC,
+//!   the elected node's; `curl` reaches that node; the Service carries the speaker's
+//!   `nodeAssigned` Event naming it; an unallocated pool IP gets no answer;
+//! - the same over IPv6 with `ndisc6` and `curl -6`;
+//! - stopping the announcing speaker, or pulling its node's cable, moves the IP to
+//!   another node (times printed; see docs/perf-l2.md);
+//! - labelling the node `exclude-from-external-load-balancers` moves it too.
+//!
+//! Uses the lab's ConfigMap `config` (adding the layer-2 pool 192.0.2.200-192.0.2.254 /
+//! 2001:db8:1::200-2001:db8:1::2ff if it has none) and the namespace `l2-test`;
+//! Services are deleted, speakers restarted, cables plugged and labels removed at the
+//! end, even on failure. The tests run one at a time (they move IPs). Needs root and
+//! the built binaries (`cargo build --workspace`).
+
+use ironlb_tests::{Lab, lab, ok};
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const NS: &str = "l2-test";
+
+/// The tests here move IPs between nodes (stopping speakers, labelling nodes): they run
+/// one at a time so that one's moves never show up in another's observations.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+const LAB_NS: &str = "ironlb-system";
+const POOL: &str = "address-pools:\n- name: lab-l2\n  protocol: layer2\n  addresses:\n  - 192.0.2.200-192.0.2.254\n  - 2001:db8:1::200-2001:db8:1::2ff\n";
+
+/// Deletes the Service on drop, even after a failed assertion.
+struct ServiceGuard {
+    lab: &'static Lab,
+    name: String,
+}
+
+impl Drop for ServiceGuard {
+    fn drop(&mut self) {
+        let _ = self
+            .lab
+            .kubectl(&["-n", NS, "delete", "service", &self.name, "--wait=false"]);
+    }
+}
+
+fn apply(lab: &Lab, json: &str) {
+    let mut child = Command::new(lab.env("IRONLB_LAB_KUBECTL"))
+        .env("KUBECONFIG", lab.env("KUBECONFIG"))
+        .args(["apply", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl apply");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(json.as_bytes())
+        .expect("write manifest");
+    let out = child.wait_with_output().expect("kubectl apply");
+    ok(&out);
+}
+
+/// Makes sure the lab's config has the layer-2 pool (leaves a config that has it alone).
+fn ensure_pool(lab: &Lab) {
+    let out = lab.kubectl(&[
+        "-n",
+        LAB_NS,
+        "get",
+        "configmap",
+        "config",
+        "-o",
+        "jsonpath={.data.config}",
+    ]);
+    let current = String::from_utf8_lossy(&out.stdout);
+    if out.status.success() && current.contains("192.0.2.200") {
+        return;
+    }
+    let cm = serde_json::json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "config", "namespace": LAB_NS},
+        "data": {"config": POOL},
+    });
+    apply(lab, &cm.to_string());
+}
+
+fn service(lab: &'static Lab, name: &str, ip: &str) -> ServiceGuard {
+    service_with(lab, name, ip, serde_json::json!({}))
+}
+
+/// Like [`service`], with `extra` merged into the spec.
+fn service_with(lab: &'static Lab, name: &str, ip: &str, extra: serde_json::Value) -> ServiceGuard {
+    let _ = lab.kubectl(&["create", "namespace", NS]);
+    let mut svc = serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": NS,
+                     "annotations": {"ironlb.io/loadBalancerIPs": ip}},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}],
+                 "allocateLoadBalancerNodePorts": false,
+                 "selector": {"app": name}},
+    });
+    if let (Some(spec), Some(extra)) = (svc["spec"].as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    apply(lab, &svc.to_string());
+    ServiceGuard {
+        lab,
+        name: name.to_owned(),
+    }
+}
+
+/// MACs that answered `arping` for `ip` from the client (empty: no answer).
+fn arping(lab: &Lab, ip: &str) -> BTreeSet<String> {
+    let client = lab.env("IRONLB_LAB_CLIENT");
+    let iface = lab.env("IRONLB_LAB_CLIENT_IF");
+    let out = lab.exec_in(
+        client,
+        &[
+            "timeout", "10", "arping", "-i", iface, "-c", "3", "-w", "3", ip,
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(" bytes from "))
+        .filter_map(|l| l.split_whitespace().nth(3).map(str::to_lowercase))
+        .collect()
+}
+
+/// The node whose `eth0` has `mac`.
+fn node_of_mac(lab: &Lab, mac: &str) -> Option<String> {
+    lab.nodes().into_iter().find(|n| {
+        let out = Command::new("ip")
+            .args(["-n", n, "-br", "link", "show", "eth0"])
+            .output()
+            .expect("ip link");
+        String::from_utf8_lossy(&out.stdout)
+            .to_lowercase()
+            .contains(mac)
+    })
+}
+
+#[test]
+fn arping_gets_the_elected_nodes_mac_and_curl_reaches_it() {
+    let _serial = serial();
+    let lab = lab();
+    ensure_pool(lab);
+    let vip = "192.0.2.230";
+    let _svc = service(lab, "l2-web", vip);
+
+    lab.wait_for(
+        "the controller to give l2-test/l2-web its requested IP",
+        Duration::from_secs(30),
+        || {
+            let out = lab.kubectl(&[
+                "-n",
+                NS,
+                "get",
+                "service",
+                "l2-web",
+                "-o",
+                "jsonpath={.status.loadBalancer.ingress[*].ip}",
+            ]);
+            String::from_utf8_lossy(&out.stdout)
+                .contains(vip)
+                .then_some(())
+        },
+    );
+
+    let macs = lab.wait_for("an ARP answer for the VIP", Duration::from_secs(15), || {
+        let m = arping(lab, vip);
+        (!m.is_empty()).then_some(m)
+    });
+    assert_eq!(
+        macs.len(),
+        1,
+        "more than one node answers for {vip}: {macs:?}"
+    );
+    let mac = macs.into_iter().next().unwrap_or_default();
+    let node =
+        node_of_mac(lab, &mac).unwrap_or_else(|| panic!("{mac} is not the eth0 of any lab node"));
+
+    let client = lab.env("IRONLB_LAB_CLIENT");
+    let body = ok(&lab.exec_in(
+        client,
+        &["curl", "-s", "-m", "5", &format!("http://{vip}/")],
+    ));
+    assert_eq!(
+        body.trim(),
+        node,
+        "curl reached another node than the one answering ARP"
+    );
+
+    lab.wait_for(
+        "the speaker's nodeAssigned Event",
+        Duration::from_secs(15),
+        || {
+            let out = lab.kubectl(&[
+                "-n",
+                NS,
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.name=l2-web,reason=nodeAssigned",
+                "-o",
+                "jsonpath={.items[*].message}",
+            ]);
+            String::from_utf8_lossy(&out.stdout)
+                .contains(&format!("from node {node} on eth0"))
+                .then_some(())
+        },
+    );
+
+    // A pool address nobody holds gets no answer at all.
+    let none = arping(lab, "192.0.2.231");
+    assert!(
+        none.is_empty(),
+        "192.0.2.231 is held by nobody yet answered by {none:?}"
+    );
+}
+
+/// Restarts a stopped speaker / removes a label on drop, so a failed test leaves the
+/// lab as it found it.
+struct Restore<'a> {
+    lab: &'a Lab,
+    speaker: Option<String>,
+    unlabel: Option<String>,
+    link: Option<String>,
+}
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        if let Some(n) = &self.speaker {
+            let _ = self.lab.ironlb_lab(&["start", "speaker", n]);
+        }
+        if let Some(n) = &self.link {
+            let _ = self.lab.ironlb_lab(&["link", n, "up"]);
+        }
+        if let Some(n) = &self.unlabel {
+            let _ = self.lab.kubectl(&[
+                "label",
+                "node",
+                n,
+                "node.kubernetes.io/exclude-from-external-load-balancers-",
+            ]);
+        }
+    }
+}
+
+/// The node `curl http://VIP/` reaches from the client, if any answers within 300 ms.
+fn curl_node(lab: &Lab, vip: &str) -> Option<String> {
+    curl_node_within(lab, vip, "0.3")
+}
+
+fn curl_node_within(lab: &Lab, vip: &str, seconds: &str) -> Option<String> {
+    let out = lab.exec_in(
+        lab.env("IRONLB_LAB_CLIENT"),
+        &["curl", "-s", "-m", seconds, &format!("http://{vip}/")],
+    );
+    let body = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (out.status.success() && !body.is_empty()).then_some(body)
+}
+
+/// Whether process `pid` still runs (a zombie counts as dead).
+fn process_alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Polls `cond` every 2 ms until it holds and returns that moment; panics after `limit`.
+fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> std::time::Instant {
+    let begin = std::time::Instant::now();
+    loop {
+        if cond() {
+            return std::time::Instant::now();
+        }
+        assert!(
+            begin.elapsed() < limit,
+            "condition not met within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Polls the VIP from the client every ~20 ms (each try gives up after 100 ms, so a
+/// try sent to the dead node does not hide the new one for long) until a node other
+/// than `old` answers; returns it and the time since `start`.
+fn wait_for_move(lab: &Lab, vip: &str, old: &str, start: std::time::Instant) -> (String, Duration) {
+    loop {
+        if let Some(n) = curl_node_within(lab, vip, "0.1").filter(|n| n != old) {
+            return (n, start.elapsed());
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{vip} still not served by another node than {old} after 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Gives `name` the IP `vip` and returns the node announcing it.
+fn announced(lab: &'static Lab, name: &str, vip: &str) -> (ServiceGuard, String) {
+    ensure_pool(lab);
+    let svc = service(lab, name, vip);
+    // The node answering ARP and the node curl reaches must agree (the client's cache
+    // may still point at a previous announcer for a moment).
+    let node = lab.wait_for(
+        &format!("{vip} to be announced and reachable"),
+        Duration::from_secs(30),
+        || {
+            let by_curl = curl_node(lab, vip)?;
+            let macs = arping(lab, vip);
+            let by_arp = node_of_mac(lab, macs.iter().next()?)?;
+            (macs.len() == 1 && by_arp == by_curl).then_some(by_curl)
+        },
+    );
+    (svc, node)
+}
+
+#[test]
+fn killing_the_announcing_speaker_moves_the_ip_in_about_a_second() {
+    let _serial = serial();
+    let lab = lab();
+    let vip = "192.0.2.232";
+    let (_svc, first) = announced(lab, "l2-failover", vip);
+    let mut restore = Restore {
+        lab,
+        speaker: None,
+        unlabel: None,
+        link: None,
+    };
+    // Timed from the speaker's death (the lab's `stop` may first wait for its lock):
+    // the client polls while a thread stops the speaker.
+    let pid_file = format!("{}/pids/speaker-{first}.pid", lab.env("IRONLB_LAB_STATE"));
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap_or_else(|e| panic!("{pid_file}: {e}"))
+        .trim()
+        .to_owned();
+    restore.speaker = Some(first.clone());
+    let stopper = {
+        let first = first.clone();
+        std::thread::spawn(move || ok(&lab.ironlb_lab(&["stop", "speaker", &first])))
+    };
+    let start = wait_until(Duration::from_secs(10), || !process_alive(&pid));
+    let (second, took) = wait_for_move(lab, vip, &first, start);
+    stopper.join().expect("lab stop");
+    eprintln!(
+        "failover {first} -> {second}: client traffic reaches the new node {took:?} after the \
+         speaker died"
+    );
+    assert!(took < Duration::from_secs(3), "failover took {took:?}");
+    let macs = arping(lab, vip);
+    assert_eq!(macs.len(), 1, "after failover: {macs:?}");
+    assert_eq!(
+        node_of_mac(lab, macs.iter().next().map(String::as_str).unwrap_or("")),
+        Some(second)
+    );
+}
+
+#[test]
+fn an_excluded_node_gives_up_its_ips() {
+    let _serial = serial();
+    let lab = lab();
+    let vip = "192.0.2.233";
+    let (_svc, first) = announced(lab, "l2-exclude", vip);
+    let _restore = Restore {
+        lab,
+        speaker: None,
+        unlabel: Some(first.clone()),
+        link: None,
+    };
+    ok(&lab.kubectl(&[
+        "label",
+        "node",
+        &first,
+        "node.kubernetes.io/exclude-from-external-load-balancers=true",
+    ]));
+    let second = lab.wait_for(
+        "the IP to leave the excluded node",
+        Duration::from_secs(10),
+        || curl_node(lab, vip).filter(|n| *n != first),
+    );
+    assert_ne!(second, first);
+}
+
+#[test]
+fn pulling_the_announcing_nodes_cable_moves_the_ip() {
+    let _serial = serial();
+    let lab = lab();
+    let vip = "192.0.2.234";
+    let (_svc, first) = announced(lab, "l2-link", vip);
+    let _restore = Restore {
+        lab,
+        speaker: None,
+        unlabel: None,
+        link: Some(first.clone()),
+    };
+    // Timed from the moment the node's eth0 loses its carrier.
+    let puller = {
+        let first = first.clone();
+        std::thread::spawn(move || ok(&lab.ironlb_lab(&["link", &first, "down"])))
+    };
+    let start = wait_until(Duration::from_secs(10), || {
+        let out = Command::new("ip")
+            .args(["-n", &first, "-br", "link", "show", "eth0"])
+            .output()
+            .expect("ip link");
+        !String::from_utf8_lossy(&out.stdout).contains(" UP ")
+    });
+    puller.join().expect("lab link");
+    let (second, took) = wait_for_move(lab, vip, &first, start);
+    eprintln!("link loss on {first}: client traffic reaches {second} {took:?} after carrier loss");
+    assert!(took < Duration::from_secs(3), "failover took {took:?}");
+}
+
+/// The MAC `ndisc6` gets for `ip` from the client, if any node answers.
+fn ndisc6(lab: &Lab, ip: &str) -> Option<String> {
+    let out = lab.exec_in(
+        lab.env("IRONLB_LAB_CLIENT"),
+        &[
+            "timeout",
+            "10",
+            "ndisc6",
+            "-1",
+            "-r",
+            "3",
+            "-w",
+            "500",
+            ip,
+            lab.env("IRONLB_LAB_CLIENT_IF"),
+        ],
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.split_once("link-layer address:"))
+        .map(|(_, mac)| mac.trim().to_lowercase())
+}
+
+#[test]
+fn ndisc6_gets_the_elected_nodes_mac_and_curl_reaches_it_over_ipv6() {
+    let _serial = serial();
+    let lab = lab();
+    ensure_pool(lab);
+    let vip = "2001:db8:1::232";
+    let _svc = service_with(
+        lab,
+        "l2-web6",
+        vip,
+        serde_json::json!({"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack"}),
+    );
+    let mac = lab.wait_for("an NDP answer for the VIP", Duration::from_secs(30), || {
+        ndisc6(lab, vip)
+    });
+    let node =
+        node_of_mac(lab, &mac).unwrap_or_else(|| panic!("{mac} is not the eth0 of any lab node"));
+    let body = ok(&lab.exec_in(
+        lab.env("IRONLB_LAB_CLIENT"),
+        &["curl", "-s", "-m", "5", &format!("http://[{vip}]/")],
+    ));
+    assert_eq!(
+        body.trim(),
+        node,
+        "curl -6 reached another node than the one answering NDP"
+    );
+    assert_eq!(
+        ndisc6(lab, "2001:db8:1::2fe"),
+        None,
+        "an IP nobody holds was answered"
+    );
+}
