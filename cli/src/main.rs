@@ -8,7 +8,11 @@ mod lab;
 mod status;
 
 #[derive(Parser)]
-#[command(name = "ironlb", version, about = "IronLB: bare-metal LoadBalancer for Kubernetes")]
+#[command(
+    name = "ironlb",
+    version,
+    about = "IronLB: bare-metal LoadBalancer for Kubernetes"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

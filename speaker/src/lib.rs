@@ -1,15 +1,15 @@
 //! IronLB speaker: decides per IP which node announces it, and announces it.
 
+pub mod announcement;
+pub mod announcer;
+pub mod arp;
 pub mod bgp;
 pub mod election;
 pub mod ethernet;
-pub mod arp;
-pub mod ndp;
-pub mod announcer;
-pub mod metrics;
+pub mod gossip;
+pub mod http;
 pub mod l2;
+pub mod metrics;
+pub mod ndp;
 pub mod state;
 pub mod watch;
-pub mod http;
-pub mod gossip;
-pub mod announcement;
