@@ -263,8 +263,10 @@ fn errs_fast(what: &str, text: &str) {
         parse_manifest_or_document(text).is_err(),
         "{what} was accepted as a manifest"
     );
+    // A guard against hangs (unbounded expansion), not a speed target: debug builds on a
+    // loaded machine take seconds here; the benchmarks measure speed.
     let took = start.elapsed();
-    assert!(took < Duration::from_secs(5), "{what} took {took:?}");
+    assert!(took < Duration::from_secs(60), "{what} took {took:?}");
 }
 
 #[test]
