@@ -5,7 +5,7 @@
 //!   `nodeAssigned` Event naming it; an unallocated pool IP gets no answer;
 //! - the same over IPv6 with `ndisc6` and `curl -6`;
 //! - stopping the announcing speaker, or pulling its node's cable, moves the IP to
-//!   another node (times printed; see docs/perf-l2.md);
+//!   another node (times printed; see docs/PERFORMANCE.md);
 //! - labelling the node `exclude-from-external-load-balancers` moves it too.
 //!
 //! Uses the lab's ConfigMap `config` (adding the layer-2 pool 192.0.2.200-192.0.2.254 /
