@@ -22,6 +22,15 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "control plane (built once, cached in ${IRONLB_CACHE:-/var/cache/ironlb})"
 bash cli/lab/build-control-plane.sh >/dev/null
 
+step "image (offline: static binaries, FROM scratch, umoci) and its checks"
+need=()
+command -v umoci >/dev/null || need+=(umoci)
+command -v file >/dev/null || need+=(file)
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${need[@]}"; }
+fi
+bash deploy/image/build.sh
+
 step "tests"
 # Whatever happens, leave no lab behind.
 trap 'target/debug/ironlb lab down >/dev/null 2>&1 || true' EXIT
