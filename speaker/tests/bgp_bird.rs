@@ -5,18 +5,15 @@
 mod bgp_netns;
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use bgp_netns::{Lab, Names, R4, R6, S4, S4B, S6, always, child, eventually, runtime};
+use bgp_netns::{
+    Lab, Names, OUR_AS, R4, R6, ROUTER_AS, S4, S4B, S6, T, V4, V6, always, child, eventually,
+    route, runtime, spec,
+};
 use ironlb_config::Community;
 use ironlb_speaker::bgp::session::DownReason;
-use ironlb_speaker::bgp::{BgpSpeaker, PeerSpec, Route, RouteAttrs, State};
-
-const ROUTER_AS: u32 = 64500;
-const OUR_AS: u32 = 64512;
-const V4: &str = "198.51.100.10/32";
-const V6: &str = "2001:db8:ffff::10/128";
+use ironlb_speaker::bgp::{BgpSpeaker, State};
 
 /// One `protocol bgp` block: `name`, router-side `local`, our `neighbor`.
 fn bird_peer(name: &str, local: &str, local_as: u32, neighbor: &str, extra: &str) -> String {
@@ -32,27 +29,6 @@ fn bird_conf(names: &Names, peers: &[String]) -> String {
          protocol direct {{ ipv4; ipv6; interface \"ilbt-bgp-*\"; }}\n{}",
         names.dir.join("bird.log").display(),
         peers.concat()
-    )
-}
-
-fn spec(peer: &str, source: &str, peer_as: u32) -> PeerSpec {
-    let mut s = PeerSpec::new(
-        OUR_AS,
-        peer_as,
-        SocketAddr::new(peer.parse().unwrap(), 179),
-        Ipv4Addr::new(192, 0, 2, 2),
-    );
-    s.source = Some(source.parse().unwrap());
-    s
-}
-
-fn route(p: &str, communities: &[Community], local_pref: Option<u32>) -> Route {
-    Route::new(
-        p.parse().unwrap(),
-        RouteAttrs {
-            communities: communities.iter().copied().collect(),
-            local_pref,
-        },
     )
 }
 
@@ -83,8 +59,6 @@ fn route_gone(names: &Names, prefix: &str) -> Result<(), String> {
         Ok(())
     }
 }
-
-const T: Duration = Duration::from_secs(30);
 
 #[test]
 fn bird_ebgp_ipv4_and_ipv6_announce_withdraw_and_cease() {

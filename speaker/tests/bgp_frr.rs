@@ -5,17 +5,12 @@
 mod bgp_netns;
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
-use bgp_netns::{Lab, Names, R4, S4, S6, child, eventually, runtime};
+use bgp_netns::{
+    Lab, Names, OUR_AS, R4, S4, S6, T, V4, V6, child, eventually, route, runtime, spec,
+};
 use ironlb_config::Community;
-use ironlb_speaker::bgp::{BgpSpeaker, PeerSpec, Route, RouteAttrs};
-
-const OUR_AS: u32 = 64512;
-const V4: &str = "198.51.100.10/32";
-const V6: &str = "2001:db8:ffff::10/128";
-const T: Duration = Duration::from_secs(30);
+use ironlb_speaker::bgp::BgpSpeaker;
 
 fn start_bgpd(names: &Names, local_as: u32, password: Option<&str>) {
     let pw = |n: &str| {
@@ -100,27 +95,6 @@ fn route_has(names: &Names, prefix: &str, want: &[&str]) -> Result<String, Strin
 
 fn route_gone(names: &Names, prefix: &str) -> Result<(), String> {
     route_has(names, prefix, &[]).map_or(Ok(()), Err)
-}
-
-fn spec(peer: &str, source: &str, peer_as: u32) -> PeerSpec {
-    let mut s = PeerSpec::new(
-        OUR_AS,
-        peer_as,
-        SocketAddr::new(peer.parse().unwrap(), 179),
-        Ipv4Addr::new(192, 0, 2, 2),
-    );
-    s.source = Some(source.parse().unwrap());
-    s
-}
-
-fn route(p: &str, communities: &[Community], local_pref: Option<u32>) -> Route {
-    Route::new(
-        p.parse().unwrap(),
-        RouteAttrs {
-            communities: communities.iter().copied().collect(),
-            local_pref,
-        },
-    )
 }
 
 #[test]

@@ -5,18 +5,13 @@
 mod bgp_netns;
 
 use std::collections::BTreeSet;
-use std::net::{Ipv4Addr, SocketAddr};
-use std::time::Duration;
 
-use bgp_netns::{Lab, Names, R4, R6, S4, S6, child, eventually, runtime};
+use bgp_netns::{
+    Lab, Names, OUR_AS, R4, R6, ROUTER_AS, S4, S6, T, V4, V6, child, eventually, route, runtime,
+    spec,
+};
 use ironlb_config::Community;
-use ironlb_speaker::bgp::{BgpSpeaker, PeerSpec, Route, RouteAttrs, State};
-
-const ROUTER_AS: u32 = 64500;
-const OUR_AS: u32 = 64512;
-const V4: &str = "198.51.100.10/32";
-const V6: &str = "2001:db8:ffff::10/128";
-const T: Duration = Duration::from_secs(30);
+use ironlb_speaker::bgp::{BgpSpeaker, State};
 
 fn neighbor(addr: &str, extra: &str) -> String {
     format!(
@@ -84,27 +79,6 @@ fn route_gone(names: &Names, prefix: &str) -> Result<(), String> {
     } else {
         Ok(())
     }
-}
-
-fn spec(peer: &str, source: &str, peer_as: u32) -> PeerSpec {
-    let mut s = PeerSpec::new(
-        OUR_AS,
-        peer_as,
-        SocketAddr::new(peer.parse().unwrap(), 179),
-        Ipv4Addr::new(192, 0, 2, 2),
-    );
-    s.source = Some(source.parse().unwrap());
-    s
-}
-
-fn route(p: &str, communities: &[Community], local_pref: Option<u32>) -> Route {
-    Route::new(
-        p.parse().unwrap(),
-        RouteAttrs {
-            communities: communities.iter().copied().collect(),
-            local_pref,
-        },
-    )
 }
 
 #[test]

@@ -15,9 +15,45 @@
 //! ```
 #![allow(dead_code)]
 
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use ironlb_config::Community;
+use ironlb_speaker::bgp::{PeerSpec, Route, RouteAttrs};
+
+/// Our AS and the router's in the interop tests.
+pub const OUR_AS: u32 = 64512;
+pub const ROUTER_AS: u32 = 64500;
+/// The host routes the interop tests announce.
+pub const V4: &str = "198.51.100.10/32";
+pub const V6: &str = "2001:db8:ffff::10/128";
+/// How long a router gets to reach the expected state.
+pub const T: Duration = Duration::from_secs(30);
+
+/// Our side of a session to `peer` from `source`.
+pub fn spec(peer: &str, source: &str, peer_as: u32) -> PeerSpec {
+    let mut s = PeerSpec::new(
+        OUR_AS,
+        peer_as,
+        SocketAddr::new(peer.parse().unwrap(), 179),
+        Ipv4Addr::new(192, 0, 2, 2),
+    );
+    s.source = Some(source.parse().unwrap());
+    s
+}
+
+/// A route with these communities and local-pref.
+pub fn route(p: &str, communities: &[Community], local_pref: Option<u32>) -> Route {
+    Route::new(
+        p.parse().unwrap(),
+        RouteAttrs {
+            communities: communities.iter().copied().collect(),
+            local_pref,
+        },
+    )
+}
 
 /// Router side addresses.
 pub const R4: &str = "192.0.2.1";
