@@ -51,6 +51,32 @@ pub fn lab() -> &'static Lab {
     })
 }
 
+/// A path inside this checkout, from its root (e.g. `deploy/rbac.yaml`).
+pub fn repo_file(path: &str) -> String {
+    format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Applies this checkout's CRD (and waits until it is served) and RBAC once per test binary: the lab may have been
+/// started by an older binary. (Concurrent applies of a new object race: AlreadyExists.)
+pub fn apply_checkout_manifests(lab: &Lab) {
+    static APPLIED: OnceLock<()> = OnceLock::new();
+    APPLIED.get_or_init(|| {
+        ok(&lab.kubectl(&[
+            "apply",
+            "-f",
+            &repo_file("deploy/crds/nodeannouncement.yaml"),
+            "-f",
+            &repo_file("deploy/rbac.yaml"),
+        ]));
+        ok(&lab.kubectl(&[
+            "wait",
+            "--for=condition=Established",
+            "crd/nodeannouncements.ironlb.io",
+            "--timeout=30s",
+        ]));
+    });
+}
+
 /// Panics with a "needs root" message unless the test runs as root.
 pub fn require_root() {
     let uid = std::fs::read_to_string("/proc/self/status")

@@ -5,27 +5,14 @@
 
 use std::collections::BTreeSet;
 
-use ironlb_tests::{Lab, lab, ok};
+use ironlb_tests::{Lab, apply_checkout_manifests, lab, ok, repo_file};
 
 const NS: &str = "ironlb-system";
 
-fn repo_file(path: &str) -> String {
-    format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))
-}
-
 /// This checkout's CRD and RBAC applied (the lab may have been started by an older binary).
 fn setup() -> &'static Lab {
-    static SETUP: std::sync::Once = std::sync::Once::new();
     let lab = lab();
-    SETUP.call_once(|| {
-        ok(&lab.kubectl(&[
-            "apply",
-            "-f",
-            &repo_file("deploy/crds/nodeannouncement.yaml"),
-            "-f",
-            &repo_file("deploy/rbac.yaml"),
-        ]));
-    });
+    apply_checkout_manifests(lab);
     lab
 }
 

@@ -14,34 +14,17 @@ use std::time::Duration;
 use ironlb_speaker::announcement::{
     AnnounceMode, Announced, BgpSessionState, Desired, NodeAnnouncement, Publisher,
 };
-use ironlb_tests::{Lab, lab, ok};
+use ironlb_tests::{Lab, apply_checkout_manifests, lab, ok};
 
 const NS: &str = "status-test";
-
-fn repo_file(path: &str) -> String {
-    format!("{}/../{path}", env!("CARGO_MANIFEST_DIR"))
-}
 
 /// The CRD and the RBAC of this checkout applied (the lab may have been started by an older
 /// binary), and the test namespace made.
 fn setup() -> &'static Lab {
     static SETUP: std::sync::Once = std::sync::Once::new();
     let lab = lab();
-    // Once per test binary: concurrent applies of the same new object race (AlreadyExists).
     SETUP.call_once(|| {
-        ok(&lab.kubectl(&[
-            "apply",
-            "-f",
-            &repo_file("deploy/crds/nodeannouncement.yaml"),
-            "-f",
-            &repo_file("deploy/rbac.yaml"),
-        ]));
-        ok(&lab.kubectl(&[
-            "wait",
-            "--for=condition=Established",
-            "crd/nodeannouncements.ironlb.io",
-            "--timeout=30s",
-        ]));
+        apply_checkout_manifests(lab);
         let _ = lab.kubectl(&["create", "namespace", NS]);
     });
     lab
