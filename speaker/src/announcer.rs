@@ -108,6 +108,13 @@ pub enum Output {
     },
     /// Count one of these.
     Count(Counter),
+    /// Something to report beyond this state machine (Events, logs).
+    Event(L2Event),
+}
+
+/// Something the rest of the speaker may want to report (Events, logs).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum L2Event {
     /// This node started answering for `ip` on `iface`.
     Took {
         /// The IP.
@@ -239,10 +246,10 @@ impl Announcer {
                     }
                 }
             }
-            out.push(Output::Released {
+            out.push(Output::Event(L2Event::Released {
                 ip,
                 iface: self.iface_name(old, iface),
-            });
+            }));
         }
         for (ip, iface) in new {
             self.active.insert((ip, iface));
@@ -257,10 +264,10 @@ impl Announcer {
                     });
                 }
             }
-            out.push(Output::Took {
+            out.push(Output::Event(L2Event::Took {
                 ip,
                 iface: self.iface_name(old, iface),
-            });
+            }));
             self.announce((ip, iface), out);
             self.burst.insert((ip, iface), BURST_ROUNDS - 1);
         }
@@ -311,11 +318,11 @@ impl Announcer {
                 let target = IpAddr::V4(arp.target_ip);
                 let sender = IpAddr::V4(arp.sender_ip);
                 if self.active.contains(&(sender, iface)) && arp.sender_mac != mac {
-                    out.push(Output::Conflict {
+                    out.push(Output::Event(L2Event::Conflict {
                         ip: sender,
                         iface: info.name.clone(),
                         mac: arp.sender_mac,
-                    });
+                    }));
                     return;
                 }
                 if arp.op == ArpOp::Request && self.active.contains(&(target, iface)) {
@@ -350,11 +357,11 @@ impl Announcer {
                     } => {
                         let claimant = target_ll.unwrap_or(eth.src);
                         if self.active.contains(&(IpAddr::V6(target), iface)) && claimant != mac {
-                            out.push(Output::Conflict {
+                            out.push(Output::Event(L2Event::Conflict {
                                 ip: IpAddr::V6(target),
                                 iface: info.name.clone(),
                                 mac: claimant,
-                            });
+                            }));
                         }
                     }
                 }
@@ -448,10 +455,10 @@ mod tests {
         assert_eq!(s.len(), 3, "2 gratuitous ARP + 1 unsolicited NA");
         let g = ArpFrame::decode(&s[0].1).unwrap();
         assert!(g.is_gratuitous() && g.sender_mac == MAC1);
-        assert!(out.contains(&Output::Took {
+        assert!(out.contains(&Output::Event(L2Event::Took {
             ip: ip("192.0.2.200"),
             iface: "eth0".into()
-        }));
+        })));
     }
 
     #[test]
@@ -579,10 +586,10 @@ mod tests {
         let out = a.handle(Input::Interfaces(vec![]));
         assert_eq!(
             out,
-            vec![Output::Released {
+            vec![Output::Event(L2Event::Released {
                 ip: ip("192.0.2.200"),
                 iface: "eth0".into()
-            }]
+            })]
         );
         let out = a.handle(Input::Interfaces(vec![eth(2, "eth0", MAC1)]));
         assert_eq!(sends(&out).len(), 2);
@@ -600,18 +607,21 @@ mod tests {
         });
         assert_eq!(
             out,
-            vec![Output::Conflict {
+            vec![Output::Event(L2Event::Conflict {
                 ip: ip("192.0.2.200"),
                 iface: "eth0".into(),
                 mac: MAC2
-            }]
+            })]
         );
         let na = NdpFrame::unsolicited(MAC2, "2001:db8:1::200".parse().unwrap());
         let out = a.handle(Input::Frame {
             iface: 2,
             bytes: na.encode(),
         });
-        assert!(matches!(out[..], [Output::Conflict { mac: MAC2, .. }]));
+        assert!(matches!(
+            out[..],
+            [Output::Event(L2Event::Conflict { mac: MAC2, .. })]
+        ));
     }
 
     #[test]

@@ -19,6 +19,7 @@
 //! socket), through the standard library, so this module needs no `unsafe`.
 #![forbid(unsafe_code)]
 
+pub use crate::announcer::L2Event;
 use crate::announcer::{Announcer, Counter, IfIndex, IfaceInfo, IfaceSelection, Input, Output};
 use crate::ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, MacAddr};
 use crate::metrics::L2Counters;
@@ -60,34 +61,6 @@ impl Default for L2Options {
             refresh: None,
         }
     }
-}
-
-/// Something the rest of the speaker may want to report (Events, logs).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum L2Event {
-    /// This node started answering for `ip` on `iface`.
-    Took {
-        /// The IP.
-        ip: IpAddr,
-        /// Interface name.
-        iface: String,
-    },
-    /// This node stopped answering for `ip` on `iface`.
-    Released {
-        /// The IP.
-        ip: IpAddr,
-        /// Interface name.
-        iface: String,
-    },
-    /// Another MAC claims an IP this node announces.
-    Conflict {
-        /// The IP.
-        ip: IpAddr,
-        /// Interface name.
-        iface: String,
-        /// The other MAC.
-        mac: MacAddr,
-    },
 }
 
 /// Facts about an interface that decide whether it can carry announcements.
@@ -308,18 +281,16 @@ fn perform(
             Counter::NdpReply => counters.ndp_replies.inc(),
             Counter::Gratuitous => counters.gratuitous.inc(),
         },
-        Output::Took { ip, iface } => {
-            info!(%ip, %iface, "announcing");
-            let _ = events.try_send(L2Event::Took { ip, iface });
-        }
-        Output::Released { ip, iface } => {
-            info!(%ip, %iface, "no longer announcing");
-            let _ = events.try_send(L2Event::Released { ip, iface });
-        }
-        Output::Conflict { ip, iface, mac } => {
-            counters.conflicts.inc();
-            warn!(%ip, %iface, %mac, "another MAC claims an IP this node announces");
-            let _ = events.try_send(L2Event::Conflict { ip, iface, mac });
+        Output::Event(ev) => {
+            match &ev {
+                L2Event::Took { ip, iface } => info!(%ip, %iface, "announcing"),
+                L2Event::Released { ip, iface } => info!(%ip, %iface, "no longer announcing"),
+                L2Event::Conflict { ip, iface, mac } => {
+                    counters.conflicts.inc();
+                    warn!(%ip, %iface, %mac, "another MAC claims an IP this node announces");
+                }
+            }
+            let _ = events.try_send(ev);
         }
     }
 }
