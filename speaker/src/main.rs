@@ -3,6 +3,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
+use ironlb_speaker::bgp::{BgpMetrics, announcer as bgp_announcer};
 use ironlb_speaker::http;
 use ironlb_speaker::l2::{self, L2Options};
 use ironlb_speaker::metrics::Metrics;
@@ -65,6 +66,12 @@ async fn main() -> anyhow::Result<()> {
         ..L2Options::default()
     };
     let (l2, l2_task) = l2::spawn(opts, metrics.l2.clone(), events_tx);
+    let bgp = bgp_announcer::spawn(
+        BgpMetrics::register(metrics.registry()).context("registering BGP metrics")?,
+        metrics
+            .announced_ips
+            .with_label_values(&[flags.node_name.as_str(), "bgp"]),
+    );
     let settings = Settings {
         node_name: flags.node_name,
         namespace: flags.namespace,
@@ -77,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
         .context("installing the SIGTERM handler")?;
     tokio::select! {
         _ = term.recv() => tracing::info!("terminated, exiting"),
-        r = watch::run(client, settings, metrics, l2, events_rx, gossip.as_ref().map(|g| &g.0)) => r.context("speaker stopped")?,
+        r = watch::run(client, settings, metrics, l2, events_rx, gossip.as_ref().map(|g| &g.0), &bgp) => r.context("speaker stopped")?,
         r = server => r.context("metrics server task")?.context("metrics server")?,
         r = l2_task => r.context("layer-2 responder task")?,
         r = tokio::signal::ctrl_c() => {
@@ -85,6 +92,8 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("interrupted, exiting");
         }
     }
+    // Withdraw every BGP route and close the sessions with Cease before exiting.
+    bgp.shutdown().await;
     // Say goodbye so that peers take over at once rather than after failure detection.
     if let Some((g, task)) = gossip {
         g.leave(task).await;

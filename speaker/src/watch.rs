@@ -11,10 +11,13 @@
 //!  L2Event (Took/Conflict) ─┘── Events on Services <── winners ┘   L2Handle::set_announced
 //! ```
 //! When the API server is unreachable the reflectors keep their last state and retry
-//! with backoff, so announcements go on from the last known view. Nothing is announced
+//! with backoff, so announcements go on from the last known view. The same views also
+//! give this node's BGP sessions and routes ([`crate::bgp::desired`]), handed to the BGP
+//! announcer after each election. Nothing is announced
 //! until every reflector has listed once and the config has been read (or found absent).
 #![forbid(unsafe_code)]
 
+use crate::bgp::BgpHandle;
 use crate::election::{self, ServiceKey, Winner};
 use crate::gossip::{self, GossipHandle, GossipOptions};
 use crate::l2::{L2Event, L2Handle};
@@ -61,6 +64,9 @@ pub enum WatchError {
     /// The layer-2 responder ended.
     #[error("layer-2 responder stopped")]
     ResponderStopped,
+    /// The BGP announcer ended.
+    #[error("BGP announcer stopped")]
+    BgpStopped,
     /// A watch stream ended (it never should: watchers retry forever).
     #[error("watch stream of {0} ended")]
     StreamEnded(&'static str),
@@ -117,6 +123,7 @@ pub async fn run(
     l2: L2Handle,
     mut l2_events: mpsc::Receiver<L2Event>,
     gossip: Option<&GossipHandle>,
+    bgp: &BgpHandle,
 ) -> Result<(), WatchError> {
     let started = tokio::time::Instant::now();
     let mut members = gossip.as_ref().map(|g| g.members.clone());
@@ -268,6 +275,9 @@ pub async fn run(
                     .set(i64::try_from(next.len()).unwrap_or(i64::MAX));
                 mine = next;
                 l2.set_announced(mine.clone()).map_err(|_| WatchError::ResponderStopped)?;
+                let wanted =
+                    bgp_desired(&settings, &config, &services, &slices, &nodes, live.as_ref());
+                bgp.set(wanted).map_err(|_| WatchError::BgpStopped)?;
             }
         }
     }
@@ -354,6 +364,51 @@ fn elect(
         "elected"
     );
     winners
+}
+
+/// This node's BGP sessions and routes, from the same views as [`elect`] (BGP has no
+/// election: every eligible node announces). The router id defaults to the node's
+/// IPv4 InternalIP.
+fn bgp_desired(
+    settings: &Settings,
+    config: &Config,
+    services: &Store<Service>,
+    slices: &Store<EndpointSlice>,
+    nodes: &Store<Node>,
+    live: Option<&BTreeSet<String>>,
+) -> crate::bgp::Desired {
+    let ready = state::ready_nodes_by_service(&slices.state());
+    let svcs: Vec<_> = services
+        .state()
+        .iter()
+        .filter_map(|s| state::service_view(s, &settings.lb_class, &ready))
+        .collect();
+    let node_views: Vec<_> = nodes
+        .state()
+        .iter()
+        .filter_map(|n| state::node_view(n))
+        .map(|mut v| {
+            if let Some(live) = live {
+                v.live = v.ready && live.contains(&v.name);
+            }
+            v
+        })
+        .collect();
+    let router_id = nodes
+        .get(&reflector::ObjectRef::new(&settings.node_name))
+        .and_then(|n| state::node_gossip_addr(&n, 0))
+        .and_then(|a| match a.ip() {
+            IpAddr::V4(v4) => Some(v4),
+            IpAddr::V6(_) => None,
+        });
+    crate::bgp::desired(
+        &settings.node_name,
+        router_id,
+        config,
+        &node_views,
+        &svcs,
+        &ready,
+    )
 }
 
 fn service_ref(key: &ServiceKey, services: &Store<Service>) -> ObjectReference {

@@ -19,6 +19,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod announcer;
 pub mod desired;
 pub mod driver;
 pub mod message;
@@ -26,6 +27,7 @@ pub mod route;
 pub mod session;
 pub mod socket;
 
+pub use announcer::{BgpError, BgpHandle, BgpMetrics};
 pub use desired::{Desired, desired};
 pub use driver::{BgpSpeaker, PeerKey, PeerSpec, PeerStatus};
 pub use route::{Route, RouteAttrs, routes_for};
