@@ -101,8 +101,9 @@ pub struct ServiceRow {
     pub reason: Option<String>,
 }
 
-/// One node's view (`--node`).
+/// One node's view (`--node`); JSON keys as in the NodeAnnouncement (`bgpSessions`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NodeView {
     /// The node.
     pub node: String,

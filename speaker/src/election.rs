@@ -77,6 +77,9 @@ pub struct ServiceView {
     pub ips: Vec<IpAddr>,
     /// Its traffic policy and, for `Local`, where its ready endpoints are.
     pub policy: TrafficPolicy,
+    /// Some endpoint of it is ready, on any node. A Service with none is not announced at
+    /// all: its traffic would only be dropped (MetalLB behaves alike).
+    pub has_ready_endpoint: bool,
 }
 
 /// The outcome for one IP.
@@ -154,6 +157,9 @@ pub fn elect(
     // Group Services by IP first: a shared IP is one election.
     let mut by_ip: BTreeMap<IpAddr, Vec<&ServiceView>> = BTreeMap::new();
     for svc in services {
+        if !svc.has_ready_endpoint {
+            continue;
+        }
         for ip in &svc.ips {
             let holders = by_ip.entry(*ip).or_default();
             if !holders.iter().any(|s| s.key == svc.key) {
@@ -275,11 +281,30 @@ mod tests {
             },
             ips: ips.iter().map(|s| ip(s)).collect(),
             policy: TrafficPolicy::Cluster,
+            has_ready_endpoint: true,
         }
     }
 
     fn winner_of(r: &BTreeMap<IpAddr, Winner>, s: &str) -> Option<String> {
         r.get(&ip(s)).map(|w| w.node.clone())
+    }
+
+    #[test]
+    fn a_service_with_no_ready_endpoint_is_not_announced_unless_a_sharer_has_one() {
+        let idle = ServiceView {
+            has_ready_endpoint: false,
+            ..svc("idle", &["192.0.2.200", "192.0.2.201"])
+        };
+        let busy = svc("busy", &["192.0.2.201"]);
+        let r = elect(&config(), &[node("a"), node("b")], &[idle, busy]);
+        assert_eq!(winner_of(&r, "192.0.2.200"), None);
+        assert!(winner_of(&r, "192.0.2.201").is_some());
+        let holders: Vec<String> = r[&ip("192.0.2.201")]
+            .services
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(holders, ["default/busy"]);
     }
 
     #[test]
@@ -334,6 +359,7 @@ mod tests {
             policy: TrafficPolicy::Local {
                 ready_nodes: ready.iter().map(|s| s.to_string()).collect(),
             },
+            has_ready_endpoint: !ready.is_empty(),
             ..svc(name, &["192.0.2.210"])
         };
         let cases = vec![
@@ -526,6 +552,7 @@ mod tests {
                     },
                     ips: c.to_vec(),
                     policy: TrafficPolicy::Cluster,
+                    has_ready_endpoint: true,
                 })
                 .collect();
             (nodes, services)

@@ -3,6 +3,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
+use ironlb_speaker::announcement::{Desired, Publisher};
 use ironlb_speaker::bgp::{BgpMetrics, announcer as bgp_announcer};
 use ironlb_speaker::http;
 use ironlb_speaker::l2::{self, L2Options};
@@ -10,6 +11,9 @@ use ironlb_speaker::metrics::Metrics;
 use ironlb_speaker::watch::{self, Settings};
 use std::net::SocketAddr;
 use tracing_subscriber::EnvFilter;
+
+/// How long an exiting speaker tries to clear its NodeAnnouncement.
+const CLEAR_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Announces LoadBalancer IPs from this node: ARP/NDP answers for the IPs it wins.
 #[derive(Debug, Parser)]
@@ -72,6 +76,7 @@ async fn main() -> anyhow::Result<()> {
             .announced_ips
             .with_label_values(&[flags.node_name.as_str(), "bgp"]),
     );
+    let node_name = flags.node_name.clone();
     let settings = Settings {
         node_name: flags.node_name,
         namespace: flags.namespace,
@@ -82,21 +87,31 @@ async fn main() -> anyhow::Result<()> {
     let gossip = watch::start_gossip(&client, &settings).await;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        _ = term.recv() => tracing::info!("terminated, exiting"),
-        r = watch::run(client, settings, metrics, l2, events_rx, gossip.as_ref().map(|g| &g.0), &bgp) => r.context("speaker stopped")?,
-        r = server => r.context("metrics server task")?.context("metrics server")?,
-        r = l2_task => r.context("layer-2 responder task")?,
-        r = tokio::signal::ctrl_c() => {
-            r.context("waiting for a signal")?;
-            tracing::info!("interrupted, exiting");
+    // Whatever ends the speaker, it withdraws and says goodbye before returning the cause.
+    let outcome: anyhow::Result<()> = tokio::select! {
+        _ = term.recv() => {
+            tracing::info!("terminated, exiting");
+            Ok(())
         }
-    }
+        r = watch::run(client.clone(), settings, metrics, l2, events_rx, gossip.as_ref().map(|g| &g.0), &bgp) => r.context("speaker stopped"),
+        r = server => r.context("metrics server task").and_then(|r| r.context("metrics server")),
+        r = l2_task => r.context("layer-2 responder task"),
+        r = tokio::signal::ctrl_c() => r.context("waiting for a signal").map(|()| {
+            tracing::info!("interrupted, exiting");
+        }),
+    };
     // Withdraw every BGP route and close the sessions with Cease before exiting.
     bgp.shutdown().await;
+    // Show that this node announces nothing any more (best effort: the API may be down).
+    let mut publisher = Publisher::new(client, &node_name, None);
+    match tokio::time::timeout(CLEAR_TIMEOUT, publisher.publish(&Desired::default())).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "NodeAnnouncement not cleared"),
+        Err(_) => tracing::warn!("NodeAnnouncement not cleared: the API did not answer in time"),
+    }
     // Say goodbye so that peers take over at once rather than after failure detection.
     if let Some((g, task)) = gossip {
         g.leave(task).await;
     }
-    Ok(())
+    outcome
 }

@@ -129,7 +129,13 @@ pub fn service_view(
     } else {
         TrafficPolicy::Cluster
     };
-    Some(ServiceView { key, ips, policy })
+    let has_ready_endpoint = ready_nodes.get(&key).is_some_and(|n| !n.is_empty());
+    Some(ServiceView {
+        key,
+        ips,
+        policy,
+        has_ready_endpoint,
+    })
 }
 
 /// The IPs `me` won, with the interfaces their pool names (empty: all suitable).

@@ -10,6 +10,10 @@
 //!  ConfigMap watcher ───────┤                                  │                 │
 //!  L2Event (Took/Conflict) ─┘── Events on Services <── winners ┘   L2Handle::set_announced
 //! ```
+//! What the node then announces (the responder's Took/Released events, the IPs offered to
+//! BGP, the BGP sessions' states) is gathered into its NodeAnnouncement
+//! ([`crate::announcement`]), written by a task of its own, only on change.
+//!
 //! When the API server is unreachable the reflectors keep their last state and retry
 //! with backoff, so announcements go on from the last known view. The same views also
 //! give this node's BGP sessions and routes ([`crate::bgp::desired`]), handed to the BGP
@@ -17,8 +21,9 @@
 //! until every reflector has listed once and the config has been read (or found absent).
 #![forbid(unsafe_code)]
 
+use crate::announcement::{self, BgpChange, Publisher, SessionView};
 use crate::bgp::BgpHandle;
-use crate::election::{self, ServiceKey, Winner};
+use crate::election::{self, NodeView, ServiceKey, ServiceView, Winner};
 use crate::gossip::{self, GossipHandle, GossipOptions};
 use crate::l2::{L2Event, L2Handle};
 use crate::metrics::Metrics;
@@ -35,7 +40,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch as latest};
 use tracing::{debug, info, warn};
 
 /// How long to wait after a change for more changes before re-electing.
@@ -182,7 +187,7 @@ pub async fn run(
         futures::stream::select_all([svc_changes, slice_changes, node_changes, cm_changes]);
 
     let recorder = Recorder::new(
-        client,
+        client.clone(),
         Reporter {
             controller: "ironlb-speaker".into(),
             instance: Some(settings.node_name.clone()),
@@ -196,6 +201,11 @@ pub async fn run(
     let mut seen_in_list = false;
     let mut winners: BTreeMap<IpAddr, Winner> = BTreeMap::new();
     let mut mine: BTreeMap<IpAddr, crate::announcer::IfaceSelection> = BTreeMap::new();
+    // What the NodeAnnouncement shows: the interfaces the responder answers on (from its
+    // events), the IPs offered to BGP, and the Services holding each IP.
+    let mut shown = Shown::default();
+    let mut sessions = bgp.sessions();
+    let mut publish: Option<latest::Sender<announcement::Desired>> = None;
     let mut dirty = false;
     let debounce = tokio::time::sleep(DEBOUNCE);
     tokio::pin!(debounce);
@@ -238,7 +248,22 @@ pub async fn run(
                     debounce.as_mut().reset(tokio::time::Instant::now() + DEBOUNCE);
                 }
             }
-            Some(ev) = l2_events.recv() => report(&recorder, &settings, &winners, &services, ev),
+            Some(ev) = l2_events.recv() => {
+                shown.note(&ev);
+                report(&recorder, &settings, &winners, &services, ev);
+                if let Some(to) = &publish {
+                    let (next, changes) = shown.update(&sessions.borrow());
+                    hand_over(to, next);
+                    report_bgp(&recorder, &settings, &shown, &services, changes);
+                }
+            }
+            Ok(()) = sessions.changed() => {
+                if let Some(to) = &publish {
+                    let (next, changes) = shown.update(&sessions.borrow_and_update());
+                    hand_over(to, next);
+                    report_bgp(&recorder, &settings, &shown, &services, changes);
+                }
+            }
             () = &mut debounce, if dirty => {
                 dirty = false;
                 // Each reflector reports InitDone after every (re)list: three means all
@@ -263,7 +288,9 @@ pub async fn run(
                 let live = members.as_ref().map(|m| m.borrow().clone());
                 let count = live.as_ref().map_or(0, BTreeSet::len);
                 metrics.gossip_members.set(i64::try_from(count).unwrap_or(i64::MAX));
-                winners = elect(&settings, &config, &services, &slices, &nodes, live.as_ref());
+                let views = Views::read(&settings, &services, &slices, &nodes, live.as_ref());
+                winners = election::elect(&config, &views.nodes, &views.services);
+                debug!(ips = winners.len(), services = views.services.len(), "elected");
                 let next = state::my_set(&settings.node_name, &config, &winners);
                 if next != mine {
                     metrics.election_changes.inc();
@@ -275,9 +302,16 @@ pub async fn run(
                     .set(i64::try_from(next.len()).unwrap_or(i64::MAX));
                 mine = next;
                 l2.set_announced(mine.clone()).map_err(|_| WatchError::ResponderStopped)?;
-                let wanted =
-                    bgp_desired(&settings, &config, &services, &slices, &nodes, live.as_ref());
+                let wanted = views.bgp_desired(&settings, &config, &nodes);
+                shown.bgp_ips.clone_from(&wanted.ips);
+                shown.services = views.holders();
                 bgp.set(wanted).map_err(|_| WatchError::BgpStopped)?;
+                let (next, changes) = shown.update(&sessions.borrow());
+                match &publish {
+                    Some(to) => hand_over(to, next),
+                    None => publish = Some(start_publisher(&client, &settings, &nodes, next)),
+                }
+                report_bgp(&recorder, &settings, &shown, &services, changes);
             }
         }
     }
@@ -329,86 +363,159 @@ fn peers(nodes: &Store<Node>, settings: &Settings) -> BTreeMap<String, SocketAdd
         .collect()
 }
 
-/// Runs the election over the stores. With gossip, a node is live only if its speaker
-/// is a gossip member; without, liveness is the node's readiness.
-fn elect(
-    settings: &Settings,
-    config: &Config,
-    services: &Store<Service>,
-    slices: &Store<EndpointSlice>,
-    nodes: &Store<Node>,
-    live: Option<&BTreeSet<String>>,
-) -> BTreeMap<IpAddr, Winner> {
-    let ready = state::ready_nodes_by_service(&slices.state());
-    let svcs: Vec<_> = services
-        .state()
-        .iter()
-        .filter_map(|s| state::service_view(s, &settings.lb_class, &ready))
-        .collect();
-    let node_views: Vec<_> = nodes
-        .state()
-        .iter()
-        .filter_map(|n| state::node_view(n))
-        .map(|mut v| {
-            if let Some(live) = live {
-                v.live = v.ready && live.contains(&v.name);
-            }
-            v
-        })
-        .collect();
-    let winners = election::elect(config, &node_views, &svcs);
-    debug!(
-        ips = winners.len(),
-        services = svcs.len(),
-        nodes = node_views.len(),
-        "elected"
-    );
-    winners
+/// The plain views the election and the BGP announcer work on, read from the stores. With
+/// gossip, a node is live only if its speaker is a gossip member; without, liveness is the
+/// node's readiness.
+struct Views {
+    services: Vec<ServiceView>,
+    nodes: Vec<NodeView>,
 }
 
-/// This node's BGP sessions and routes, from the same views as [`elect`] (BGP has no
-/// election: every eligible node announces). The router id defaults to the node's
-/// IPv4 InternalIP.
-fn bgp_desired(
-    settings: &Settings,
-    config: &Config,
-    services: &Store<Service>,
-    slices: &Store<EndpointSlice>,
-    nodes: &Store<Node>,
-    live: Option<&BTreeSet<String>>,
-) -> crate::bgp::Desired {
-    let ready = state::ready_nodes_by_service(&slices.state());
-    let svcs: Vec<_> = services
-        .state()
-        .iter()
-        .filter_map(|s| state::service_view(s, &settings.lb_class, &ready))
-        .collect();
-    let node_views: Vec<_> = nodes
-        .state()
-        .iter()
-        .filter_map(|n| state::node_view(n))
-        .map(|mut v| {
-            if let Some(live) = live {
-                v.live = v.ready && live.contains(&v.name);
+impl Views {
+    fn read(
+        settings: &Settings,
+        services: &Store<Service>,
+        slices: &Store<EndpointSlice>,
+        nodes: &Store<Node>,
+        live: Option<&BTreeSet<String>>,
+    ) -> Views {
+        let ready = state::ready_nodes_by_service(&slices.state());
+        let services = services
+            .state()
+            .iter()
+            .filter_map(|s| state::service_view(s, &settings.lb_class, &ready))
+            .collect();
+        let nodes = nodes
+            .state()
+            .iter()
+            .filter_map(|n| state::node_view(n))
+            .map(|mut v| {
+                if let Some(live) = live {
+                    v.live = v.ready && live.contains(&v.name);
+                }
+                v
+            })
+            .collect();
+        Views { services, nodes }
+    }
+
+    /// This node's BGP sessions and routes (BGP has no election: every eligible node
+    /// announces). The router id defaults to the node's IPv4 InternalIP.
+    fn bgp_desired(
+        &self,
+        settings: &Settings,
+        config: &Config,
+        nodes: &Store<Node>,
+    ) -> crate::bgp::Desired {
+        let router_id = nodes
+            .get(&reflector::ObjectRef::new(&settings.node_name))
+            .and_then(|n| state::node_gossip_addr(&n, 0))
+            .and_then(|a| match a.ip() {
+                IpAddr::V4(v4) => Some(v4),
+                IpAddr::V6(_) => None,
+            });
+        crate::bgp::desired(
+            &settings.node_name,
+            router_id,
+            config,
+            &self.nodes,
+            &self.services,
+        )
+    }
+
+    /// The Services holding each IP.
+    fn holders(&self) -> BTreeMap<IpAddr, BTreeSet<ServiceKey>> {
+        let mut out: BTreeMap<IpAddr, BTreeSet<ServiceKey>> = BTreeMap::new();
+        for svc in &self.services {
+            for ip in &svc.ips {
+                out.entry(*ip).or_default().insert(svc.key.clone());
             }
-            v
-        })
-        .collect();
-    let router_id = nodes
+        }
+        out
+    }
+}
+
+/// What this node's NodeAnnouncement is built from, kept up to date by the loop.
+#[derive(Default)]
+struct Shown {
+    l2: BTreeMap<IpAddr, BTreeSet<String>>,
+    bgp_ips: BTreeSet<IpAddr>,
+    services: BTreeMap<IpAddr, BTreeSet<ServiceKey>>,
+    /// The content handed over last.
+    last: announcement::Desired,
+}
+
+impl Shown {
+    /// Follows the responder: which interfaces answer for which IP.
+    fn note(&mut self, ev: &L2Event) {
+        match ev {
+            L2Event::Took { ip, iface } => {
+                self.l2.entry(*ip).or_default().insert(iface.clone());
+            }
+            L2Event::Released { ip, iface } => {
+                if let Some(ifaces) = self.l2.get_mut(ip) {
+                    ifaces.remove(iface);
+                    if ifaces.is_empty() {
+                        self.l2.remove(ip);
+                    }
+                }
+            }
+            L2Event::Conflict { .. } => {}
+        }
+    }
+
+    /// The NodeAnnouncement's content given the BGP sessions' states; remembered as the
+    /// last content, and returned with the BGP changes since the previous one.
+    fn update(
+        &mut self,
+        sessions: &[crate::bgp::PeerStatus],
+    ) -> (announcement::Desired, Vec<BgpChange>) {
+        let sessions: Vec<SessionView> = sessions
+            .iter()
+            .map(|s| SessionView {
+                peer: s.key.peer.ip(),
+                state: s.state.into(),
+                local: s.local_address,
+            })
+            .collect();
+        let names = self
+            .services
+            .iter()
+            .map(|(ip, keys)| (*ip, keys.iter().map(ToString::to_string).collect()))
+            .collect();
+        let next = announcement::gather(&self.l2, &self.bgp_ips, &sessions, &names);
+        let changes = announcement::bgp_changes(&self.last, &next, &self.bgp_ips);
+        self.last = next.clone();
+        (next, changes)
+    }
+}
+
+/// Hands `next` to the publisher (which writes only on change).
+fn hand_over(to: &latest::Sender<announcement::Desired>, next: announcement::Desired) {
+    to.send_if_modified(|current| {
+        let changed = *current != next;
+        if changed {
+            *current = next;
+        }
+        changed
+    });
+}
+
+/// Starts the task that keeps this node's NodeAnnouncement up to date; the object is owned
+/// by the Node (when the store knows its uid), so deleting the Node deletes it.
+fn start_publisher(
+    client: &Client,
+    settings: &Settings,
+    nodes: &Store<Node>,
+    first: announcement::Desired,
+) -> latest::Sender<announcement::Desired> {
+    let uid = nodes
         .get(&reflector::ObjectRef::new(&settings.node_name))
-        .and_then(|n| state::node_gossip_addr(&n, 0))
-        .and_then(|a| match a.ip() {
-            IpAddr::V4(v4) => Some(v4),
-            IpAddr::V6(_) => None,
-        });
-    crate::bgp::desired(
-        &settings.node_name,
-        router_id,
-        config,
-        &node_views,
-        &svcs,
-        &ready,
-    )
+        .and_then(|n| n.metadata.uid.clone());
+    let publisher = Publisher::new(client.clone(), &settings.node_name, uid.as_deref());
+    let (tx, rx) = latest::channel(first);
+    tokio::spawn(announcement::publish_changes(publisher, rx));
+    tx
 }
 
 fn service_ref(key: &ServiceKey, services: &Store<Service>) -> ObjectReference {
@@ -458,26 +565,70 @@ fn report(
     };
     let Some(w) = winners.get(&ip) else { return };
     for key in &w.services {
-        let event = KubeEvent {
-            type_: if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: reason.into(),
-            note: Some(note.clone()),
-            action: "Announce".into(),
-            secondary: None,
-        };
-        let recorder = recorder.clone();
-        let reference = service_ref(key, services);
-        let key = key.clone();
-        tokio::spawn(async move {
-            if let Err(e) = recorder.publish(&event, &reference).await {
-                debug!(service = %key, error = %e, "event not published");
-            }
-        });
+        publish_event(recorder, services, key, warning, reason, &note);
     }
+}
+
+/// Events for BGP: a Normal `nodeAssigned` when this node starts advertising an IP, a
+/// Warning `BGPNotAdvertised` when a wanted IP loses its last Established session.
+fn report_bgp(
+    recorder: &Recorder,
+    settings: &Settings,
+    shown: &Shown,
+    services: &Store<Service>,
+    changes: Vec<BgpChange>,
+) {
+    let node = &settings.node_name;
+    for change in changes {
+        let (ip, warning, reason, note) = match change {
+            BgpChange::Advertised { ip, peers } => {
+                let peers: Vec<String> = peers.iter().map(ToString::to_string).collect();
+                let note = format!(
+                    "announcing {ip} from node {node} over BGP to {}",
+                    peers.join(", ")
+                );
+                (ip, false, "nodeAssigned", note)
+            }
+            BgpChange::Lost { ip } => {
+                let note = format!(
+                    "node {node} no longer advertises {ip}: no Established BGP session of its family"
+                );
+                (ip, true, "BGPNotAdvertised", note)
+            }
+        };
+        for key in shown.services.get(&ip).into_iter().flatten() {
+            publish_event(recorder, services, key, warning, reason, &note);
+        }
+    }
+}
+
+fn publish_event(
+    recorder: &Recorder,
+    services: &Store<Service>,
+    key: &ServiceKey,
+    warning: bool,
+    reason: &str,
+    note: &str,
+) {
+    let event = KubeEvent {
+        type_: if warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: reason.into(),
+        note: Some(note.into()),
+        action: "Announce".into(),
+        secondary: None,
+    };
+    let recorder = recorder.clone();
+    let reference = service_ref(key, services);
+    let key = key.clone();
+    tokio::spawn(async move {
+        if let Err(e) = recorder.publish(&event, &reference).await {
+            debug!(service = %key, error = %e, "event not published");
+        }
+    });
 }
 
 /// Starts gossip if the `memberlist` Secret (key `secretkey`) exists and this node has

@@ -4,7 +4,8 @@
 //!   node (IPv4 and IPv6) with each node's address as next hop; before, none; the remote
 //!   host reaches the VIP through the router; host routes carry the advertisement's
 //!   community and the /24 aggregate is announced too; the speakers export per-peer
-//!   session metrics; deleting the Service withdraws the routes;
+//!   session metrics and show the IPs and sessions in their NodeAnnouncements (read
+//!   back with `ironlb status --node`) and in `nodeAssigned` Events; deleting the Service withdraws the routes;
 //! - `Local` policy: only the node with the endpoint announces, and the path follows the
 //!   endpoint to another node.
 //!
@@ -325,7 +326,7 @@ fn cluster_policy_every_node_announces_and_the_remote_reaches_the_vip() {
         "a Service without endpoints is announced"
     );
 
-    endpoint_on(lab, &svc.name, "ilb-node1");
+    endpoint_on(lab, &svc.name, &lab.nodes()[0]);
     let all4: BTreeSet<String> = node_addresses(lab, false)
         .into_iter()
         .map(|a| a.1)
@@ -387,6 +388,77 @@ fn cluster_policy_every_node_announces_and_the_remote_reaches_the_vip() {
         assert!(found.is_ok(), "{node}: metrics lack {missing:?}:\n{text}");
     }
 
+    // Every node's NodeAnnouncement shows both sessions Established and each IP advertised to
+    // the router's address of its family; `ironlb status --node` reads it back.
+    let (peer4, peer6) = (
+        lab.env("IRONLB_LAB_ROUTER_V4"),
+        lab.env("IRONLB_LAB_ROUTER_V6"),
+    );
+    for node in &nodes {
+        let mut last = serde_json::Value::Null;
+        let shown = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            lab.wait_for(
+                "the node's NodeAnnouncement",
+                Duration::from_secs(15),
+                || {
+                    let out = Command::new(lab.ironlb())
+                        .env("KUBECONFIG", lab.env("KUBECONFIG"))
+                        .args(["status", "--node", node, "-o", "json"])
+                        .output()
+                        .expect("run ironlb status");
+                    last = serde_json::from_slice(&out.stdout).unwrap_or_default();
+                    let peers_of = |ip: &str| {
+                        last["announcements"]
+                            .as_array()?
+                            .iter()
+                            .find(|a| a["ip"] == ip && a["mode"] == "bgp")
+                            .map(|a| a["peers"].clone())
+                    };
+                    let states: BTreeSet<String> = last["bgpSessions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|s| format!("{} {}", s["peer"].as_str().unwrap_or(""), s["state"]))
+                        .collect();
+                    (peers_of(vip4) == Some(serde_json::json!([peer4]))
+                        && peers_of(vip6) == Some(serde_json::json!([peer6]))
+                        && states
+                            == BTreeSet::from([
+                                format!("{peer4} \"Established\""),
+                                format!("{peer6} \"Established\""),
+                            ]))
+                    .then_some(())
+                },
+            )
+        }));
+        assert!(
+            shown.is_ok(),
+            "{node}: `ironlb status --node` shows {last:#}"
+        );
+    }
+    // And each node told the Service so in an Event.
+    lab.wait_for(
+        "a nodeAssigned Event from every node",
+        Duration::from_secs(15),
+        || {
+            let out = lab.kubectl(&[
+                "-n",
+                NS,
+                "get",
+                "events",
+                "--field-selector",
+                &format!("involvedObject.name={},reason=nodeAssigned", svc.name),
+                "-o",
+                "jsonpath={.items[*].message}",
+            ]);
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            nodes
+                .iter()
+                .all(|n| text.contains(&format!("{vip4} from node {n} over BGP to {peer4}")))
+                .then_some(())
+        },
+    );
+
     drop(svc);
     wait_next_hops(lab, route4, &BTreeSet::new(), "the IPv4 route withdrawn");
     wait_next_hops(lab, route6, &BTreeSet::new(), "the IPv6 route withdrawn");
@@ -420,35 +492,31 @@ fn local_policy_only_nodes_with_an_endpoint_announce() {
             .collect()
     };
 
-    endpoint_on(lab, &svc.name, "ilb-node1");
+    let nodes = lab.nodes();
+    let (first, second) = (nodes[0].as_str(), nodes[1].as_str());
+    endpoint_on(lab, &svc.name, first);
     wait_next_hops(
         lab,
         route,
-        &addr_of("ilb-node1"),
-        "a path from ilb-node1 only",
+        &addr_of(first),
+        "a path from the first node only",
     );
     // Other nodes had the same view: they must stay silent.
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(bird_next_hops(lab, route), addr_of("ilb-node1"));
+    assert_eq!(bird_next_hops(lab, route), addr_of(first));
     for _ in 0..3 {
-        assert_eq!(
-            curl_from_remote(lab, &format!("http://{vip}/")),
-            "ilb-node1"
-        );
+        assert_eq!(curl_from_remote(lab, &format!("http://{vip}/")), first);
     }
 
     // The endpoint moves: so does the path.
-    endpoint_on(lab, &svc.name, "ilb-node2");
+    endpoint_on(lab, &svc.name, second);
     wait_next_hops(
         lab,
         route,
-        &addr_of("ilb-node2"),
-        "the path moved to ilb-node2",
+        &addr_of(second),
+        "the path moved to the second node",
     );
-    assert_eq!(
-        curl_from_remote(lab, &format!("http://{vip}/")),
-        "ilb-node2"
-    );
+    assert_eq!(curl_from_remote(lab, &format!("http://{vip}/")), second);
 
     drop(svc);
     wait_next_hops(lab, route, &BTreeSet::new(), "the route withdrawn");

@@ -6,7 +6,12 @@
 //! - the same over IPv6 with `ndisc6` and `curl -6`;
 //! - stopping the announcing speaker, or pulling its node's cable, moves the IP to
 //!   another node (times printed; see docs/PERFORMANCE.md);
-//! - labelling the node `exclude-from-external-load-balancers` moves it too.
+//! - labelling the node `exclude-from-external-load-balancers` moves it too;
+//! - the announcing node shows the IP in its NodeAnnouncement and in `ironlb status`, and
+//!   once the Service has no ready endpoint nobody answers or shows it.
+//!
+//! The lab has no controller-manager: each Service gets a hand-made EndpointSlice with one
+//! ready endpoint on the first node.
 //!
 //! Uses the lab's ConfigMap `config` (adding the layer-2 pool 192.0.2.200-192.0.2.254 /
 //! 2001:db8:1::200-2001:db8:1::2ff if it has none) and the namespace `l2-test`;
@@ -32,7 +37,7 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 const LAB_NS: &str = "ironlb-system";
 const POOL: &str = "address-pools:\n- name: lab-l2\n  protocol: layer2\n  addresses:\n  - 192.0.2.200-192.0.2.254\n  - 2001:db8:1::200-2001:db8:1::2ff\n";
 
-/// Deletes the Service on drop, even after a failed assertion.
+/// Deletes the Service and its EndpointSlice on drop, even after a failed assertion.
 struct ServiceGuard {
     lab: &'static Lab,
     name: String,
@@ -43,7 +48,31 @@ impl Drop for ServiceGuard {
         let _ = self
             .lab
             .kubectl(&["-n", NS, "delete", "service", &self.name, "--wait=false"]);
+        let _ = self.lab.kubectl(&[
+            "-n",
+            NS,
+            "delete",
+            "endpointslice",
+            &self.name,
+            "--ignore-not-found",
+            "--wait=false",
+        ]);
     }
+}
+
+/// The Service's one EndpointSlice (named like it): one ready endpoint on `node`. The lab has
+/// no controller-manager, and a Service without a ready endpoint is not announced.
+fn endpoint_on(lab: &Lab, service: &str, node: &str) {
+    let slice = serde_json::json!({
+        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+        "metadata": {"name": service, "namespace": NS,
+                     "labels": {"kubernetes.io/service-name": service}},
+        "addressType": "IPv4",
+        "endpoints": [{"addresses": ["10.244.0.10"], "nodeName": node,
+                       "conditions": {"ready": true}}],
+        "ports": [{"port": 80, "protocol": "TCP"}],
+    });
+    apply(lab, &slice.to_string());
 }
 
 fn apply(lab: &Lab, json: &str) {
@@ -107,10 +136,12 @@ fn service_with(lab: &'static Lab, name: &str, ip: &str, extra: serde_json::Valu
         spec.extend(extra.clone());
     }
     apply(lab, &svc.to_string());
-    ServiceGuard {
+    let guard = ServiceGuard {
         lab,
         name: name.to_owned(),
-    }
+    };
+    endpoint_on(lab, name, &lab.nodes()[0]);
+    guard
 }
 
 /// MACs that answered `arping` for `ip` from the client (empty: no answer).
@@ -471,5 +502,96 @@ fn ndisc6_gets_the_elected_nodes_mac_and_curl_reaches_it_over_ipv6() {
         ndisc6(lab, "2001:db8:1::2fe"),
         None,
         "an IP nobody holds was answered"
+    );
+}
+
+/// The IPs node `node`'s NodeAnnouncement lists, with mode, interface and Services.
+fn node_announcements(lab: &Lab, node: &str) -> Vec<serde_json::Value> {
+    let out = lab.kubectl(&["get", "nodeannouncement", node, "-o", "json"]);
+    if !out.status.success() {
+        return Vec::new();
+    }
+    let obj: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    obj["status"]["announcements"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The nodes whose NodeAnnouncement lists `vip`.
+fn nodes_showing(lab: &Lab, vip: &str) -> BTreeSet<String> {
+    lab.nodes()
+        .into_iter()
+        .filter(|n| node_announcements(lab, n).iter().any(|a| a["ip"] == vip))
+        .collect()
+}
+
+#[test]
+fn the_announcing_node_is_shown_and_a_service_without_endpoints_is_not_announced() {
+    let _serial = serial();
+    let lab = lab();
+    let vip = "192.0.2.232";
+    let name = "l2-shown";
+    let (_svc, node) = announced(lab, name, vip);
+
+    // Its NodeAnnouncement says so, and no other node's does.
+    let entry = lab.wait_for(
+        "the announcing node's NodeAnnouncement to list the VIP",
+        Duration::from_secs(15),
+        || {
+            let shown = nodes_showing(lab, vip);
+            if shown != BTreeSet::from([node.clone()]) {
+                return None;
+            }
+            node_announcements(lab, &node)
+                .into_iter()
+                .find(|a| a["ip"] == vip)
+        },
+    );
+    assert_eq!(entry["mode"], "layer2");
+    assert_eq!(entry["interface"], "eth0");
+    assert_eq!(
+        entry["services"],
+        serde_json::json!([format!("{NS}/{name}")])
+    );
+    assert!(entry["since"].is_string(), "no since in {entry}");
+
+    // `ironlb status` reads the same answer from the API.
+    let out = Command::new(lab.ironlb())
+        .env("KUBECONFIG", lab.env("KUBECONFIG"))
+        .args(["status", "-o", "json"])
+        .output()
+        .expect("run ironlb status");
+    let rows: serde_json::Value = serde_json::from_str(&ok(&out)).expect("status JSON");
+    let row = rows
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["namespace"] == NS && r["name"] == name))
+        .unwrap_or_else(|| panic!("no row for {NS}/{name} in {rows}"));
+    assert_eq!(row["ips"], serde_json::json!([vip]));
+    assert_eq!(row["mode"], "layer2");
+    assert_eq!(
+        row["announcers"],
+        serde_json::json!([{"node": node, "ip": vip, "mode": "layer2", "interface": "eth0"}])
+    );
+
+    // Without a ready endpoint the IP would only blackhole traffic: nobody announces it.
+    ok(&lab.kubectl(&["-n", NS, "delete", "endpointslice", name]));
+    lab.wait_for(
+        "the VIP to be withdrawn once the Service has no endpoint",
+        Duration::from_secs(15),
+        || nodes_showing(lab, vip).is_empty().then_some(()),
+    );
+    let macs = arping(lab, vip);
+    assert!(
+        macs.is_empty(),
+        "{vip} has no ready endpoint yet is answered by {macs:?}"
+    );
+
+    // An endpoint again: announced again.
+    endpoint_on(lab, name, &lab.nodes()[0]);
+    lab.wait_for(
+        "the VIP to be announced again with an endpoint",
+        Duration::from_secs(15),
+        || (!arping(lab, vip).is_empty()).then_some(()),
     );
 }

@@ -17,14 +17,14 @@
 //! their order, so a re-run over the same view announces the same set.
 #![forbid(unsafe_code)]
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use ironlb_config::{Config, Protocol};
 
 use super::driver::PeerSpec;
 use super::route::{Route, routes_for};
-use crate::election::{NodeView, ServiceKey, ServiceView, TrafficPolicy};
+use crate::election::{NodeView, ServiceView, TrafficPolicy};
 
 /// This node's wanted BGP state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,15 +47,12 @@ pub struct Desired {
 /// * `nodes`: every node; `me` must be among them, else nothing is wanted
 ///   (its labels, hence its peers and pools, are unknown).
 /// * `services`: the LoadBalancer Services with their status IPs.
-/// * `ready_nodes`: per Service, the nodes with a ready endpoint (from the
-///   EndpointSlices); a Service absent from it has no ready endpoint.
 pub fn desired(
     me: &str,
     default_router_id: Option<Ipv4Addr>,
     config: &Config,
     nodes: &[NodeView],
     services: &[ServiceView],
-    ready_nodes: &BTreeMap<ServiceKey, BTreeSet<String>>,
 ) -> Desired {
     let Some(node) = nodes.iter().find(|n| n.name == me) else {
         return Desired::default();
@@ -73,7 +70,7 @@ pub fn desired(
         return out;
     }
     for svc in services {
-        if !serves_from(svc, me, ready_nodes) {
+        if !serves_from(svc, me) {
             continue;
         }
         for ip in &svc.ips {
@@ -93,13 +90,9 @@ pub fn desired(
 
 /// Whether traffic for `svc` may enter at node `me`: a ready endpoint
 /// anywhere (`Cluster`) or on `me` (`Local`).
-fn serves_from(
-    svc: &ServiceView,
-    me: &str,
-    ready_nodes: &BTreeMap<ServiceKey, BTreeSet<String>>,
-) -> bool {
+fn serves_from(svc: &ServiceView, me: &str) -> bool {
     match &svc.policy {
-        TrafficPolicy::Cluster => ready_nodes.get(&svc.key).is_some_and(|n| !n.is_empty()),
+        TrafficPolicy::Cluster => svc.has_ready_endpoint,
         TrafficPolicy::Local { ready_nodes } => ready_nodes.contains(me),
     }
 }
@@ -107,7 +100,7 @@ fn serves_from(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::election::EXCLUDE_LABEL;
+    use crate::election::{EXCLUDE_LABEL, ServiceKey};
     use ipnet::IpNet;
     use proptest::prelude::*;
 
@@ -175,6 +168,7 @@ address-pools:
                     ready_nodes: set(n),
                 },
             },
+            has_ready_endpoint: local.is_none_or(|n| !n.is_empty()),
         }
     }
 
@@ -192,7 +186,7 @@ address-pools:
     fn peers_follow_node_selectors_and_default_the_router_id() {
         let c = config();
         let nodes = [node("n1", &[]), node("n2", &[("rack", "a")])];
-        let d1 = desired("n1", ROUTER_ID, &c, &nodes, &[], &BTreeMap::new());
+        let d1 = desired("n1", ROUTER_ID, &c, &nodes, &[]);
         let ids: Vec<(String, Ipv4Addr)> = d1
             .peers
             .iter()
@@ -208,7 +202,7 @@ address-pools:
                 ),
             ]
         );
-        let d2 = desired("n2", ROUTER_ID, &c, &nodes, &[], &BTreeMap::new());
+        let d2 = desired("n2", ROUTER_ID, &c, &nodes, &[]);
         assert_eq!(d2.peers.len(), 3);
         assert_eq!(d2.peers[2].peer_asn, 64501);
     }
@@ -216,7 +210,7 @@ address-pools:
     #[test]
     fn a_peer_without_any_router_id_is_left_out_and_named() {
         let c = config();
-        let d = desired("n1", None, &c, &[node("n1", &[])], &[], &BTreeMap::new());
+        let d = desired("n1", None, &c, &[node("n1", &[])], &[]);
         assert_eq!(d.peers.len(), 1, "only the peer with its own router-id");
         assert_eq!(d.peers[0].router_id, Ipv4Addr::new(10, 9, 9, 9));
         assert_eq!(
@@ -229,8 +223,7 @@ address-pools:
     fn an_unknown_node_wants_nothing() {
         let c = config();
         let svcs = [svc("a", &["203.0.113.10"], None)];
-        let ready = BTreeMap::from([(key("a"), set(&["n1"]))]);
-        let d = desired("n9", ROUTER_ID, &c, &[node("n1", &[])], &svcs, &ready);
+        let d = desired("n9", ROUTER_ID, &c, &[node("n1", &[])], &svcs);
         assert_eq!(d, Desired::default());
     }
 
@@ -386,13 +379,9 @@ address-pools:
             let mut me = node(row.me, row.labels);
             me.ready = row.ready;
             let nodes = [me, node("n2", &[]), node("n3", &[])];
-            let s = svc("a", row.ips, row.local.then_some(row.endpoints));
-            let ready = if row.endpoints.is_empty() {
-                BTreeMap::new()
-            } else {
-                BTreeMap::from([(key("a"), set(row.endpoints))])
-            };
-            let d = desired(row.me, ROUTER_ID, &c, &nodes, &[s], &ready);
+            let mut s = svc("a", row.ips, row.local.then_some(row.endpoints));
+            s.has_ready_endpoint = !row.endpoints.is_empty();
+            let d = desired(row.me, ROUTER_ID, &c, &nodes, &[s]);
             assert_eq!(prefixes(&d), strs(row.expect), "{}", row.what);
             assert_eq!(
                 d.ips.is_empty(),
@@ -411,8 +400,7 @@ address-pools:
             svc("a", &["198.51.100.7"], None),
             svc("b", &["198.51.100.9"], None),
         ];
-        let ready = BTreeMap::from([(key("a"), set(&["n1"])), (key("b"), set(&["n2"]))]);
-        let d = desired("n1", ROUTER_ID, &c, &[node("n1", &[])], &svcs, &ready);
+        let d = desired("n1", ROUTER_ID, &c, &[node("n1", &[])], &svcs);
         assert_eq!(
             prefixes(&d),
             strs(&["198.51.100.7/32", "198.51.100.9/32", "198.51.100.0/24"])
@@ -437,10 +425,9 @@ address-pools:
             svc("a", &["203.0.113.20"], Some(&["n2"])),
             svc("b", &["203.0.113.20"], Some(&["n1"])),
         ];
-        let ready = BTreeMap::from([(key("a"), set(&["n2"])), (key("b"), set(&["n1"]))]);
         let nodes = [node("n1", &[]), node("n2", &[]), node("n3", &[])];
         for (me, expect) in [("n1", 1), ("n2", 1), ("n3", 0)] {
-            let d = desired(me, ROUTER_ID, &c, &nodes, &svcs, &ready);
+            let d = desired(me, ROUTER_ID, &c, &nodes, &svcs);
             assert_eq!(d.routes.len(), expect, "{me}");
         }
     }
@@ -451,14 +438,12 @@ address-pools:
         let mut me = node("n1", &[]);
         me.live = false;
         let svcs = [svc("a", &["203.0.113.10"], None)];
-        let ready = BTreeMap::from([(key("a"), set(&["n1"]))]);
-        let d = desired("n1", ROUTER_ID, &c, &[me], &svcs, &ready);
+        let d = desired("n1", ROUTER_ID, &c, &[me], &svcs);
         assert_eq!(d.peers.len(), 2);
         assert!(d.routes.is_empty());
     }
 
-    fn arb_view()
-    -> impl Strategy<Value = (Vec<ServiceView>, BTreeMap<ServiceKey, BTreeSet<String>>)> {
+    fn arb_view() -> impl Strategy<Value = Vec<ServiceView>> {
         let names = ["n1", "n2", "n3"];
         let one = (
             0u8..6,
@@ -477,9 +462,8 @@ address-pools:
                         _ => "2001:db8:2::1".parse::<IpAddr>().unwrap(),
                     })
                     .collect();
-                let key = key(&format!("s{k}"));
-                let view = ServiceView {
-                    key: key.clone(),
+                ServiceView {
+                    key: key(&format!("s{k}")),
                     ips,
                     policy: if local {
                         TrafficPolicy::Local {
@@ -488,43 +472,33 @@ address-pools:
                     } else {
                         TrafficPolicy::Cluster
                     },
-                };
-                (view, key, set(&eps))
-            });
-        proptest::collection::vec(one, 0..8).prop_map(|items| {
-            let mut views = Vec::new();
-            let mut ready = BTreeMap::new();
-            for (v, k, eps) in items {
-                if !eps.is_empty() {
-                    ready.insert(k, eps);
+                    has_ready_endpoint: !eps.is_empty(),
                 }
-                views.push(v);
-            }
-            (views, ready)
-        })
+            });
+        proptest::collection::vec(one, 0..8)
     }
 
     proptest! {
         #[test]
         fn routes_cover_exactly_the_announced_ips_and_ignore_order(
-            (views, ready) in arb_view(),
+            views in arb_view(),
             me in 0usize..3,
         ) {
             let c = config();
             let nodes = [node("n1", &[]), node("n2", &[]), node("n3", &[])];
             let me = ["n1", "n2", "n3"][me];
-            let d = desired(me, ROUTER_ID, &c, &nodes, &views, &ready);
+            let d = desired(me, ROUTER_ID, &c, &nodes, &views);
             // Same answer whatever the order of the Services and nodes.
             let mut rev_views = views.clone();
             rev_views.reverse();
             let mut rev_nodes = nodes.clone();
             rev_nodes.reverse();
-            prop_assert_eq!(&d, &desired(me, ROUTER_ID, &c, &rev_nodes, &rev_views, &ready));
+            prop_assert_eq!(&d, &desired(me, ROUTER_ID, &c, &rev_nodes, &rev_views));
             // Every announced IP is a BGP pool IP of a Service this node may serve.
             for ip in &d.ips {
                 let pool = c.pool_of(*ip).unwrap();
                 prop_assert_eq!(pool.protocol, Protocol::Bgp);
-                prop_assert!(views.iter().any(|v| v.ips.contains(ip) && serves_from(v, me, &ready)));
+                prop_assert!(views.iter().any(|v| v.ips.contains(ip) && serves_from(v, me)));
                 prop_assert!(d.routes.iter().any(|r| r.prefix.contains(ip)));
             }
             // Every route covers an announced IP.
@@ -532,7 +506,7 @@ address-pools:
                 prop_assert!(d.ips.iter().any(|ip| r.prefix.contains(ip)), "{:?}", r);
             }
             // And every qualifying BGP IP is announced.
-            for v in views.iter().filter(|v| serves_from(v, me, &ready)) {
+            for v in views.iter().filter(|v| serves_from(v, me)) {
                 for ip in &v.ips {
                     if c.pool_of(*ip).is_some_and(|p| p.protocol == Protocol::Bgp) {
                         prop_assert!(d.ips.contains(ip));
