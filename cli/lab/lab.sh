@@ -181,6 +181,17 @@ start_control_plane() {
     --unsafe-no-fsync --log-level=warn
   wait_for 20 curl -sf "http://127.0.0.1:$ETCD_PORT/health" ||
     die "etcd did not start: $(tail -n1 "$STATE/logs/etcd.log") (port $ETCD_PORT in use? retry 'ironlb lab up')"
+  kubeconfig "$STATE/admin.kubeconfig" "    client-certificate-data: $(base64 -w0 "$STATE/pki/admin.crt")
+    client-key-data: $(base64 -w0 "$STATE/pki/admin.key")"
+  start_apiserver
+  # Node namespaces reach the same https://127.0.0.1:PORT through a Unix socket relay.
+  spawn apiserver-relay - socat UNIX-LISTEN:"$STATE/apiserver.sock",fork,unlink-early TCP:127.0.0.1:"$KAS_PORT"
+  wait_for 5 test -S "$STATE/apiserver.sock" || die "socat relay did not start: see $STATE/logs/apiserver-relay.log"
+}
+
+# start_apiserver: kube-apiserver on $KAS_PORT against etcd on $ETCD_PORT, waited for (also
+# after 'ironlb lab stop apiserver': the same port, certificates and data).
+start_apiserver() {
   spawn kube-apiserver - "$BIN/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --bind-address=127.0.0.1 --secure-port="$KAS_PORT" --advertise-address=192.0.2.2 \
@@ -191,8 +202,6 @@ start_control_plane() {
     --service-cluster-ip-range=192.0.2.128/26,2001:db8:96::/112 \
     --authorization-mode=RBAC --disable-admission-plugins=ServiceAccount \
     --allow-privileged=true --profiling=false --v=1
-  kubeconfig "$STATE/admin.kubeconfig" "    client-certificate-data: $(base64 -w0 "$STATE/pki/admin.crt")
-    client-key-data: $(base64 -w0 "$STATE/pki/admin.key")"
   local n=600
   until readyz >/dev/null 2>&1; do
     is_running kube-apiserver ||
@@ -200,9 +209,6 @@ start_control_plane() {
     n=$((n - 1)); [ $n -gt 0 ] || die "kube-apiserver not ready after 60 s: see $STATE/logs/kube-apiserver.log"
     sleep 0.1
   done
-  # Node namespaces reach the same https://127.0.0.1:PORT through a Unix socket relay.
-  spawn apiserver-relay - socat UNIX-LISTEN:"$STATE/apiserver.sock",fork,unlink-early TCP:127.0.0.1:"$KAS_PORT"
-  wait_for 5 test -S "$STATE/apiserver.sock" || die "socat relay did not start: see $STATE/logs/apiserver-relay.log"
 }
 
 # ---------------------------------------------------------------- network
@@ -576,15 +582,16 @@ node_arg() { # node_arg NAME: accepts ilb-node1 or node1
   die "no node $n in the lab (nodes: $(node_list))"
 }
 
-cmd_stop_start() { # cmd_stop_start stop|start controller|speaker [NODE]
+cmd_stop_start() { # cmd_stop_start stop|start controller|apiserver|speaker [NODE]
   local verb=$1 what=${2:-} node
   load_state
   case $what in
     controller) [ "$verb" = stop ] && stop_proc controller || start_controller ;;
+    apiserver) [ "$verb" = stop ] && stop_proc kube-apiserver || { is_running kube-apiserver || start_apiserver; } ;;
     speaker)
       node=$(node_arg "${3:?usage: ironlb lab $verb speaker NODE}")
       [ "$verb" = stop ] && stop_proc "speaker-$node" || start_speaker "$node" ;;
-    *) die "usage: ironlb lab $verb controller | ironlb lab $verb speaker NODE" ;;
+    *) die "usage: ironlb lab $verb controller | apiserver | speaker NODE" ;;
   esac
 }
 

@@ -58,6 +58,8 @@ pub enum LabCommand {
 pub enum Component {
     /// The `ironlb-controller` process (root namespace).
     Controller,
+    /// The kube-apiserver (etcd keeps running; started again on the same port).
+    Apiserver,
     /// The `ironlb-speaker` process of one node.
     Speaker {
         /// Node name (`ilb-node1`; `node1` is accepted too).
@@ -90,6 +92,7 @@ impl LabCommand {
     fn script_args(&self) -> Vec<String> {
         let component = |verb: &str, c: &Component| match c {
             Component::Controller => vec![verb.to_owned(), "controller".to_owned()],
+            Component::Apiserver => vec![verb.to_owned(), "apiserver".to_owned()],
             Component::Speaker { node } => {
                 vec![verb.to_owned(), "speaker".to_owned(), node.clone()]
             }

@@ -7,6 +7,9 @@
 //! - stopping the announcing speaker, or pulling its node's cable, moves the IP to
 //!   another node (times printed; see docs/PERFORMANCE.md);
 //! - labelling the node `exclude-from-external-load-balancers` moves it too;
+//! - Local policy follows the endpoint from node to node; Services sharing an IP land on
+//!   one node, which lists both; a NotReady node gives up its IPs; with the API server
+//!   stopped, the IP stays announced and still moves when its speaker dies (gossip);
 //! - the announcing node shows the IP in its NodeAnnouncement and in `ironlb status`, and
 //!   once the Service has no ready endpoint nobody answers or shows it.
 //!
@@ -260,6 +263,43 @@ struct Restore<'a> {
     speaker: Option<String>,
     unlabel: Option<String>,
     link: Option<String>,
+}
+
+/// Starts the lab's kube-apiserver again on drop (before anything else is restored: the
+/// others need the API).
+struct ApiserverBack<'a>(&'a Lab);
+
+impl Drop for ApiserverBack<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.ironlb_lab(&["start", "apiserver"]);
+    }
+}
+
+/// Marks a node Ready again on drop.
+struct ReadyAgain<'a>(&'a Lab, String);
+
+impl Drop for ReadyAgain<'_> {
+    fn drop(&mut self) {
+        let _ = set_ready(self.0, &self.1, true);
+    }
+}
+
+/// Sets node `node`'s Ready condition (the lab has no kubelet to overwrite it).
+fn set_ready(lab: &Lab, node: &str, ready: bool) -> std::process::Output {
+    let status = if ready { "True" } else { "False" };
+    let patch = serde_json::json!({"status": {"conditions": [
+        {"type": "Ready", "status": status, "reason": "IronLBTest",
+         "message": "set by the l2 tests", "lastHeartbeatTime": null}
+    ]}});
+    lab.kubectl(&[
+        "patch",
+        "node",
+        node,
+        "--subresource=status",
+        "--type=strategic",
+        "-p",
+        &patch.to_string(),
+    ])
 }
 
 impl Drop for Restore<'_> {
@@ -530,7 +570,7 @@ fn nodes_showing(lab: &Lab, vip: &str) -> BTreeSet<String> {
 fn the_announcing_node_is_shown_and_a_service_without_endpoints_is_not_announced() {
     let _serial = serial();
     let lab = lab();
-    let vip = "192.0.2.232";
+    let vip = "192.0.2.236";
     let name = "l2-shown";
     let (_svc, node) = announced(lab, name, vip);
 
@@ -593,5 +633,151 @@ fn the_announcing_node_is_shown_and_a_service_without_endpoints_is_not_announced
         "the VIP to be announced again with an endpoint",
         Duration::from_secs(15),
         || (!arping(lab, vip).is_empty()).then_some(()),
+    );
+}
+
+#[test]
+fn local_policy_follows_the_endpoints() {
+    let _serial = serial();
+    let lab = lab();
+    ensure_pool(lab);
+    let vip = "192.0.2.237";
+    let name = "l2-local";
+    let nodes = lab.nodes();
+    let _svc = service_with(
+        lab,
+        name,
+        vip,
+        serde_json::json!({"externalTrafficPolicy": "Local"}),
+    );
+    for node in [&nodes[1], &nodes[2]] {
+        endpoint_on(lab, name, node);
+        lab.wait_for(
+            &format!("{vip} to be answered by {node}, the node with the endpoint"),
+            Duration::from_secs(15),
+            || {
+                let macs = arping(lab, vip);
+                let by_arp = node_of_mac(lab, macs.iter().next()?)?;
+                (macs.len() == 1 && by_arp == *node && curl_node(lab, vip)? == *node).then_some(())
+            },
+        );
+    }
+}
+
+#[test]
+fn services_sharing_an_ip_land_on_one_node() {
+    let _serial = serial();
+    let lab = lab();
+    ensure_pool(lab);
+    let vip = "192.0.2.238";
+    let share = serde_json::json!({"metadata": {"annotations": {
+        "metallb.universe.tf/allow-shared-ip": "l2-shared", "ironlb.io/loadBalancerIPs": vip}}});
+    let _a = service_with(lab, "l2-share-a", vip, serde_json::json!({}));
+    let _b = service_with(
+        lab,
+        "l2-share-b",
+        vip,
+        serde_json::json!({"ports": [{"port": 8080, "protocol": "TCP"}]}),
+    );
+    for svc in ["l2-share-a", "l2-share-b"] {
+        let patch = share.to_string();
+        ok(&lab.kubectl(&["-n", NS, "patch", "service", svc, "-p", &patch]));
+    }
+    // Both get the IP, one node answers for it and lists both Services.
+    for svc in ["l2-share-a", "l2-share-b"] {
+        lab.wait_for(
+            &format!("{svc} to get {vip}"),
+            Duration::from_secs(30),
+            || {
+                let out = lab.kubectl(&[
+                    "-n",
+                    NS,
+                    "get",
+                    "service",
+                    svc,
+                    "-o",
+                    "jsonpath={.status.loadBalancer.ingress[*].ip}",
+                ]);
+                (String::from_utf8_lossy(&out.stdout).trim() == vip).then_some(())
+            },
+        );
+    }
+    let node = lab.wait_for(
+        "one node to list both Services",
+        Duration::from_secs(15),
+        || {
+            let shown = nodes_showing(lab, vip);
+            let node = shown.iter().next()?.clone();
+            let entry = node_announcements(lab, &node)
+                .into_iter()
+                .find(|a| a["ip"] == vip)?;
+            let want = serde_json::json!([format!("{NS}/l2-share-a"), format!("{NS}/l2-share-b")]);
+            (shown.len() == 1 && entry["services"] == want).then_some(node)
+        },
+    );
+    let macs = arping(lab, vip);
+    assert_eq!(macs.len(), 1, "{vip} answered by {macs:?}");
+    assert_eq!(
+        node_of_mac(lab, macs.iter().next().map(String::as_str).unwrap_or("")),
+        Some(node)
+    );
+}
+
+#[test]
+fn a_not_ready_node_gives_up_its_ips() {
+    let _serial = serial();
+    let lab = lab();
+    let vip = "192.0.2.239";
+    let (_svc, first) = announced(lab, "l2-notready", vip);
+    let _ready = ReadyAgain(lab, first.clone());
+    ok(&set_ready(lab, &first, false));
+    let second = lab.wait_for(
+        "the IP to leave the NotReady node",
+        Duration::from_secs(10),
+        || curl_node(lab, vip).filter(|n| *n != first),
+    );
+    let macs = arping(lab, vip);
+    assert_eq!(macs.len(), 1, "after the move: {macs:?}");
+    assert_eq!(
+        node_of_mac(lab, macs.iter().next().map(String::as_str).unwrap_or("")),
+        Some(second)
+    );
+}
+
+#[test]
+fn failover_still_works_with_the_api_server_stopped() {
+    let _serial = serial();
+    let lab = lab();
+    let vip = "192.0.2.240";
+    let (_svc, first) = announced(lab, "l2-outage", vip);
+    // Dropped last to first: the speaker starts once the API is back.
+    let _restore = Restore {
+        lab,
+        speaker: Some(first.clone()),
+        unlabel: None,
+        link: None,
+    };
+    let _api = ApiserverBack(lab);
+    ok(&lab.ironlb_lab(&["stop", "apiserver"]));
+    assert!(
+        !lab.kubectl(&["get", "nodes", "--request-timeout=2s"])
+            .status
+            .success(),
+        "the API still answers after 'ironlb lab stop apiserver'"
+    );
+    // Announcing goes on from the last known state...
+    assert_eq!(curl_node(lab, vip).as_deref(), Some(first.as_str()));
+    // ...and gossip alone moves the IP when its speaker dies.
+    ok(&lab.ironlb_lab(&["stop", "speaker", &first]));
+    let second = lab.wait_for(
+        "the IP to move with the API server down",
+        Duration::from_secs(10),
+        || curl_node(lab, vip).filter(|n| *n != first),
+    );
+    let macs = arping(lab, vip);
+    assert_eq!(macs.len(), 1, "after failover without the API: {macs:?}");
+    assert_eq!(
+        node_of_mac(lab, macs.iter().next().map(String::as_str).unwrap_or("")),
+        Some(second)
     );
 }
