@@ -400,6 +400,24 @@ impl Publisher {
         }
     }
 
+    /// Empties the status of this node's object, if there is one (a stopping speaker announces
+    /// nothing); never creates it. Returns whether anything was written.
+    pub async fn clear(&mut self) -> Result<bool, PublishError> {
+        let current = self
+            .api
+            .get_opt(&self.node)
+            .await
+            .map_err(|source| PublishError::Read {
+                node: self.node.clone(),
+                source,
+            })?;
+        let Some(object) = current else {
+            return Ok(false);
+        };
+        self.published = Some(Some(object.status.unwrap_or_default()));
+        self.publish(&Desired::default()).await
+    }
+
     /// Makes the API show `desired`; returns whether anything was written.
     pub async fn publish(&mut self, desired: &Desired) -> Result<bool, PublishError> {
         let published = match &self.published {

@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use ironlb_speaker::announcement::{Desired, Publisher};
+use ironlb_speaker::announcement::Publisher;
 use ironlb_speaker::bgp::{BgpMetrics, announcer as bgp_announcer};
 use ironlb_speaker::http;
 use ironlb_speaker::l2::{self, L2Options};
@@ -104,7 +104,7 @@ async fn main() -> anyhow::Result<()> {
     bgp.shutdown().await;
     // Show that this node announces nothing any more (best effort: the API may be down).
     let mut publisher = Publisher::new(client, &node_name, None);
-    match tokio::time::timeout(CLEAR_TIMEOUT, publisher.publish(&Desired::default())).await {
+    match tokio::time::timeout(CLEAR_TIMEOUT, publisher.clear()).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "NodeAnnouncement not cleared"),
         Err(_) => tracing::warn!("NodeAnnouncement not cleared: the API did not answer in time"),

@@ -243,10 +243,10 @@ pub async fn run(
                     None => std::future::pending().await,
                 }
             } => {
-                if !dirty {
-                    dirty = true;
-                    debounce.as_mut().reset(tokio::time::Instant::now() + DEBOUNCE);
-                }
+                // A speaker came or went: re-elect at once, without the debounce (a lost
+                // member is the failover case, and gossip already batches its changes).
+                dirty = true;
+                debounce.as_mut().reset(tokio::time::Instant::now());
             }
             Some(ev) = l2_events.recv() => {
                 shown.note(&ev);

@@ -317,6 +317,15 @@ fn publisher_writes_only_on_change() {
             status.announcements[0].since
         );
         assert!(changed.bgp_sessions[0].since.0 > status.bgp_sessions[0].since.0);
+
+        // A stopping speaker clears its object; a node without one gets none.
+        assert!(restarted.clear().await.expect("clear"));
+        let cleared = api.get(node).await.expect("object exists").status;
+        assert_eq!(cleared, Some(Default::default()));
+        let other = "status-publisher-no-object";
+        let mut fresh = Publisher::new(api.clone().into_client(), other, None);
+        assert!(!fresh.clear().await.expect("clear without object"));
+        assert!(api.get_opt(other).await.expect("get").is_none());
     });
     // The speaker may not delete; the admin cleans up.
     let _ = lab.kubectl(&["delete", "nodeannouncement", node, "--wait=false"]);
