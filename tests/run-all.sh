@@ -19,6 +19,10 @@ cargo build --workspace --all-targets
 step "lints"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "packages: routers and network tools (installed once)"
+# The BGP interop tests run BIRD, GoBGP and FRR themselves, before any test brings up the lab.
+target/debug/ironlb lab install
+
 step "control plane (built once, cached in ${IRONLB_CACHE:-/var/cache/ironlb})"
 bash cli/lab/build-control-plane.sh >/dev/null
 
@@ -27,7 +31,8 @@ need=()
 command -v umoci >/dev/null || need+=(umoci)
 command -v file >/dev/null || need+=(file)
 if [ ${#need[@]} -gt 0 ]; then
-  apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "${need[@]}"; }
+  apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${need[@]}" >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${need[@]}"; }
 fi
 bash deploy/image/build.sh
 

@@ -108,11 +108,11 @@ ensure_tools() { # ensure_tools ROUTER_KIND
   [ -x $PY ] || missing+=(python3)
   [ ${#missing[@]} = 0 ] && return 0
   missing=($(printf '%s\n' "${missing[@]}" | sort -u))
-  log "installing ${missing[*]} (apt-get)"
+  log "installing ${missing[*]} (apt-get; waits for a dpkg lock another install holds)"
   command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get: install them by hand"
-  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >"$CACHE/apt.log" 2>&1; then
+  if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}" >"$CACHE/apt.log" 2>&1; then
     apt-get update -qq >>"$CACHE/apt.log" 2>&1 || true
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >>"$CACHE/apt.log" 2>&1 ||
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=300 "${missing[@]}" >>"$CACHE/apt.log" 2>&1 ||
       die "could not install ${missing[*]}: see $CACHE/apt.log"
   fi
 }
@@ -616,7 +616,8 @@ main() {
     env) cmd_env ;;
     stop|start) cmd_stop_start "$cmd" "$@" ;;
     link) cmd_link "$@" ;;
-    *) die "unknown command '$cmd' (up, down, env, stop, start, link)" ;;
+    install) mkdir -p "$CACHE"; ensure_tools bird; ensure_tools gobgp; ensure_tools frr ;;
+    *) die "unknown command '$cmd' (up, down, env, stop, start, link, install)" ;;
   esac
 }
 main "$@"

@@ -33,6 +33,8 @@ pub enum LabCommand {
     Down,
     /// Print the `export` lines of the running lab.
     Env,
+    /// Install every Debian package the lab and the tests use (all three routers), if missing.
+    Install,
     /// Stop a component: `controller`, or `speaker NODE`.
     Stop {
         #[command(subcommand)]
@@ -110,6 +112,7 @@ impl LabCommand {
             }
             LabCommand::Down => vec!["down".to_owned()],
             LabCommand::Env => vec!["env".to_owned()],
+            LabCommand::Install => vec!["install".to_owned()],
             LabCommand::Stop { component: c } => component("stop", c),
             LabCommand::Start { component: c } => component("start", c),
             LabCommand::Link { node, state } => {
