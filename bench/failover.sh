@@ -46,8 +46,8 @@ for i in $(seq 1 "$trials"); do
     sleep 3 # gossip converges, the first election runs
     log=$(cargo test -q -p ironlb-tests --test l2 -- --nocapture --test-threads=1 \
       killing_the_announcing_speaker pulling_the_announcing_nodes_cable 2>&1 || true)
-    stop=$(sed -n 's/^failover .*: client traffic reaches the new node \([^ ]*\) after the speaker died$/\1/p' <<<"$log")
-    link=$(sed -n 's/^link loss on .*: client traffic reaches [^ ]* \([^ ]*\) after carrier loss$/\1/p' <<<"$log")
+    stop=$(sed -n 's/.*failover .*: client traffic reaches the new node \([^ ]*\) after the speaker died$/\1/p' <<<"$log")
+    link=$(sed -n 's/.*link loss on .*: client traffic reaches [^ ]* \([^ ]*\) after carrier loss$/\1/p' <<<"$log")
     [ -n "$stop" ] && echo "$idx stop $(to_ms "$stop")" >>"$out"
     [ -n "$link" ] && echo "$idx link $(to_ms "$link")" >>"$out"
     echo "trial $i binary $idx: speaker stop ${stop:-failed}, link loss ${link:-failed}" >&2

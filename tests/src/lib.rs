@@ -11,8 +11,9 @@
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -198,6 +199,46 @@ impl Lab {
             .args(args))
     }
 
+    /// `kubectl apply -f -` of `manifest` (JSON or YAML) as admin; panics with kubectl's error.
+    pub fn apply(&self, manifest: &str) {
+        let mut child = Command::new(self.env("IRONLB_LAB_KUBECTL"))
+            .env("KUBECONFIG", self.env("KUBECONFIG"))
+            .args(["apply", "-f", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("kubectl: {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(manifest.as_bytes());
+        }
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("kubectl: {e}"));
+        assert!(
+            out.status.success(),
+            "kubectl apply failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            manifest.chars().take(400).collect::<String>()
+        );
+    }
+
+    /// Gives Service `namespace/service` one EndpointSlice (named like it) with one ready
+    /// endpoint on `node`: the lab has no controller-manager to make it, and a Service
+    /// without a ready endpoint is not announced.
+    pub fn endpoint_on(&self, namespace: &str, service: &str, node: &str) {
+        let slice = serde_json::json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": service, "namespace": namespace,
+                         "labels": {"kubernetes.io/service-name": service}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": ["10.244.0.10"], "nodeName": node,
+                           "conditions": {"ready": true}}],
+            "ports": [{"port": 80, "protocol": "TCP"}],
+        });
+        self.apply(&slice.to_string());
+    }
+
     /// Runs `cmd` inside the network namespace `ns` (`ip netns exec ns cmd...`).
     pub fn exec_in(&self, ns: &str, cmd: &[&str]) -> Output {
         run(Command::new("ip").args(["netns", "exec", ns]).args(cmd))
@@ -239,6 +280,35 @@ pub fn ok(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Deletes a Service and its EndpointSlice (named like it) on drop, even after a failed
+/// assertion.
+pub struct ServiceGuard {
+    /// The lab.
+    pub lab: &'static Lab,
+    /// The Service's namespace.
+    pub namespace: String,
+    /// The Service's name.
+    pub name: String,
+}
+
+impl Drop for ServiceGuard {
+    fn drop(&mut self) {
+        let (ns, name) = (self.namespace.as_str(), self.name.as_str());
+        let _ = self
+            .lab
+            .kubectl(&["-n", ns, "delete", "service", name, "--wait=false"]);
+        let _ = self.lab.kubectl(&[
+            "-n",
+            ns,
+            "delete",
+            "endpointslice",
+            name,
+            "--ignore-not-found",
+            "--wait=false",
+        ]);
+    }
 }
 
 /// A BIRD 2 speaking eBGP to the lab router from inside a node namespace, announcing fixed

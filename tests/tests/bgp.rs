@@ -18,10 +18,9 @@
 //! router, and speakers built with BGP (`cargo build --workspace`; a lab started before
 //! the build keeps old speakers until `ironlb lab stop|start speaker NODE`).
 
-use ironlb_tests::{Lab, lab, ok};
+use ironlb_tests::{Lab, ServiceGuard, lab, ok};
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const NS: &str = "bgp-test";
@@ -36,31 +35,13 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn apply(lab: &Lab, json: &str) {
-    let mut child = Command::new(lab.env("IRONLB_LAB_KUBECTL"))
-        .env("KUBECONFIG", lab.env("KUBECONFIG"))
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl apply");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(json.as_bytes())
-        .expect("write manifest");
-    ok(&child.wait_with_output().expect("kubectl apply"));
-}
-
 fn set_config(lab: &Lab, text: &str) {
     let cm = serde_json::json!({
         "apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "config", "namespace": LAB_NS},
         "data": {"config": text},
     });
-    apply(lab, &cm.to_string());
+    lab.apply(&cm.to_string());
 }
 
 /// The lab's config with the BGP peers and pool added; puts the original back on drop.
@@ -155,28 +136,6 @@ impl Drop for ConfigGuard {
     }
 }
 
-/// Deletes the Service and its EndpointSlice on drop.
-struct ServiceGuard {
-    lab: &'static Lab,
-    name: String,
-}
-
-impl Drop for ServiceGuard {
-    fn drop(&mut self) {
-        let _ = self
-            .lab
-            .kubectl(&["-n", NS, "delete", "service", &self.name, "--wait=false"]);
-        let _ = self.lab.kubectl(&[
-            "-n",
-            NS,
-            "delete",
-            "endpointslice",
-            &self.name,
-            "--ignore-not-found",
-        ]);
-    }
-}
-
 /// A LoadBalancer Service requesting `ips`, with `extra` merged into its spec; waits until
 /// the controller has put every IP in its status.
 fn service(lab: &'static Lab, name: &str, ips: &[&str], extra: serde_json::Value) -> ServiceGuard {
@@ -192,9 +151,10 @@ fn service(lab: &'static Lab, name: &str, ips: &[&str], extra: serde_json::Value
     if let (Some(spec), Some(extra)) = (svc["spec"].as_object_mut(), extra.as_object()) {
         spec.extend(extra.clone());
     }
-    apply(lab, &svc.to_string());
+    lab.apply(&svc.to_string());
     let guard = ServiceGuard {
         lab,
+        namespace: NS.to_owned(),
         name: name.to_owned(),
     };
     lab.wait_for(
@@ -215,20 +175,6 @@ fn service(lab: &'static Lab, name: &str, ips: &[&str], extra: serde_json::Value
         },
     );
     guard
-}
-
-/// The Service's one EndpointSlice (named like the Service): one ready endpoint on `node`.
-fn endpoint_on(lab: &Lab, service: &str, node: &str) {
-    let slice = serde_json::json!({
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": service, "namespace": NS,
-                     "labels": {"kubernetes.io/service-name": service}},
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": ["10.244.0.10"], "nodeName": node,
-                       "conditions": {"ready": true}}],
-        "ports": [{"port": 80, "protocol": "TCP"}],
-    });
-    apply(lab, &slice.to_string());
 }
 
 /// BIRD's `show route all PREFIX`.
@@ -326,7 +272,7 @@ fn cluster_policy_every_node_announces_and_the_remote_reaches_the_vip() {
         "a Service without endpoints is announced"
     );
 
-    endpoint_on(lab, &svc.name, &lab.nodes()[0]);
+    lab.endpoint_on(NS, &svc.name, &lab.nodes()[0]);
     let all4: BTreeSet<String> = node_addresses(lab, false)
         .into_iter()
         .map(|a| a.1)
@@ -494,7 +440,7 @@ fn local_policy_only_nodes_with_an_endpoint_announce() {
 
     let nodes = lab.nodes();
     let (first, second) = (nodes[0].as_str(), nodes[1].as_str());
-    endpoint_on(lab, &svc.name, first);
+    lab.endpoint_on(NS, &svc.name, first);
     wait_next_hops(
         lab,
         route,
@@ -509,7 +455,7 @@ fn local_policy_only_nodes_with_an_endpoint_announce() {
     }
 
     // The endpoint moves: so does the path.
-    endpoint_on(lab, &svc.name, second);
+    lab.endpoint_on(NS, &svc.name, second);
     wait_next_hops(
         lab,
         route,

@@ -7,7 +7,6 @@
 //! the end. Needs `cargo build -p ironlb-controller -p ironlb-cli` first.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -135,7 +134,7 @@ impl Ctl {
             "metadata": {"name": self.config_name(), "namespace": LAB_NS},
             "data": {"config": config}
         });
-        apply(self.lab, &cm.to_string());
+        self.lab.apply(&cm.to_string());
     }
 
     /// Creates (or updates) a LoadBalancer Service of this test's class.
@@ -155,7 +154,7 @@ impl Ctl {
             "metadata": {"name": name, "namespace": NS, "annotations": ann},
             "spec": s
         });
-        apply(self.lab, &svc.to_string());
+        self.lab.apply(&svc.to_string());
         self.services.insert(name.to_owned());
     }
 
@@ -281,29 +280,6 @@ fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("free port: {e}"))
-}
-
-fn apply(lab: &Lab, json: &str) {
-    let mut child = Command::new(lab.env("IRONLB_LAB_KUBECTL"))
-        .env("KUBECONFIG", lab.env("KUBECONFIG"))
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("kubectl: {e}"));
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(json.as_bytes());
-    }
-    let out = child
-        .wait_with_output()
-        .unwrap_or_else(|e| panic!("kubectl: {e}"));
-    assert!(
-        out.status.success(),
-        "kubectl apply failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        json.chars().take(400).collect::<String>()
-    );
 }
 
 /// HTTP status code of GET `url` (0 if unreachable).
@@ -735,8 +711,7 @@ fn burst_of_services_gets_ips_quickly() {
         ]);
     });
     let t0 = Instant::now();
-    apply(
-        c.lab,
+    c.lab.apply(
         &serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string(),
     );
     let applied = t0.elapsed();
@@ -951,7 +926,7 @@ fn restart_during_churn_never_duplicates_or_moves_an_ip() {
     let mut create = |live: &mut BTreeMap<String, bool>, n: usize| {
         let names: Vec<String> = (next..next + n).map(|i| format!("churn-{i}")).collect();
         next += n;
-        apply(lab, &service_list(&class, "churn", &names));
+        lab.apply(&service_list(&class, "churn", &names));
         live.extend(names.into_iter().map(|n| (n, false)));
     };
     create(&mut live, 150);

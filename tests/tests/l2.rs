@@ -22,10 +22,9 @@
 //! end, even on failure. The tests run one at a time (they move IPs). Needs root and
 //! the built binaries (`cargo build --workspace`).
 
-use ironlb_tests::{Lab, lab, ok};
+use ironlb_tests::{Lab, ServiceGuard, lab, ok};
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 const NS: &str = "l2-test";
@@ -39,63 +38,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 }
 const LAB_NS: &str = "ironlb-system";
 const POOL: &str = "address-pools:\n- name: lab-l2\n  protocol: layer2\n  addresses:\n  - 192.0.2.200-192.0.2.254\n  - 2001:db8:1::200-2001:db8:1::2ff\n";
-
-/// Deletes the Service and its EndpointSlice on drop, even after a failed assertion.
-struct ServiceGuard {
-    lab: &'static Lab,
-    name: String,
-}
-
-impl Drop for ServiceGuard {
-    fn drop(&mut self) {
-        let _ = self
-            .lab
-            .kubectl(&["-n", NS, "delete", "service", &self.name, "--wait=false"]);
-        let _ = self.lab.kubectl(&[
-            "-n",
-            NS,
-            "delete",
-            "endpointslice",
-            &self.name,
-            "--ignore-not-found",
-            "--wait=false",
-        ]);
-    }
-}
-
-/// The Service's one EndpointSlice (named like it): one ready endpoint on `node`. The lab has
-/// no controller-manager, and a Service without a ready endpoint is not announced.
-fn endpoint_on(lab: &Lab, service: &str, node: &str) {
-    let slice = serde_json::json!({
-        "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-        "metadata": {"name": service, "namespace": NS,
-                     "labels": {"kubernetes.io/service-name": service}},
-        "addressType": "IPv4",
-        "endpoints": [{"addresses": ["10.244.0.10"], "nodeName": node,
-                       "conditions": {"ready": true}}],
-        "ports": [{"port": 80, "protocol": "TCP"}],
-    });
-    apply(lab, &slice.to_string());
-}
-
-fn apply(lab: &Lab, json: &str) {
-    let mut child = Command::new(lab.env("IRONLB_LAB_KUBECTL"))
-        .env("KUBECONFIG", lab.env("KUBECONFIG"))
-        .args(["apply", "-f", "-"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("kubectl apply");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(json.as_bytes())
-        .expect("write manifest");
-    let out = child.wait_with_output().expect("kubectl apply");
-    ok(&out);
-}
 
 /// Makes sure the lab's config has the layer-2 pool (leaves a config that has it alone).
 fn ensure_pool(lab: &Lab) {
@@ -117,7 +59,7 @@ fn ensure_pool(lab: &Lab) {
         "metadata": {"name": "config", "namespace": LAB_NS},
         "data": {"config": POOL},
     });
-    apply(lab, &cm.to_string());
+    lab.apply(&cm.to_string());
 }
 
 fn service(lab: &'static Lab, name: &str, ip: &str) -> ServiceGuard {
@@ -138,12 +80,13 @@ fn service_with(lab: &'static Lab, name: &str, ip: &str, extra: serde_json::Valu
     if let (Some(spec), Some(extra)) = (svc["spec"].as_object_mut(), extra.as_object()) {
         spec.extend(extra.clone());
     }
-    apply(lab, &svc.to_string());
+    lab.apply(&svc.to_string());
     let guard = ServiceGuard {
         lab,
+        namespace: NS.to_owned(),
         name: name.to_owned(),
     };
-    endpoint_on(lab, name, &lab.nodes()[0]);
+    lab.endpoint_on(NS, name, &lab.nodes()[0]);
     guard
 }
 
@@ -628,7 +571,7 @@ fn the_announcing_node_is_shown_and_a_service_without_endpoints_is_not_announced
     );
 
     // An endpoint again: announced again.
-    endpoint_on(lab, name, &lab.nodes()[0]);
+    lab.endpoint_on(NS, name, &lab.nodes()[0]);
     lab.wait_for(
         "the VIP to be announced again with an endpoint",
         Duration::from_secs(15),
@@ -651,7 +594,7 @@ fn local_policy_follows_the_endpoints() {
         serde_json::json!({"externalTrafficPolicy": "Local"}),
     );
     for node in [&nodes[1], &nodes[2]] {
-        endpoint_on(lab, name, node);
+        lab.endpoint_on(NS, name, node);
         lab.wait_for(
             &format!("{vip} to be answered by {node}, the node with the endpoint"),
             Duration::from_secs(15),
