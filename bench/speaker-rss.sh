@@ -35,7 +35,13 @@ k -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
 " | k apply -f - >/dev/null
 k create namespace rss-bench >/dev/null
 
-# COUNT Services and their EndpointSlices, as one List per 250 objects.
+pid=$(cat "$IRONLB_LAB_STATE/pids/speaker-$node.pid")
+rss_kb() { awk "/^$1/ { print \$2 }" "/proc/$pid/status"; }
+sleep 10
+base=$(rss_kb VmRSS)
+echo "release speaker, nothing announced yet: VmRSS $((base / 1024)) MiB ($base kB)"
+
+# COUNT Services and their EndpointSlices, as one List per 500 objects.
 python3 - "$count" "$node" "$bins/objects" <<'EOF'
 import json, sys
 count, node, prefix = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -67,14 +73,13 @@ until [ "$(k get nodeannouncement "$node" -o jsonpath='{.status.announcements[*]
 done
 echo "all $count IPs announced $((SECONDS - t0)) s after the last apply"
 
-pid=$(cat "$IRONLB_LAB_STATE/pids/speaker-$node.pid")
 sleep 10 # let the burst of gratuitous ARP/NA and the status writes settle
 ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 hz=$(getconf CLK_TCK)
 before=$(ticks)
 sleep 30
 after=$(ticks)
-rss=$(awk '/^VmRSS/ { print $2 }' "/proc/$pid/status")
-hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$pid/status")
+rss=$(rss_kb VmRSS)
+hwm=$(rss_kb VmHWM)
 echo "release speaker, $count IPs announced: VmRSS $((rss / 1024)) MiB ($rss kB), peak $((hwm / 1024)) MiB;" \
   "CPU over 30 s idle: $((after - before)) ticks of 1/$hz s"

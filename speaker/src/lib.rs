@@ -6,6 +6,7 @@ pub mod arp;
 pub mod bgp;
 pub mod election;
 pub mod ethernet;
+pub mod events;
 pub mod gossip;
 pub mod http;
 pub mod l2;

@@ -24,6 +24,7 @@
 use crate::announcement::{self, BgpChange, Publisher, SessionView};
 use crate::bgp::BgpHandle;
 use crate::election::{self, NodeView, ServiceKey, ServiceView, Winner};
+use crate::events::{Events, Said};
 use crate::gossip::{self, GossipHandle, GossipOptions};
 use crate::l2::{L2Event, L2Handle};
 use crate::metrics::Metrics;
@@ -32,7 +33,6 @@ use futures::{Stream, StreamExt};
 use ironlb_config::Config;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
-use kube::runtime::events::{Event as KubeEvent, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
@@ -186,13 +186,7 @@ pub async fn run(
     let mut changes =
         futures::stream::select_all([svc_changes, slice_changes, node_changes, cm_changes]);
 
-    let recorder = Recorder::new(
-        client.clone(),
-        Reporter {
-            controller: "ironlb-speaker".into(),
-            instance: Some(settings.node_name.clone()),
-        },
-    );
+    let events = Events::new(client.clone(), &settings.node_name);
     let mut synced = 0usize;
     // The config in force (the last good one), whether it has been read, and whether
     // the ConfigMap showed up in the current list.
@@ -250,18 +244,18 @@ pub async fn run(
             }
             Some(ev) = l2_events.recv() => {
                 shown.note(&ev);
-                report(&recorder, &settings, &winners, &services, ev);
+                report(&events, &settings, &winners, &services, ev);
                 if let Some(to) = &publish {
                     let (next, changes) = shown.update(&sessions.borrow());
                     hand_over(to, next);
-                    report_bgp(&recorder, &settings, &shown, &services, changes);
+                    report_bgp(&events, &settings, &shown, &services, changes);
                 }
             }
             Ok(()) = sessions.changed() => {
                 if let Some(to) = &publish {
                     let (next, changes) = shown.update(&sessions.borrow_and_update());
                     hand_over(to, next);
-                    report_bgp(&recorder, &settings, &shown, &services, changes);
+                    report_bgp(&events, &settings, &shown, &services, changes);
                 }
             }
             () = &mut debounce, if dirty => {
@@ -311,7 +305,7 @@ pub async fn run(
                     Some(to) => hand_over(to, next),
                     None => publish = Some(start_publisher(&client, &settings, &nodes, next)),
                 }
-                report_bgp(&recorder, &settings, &shown, &services, changes);
+                report_bgp(&events, &settings, &shown, &services, changes);
             }
         }
     }
@@ -536,7 +530,7 @@ fn service_ref(key: &ServiceKey, services: &Store<Service>) -> ObjectReference {
 /// Publishes an Event on every Service holding the IP, without blocking the loop (the
 /// API server may be down; announcing must not wait for it).
 fn report(
-    recorder: &Recorder,
+    events: &Events,
     settings: &Settings,
     winners: &BTreeMap<IpAddr, Winner>,
     services: &Store<Service>,
@@ -565,14 +559,14 @@ fn report(
     };
     let Some(w) = winners.get(&ip) else { return };
     for key in &w.services {
-        publish_event(recorder, services, key, warning, reason, &note);
+        publish_event(events, services, key, warning, reason, &note);
     }
 }
 
 /// Events for BGP: a Normal `nodeAssigned` when this node starts advertising an IP, a
 /// Warning `BGPNotAdvertised` when a wanted IP loses its last Established session.
 fn report_bgp(
-    recorder: &Recorder,
+    events: &Events,
     settings: &Settings,
     shown: &Shown,
     services: &Store<Service>,
@@ -597,38 +591,25 @@ fn report_bgp(
             }
         };
         for key in shown.services.get(&ip).into_iter().flatten() {
-            publish_event(recorder, services, key, warning, reason, &note);
+            publish_event(events, services, key, warning, reason, &note);
         }
     }
 }
 
 fn publish_event(
-    recorder: &Recorder,
+    events: &Events,
     services: &Store<Service>,
     key: &ServiceKey,
     warning: bool,
-    reason: &str,
+    reason: &'static str,
     note: &str,
 ) {
-    let event = KubeEvent {
-        type_: if warning {
-            EventType::Warning
-        } else {
-            EventType::Normal
-        },
-        reason: reason.into(),
-        note: Some(note.into()),
-        action: "Announce".into(),
-        secondary: None,
+    let said = Said {
+        warning,
+        reason,
+        note: note.to_owned(),
     };
-    let recorder = recorder.clone();
-    let reference = service_ref(key, services);
-    let key = key.clone();
-    tokio::spawn(async move {
-        if let Err(e) = recorder.publish(&event, &reference).await {
-            debug!(service = %key, error = %e, "event not published");
-        }
-    });
+    events.publish(service_ref(key, services), said);
 }
 
 /// Starts gossip if the `memberlist` Secret (key `secretkey`) exists and this node has

@@ -1,0 +1,125 @@
+//! Events on Services (`events.k8s.io/v1`), shown by `kubectl describe service`.
+//!
+//! Each Event is created directly, with no client-side cache: kube's `Recorder` keeps every
+//! Event it sent for six minutes to fold repeats into series, which for a speaker taking a
+//! thousand IPs at once is a thousand Events held for nothing. The speaker reports a change
+//! once (a Took, a Conflict, a BGP advertisement won or lost), so there are no repeats to fold.
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::jiff::Timestamp;
+use kube::Api;
+use kube::api::PostParams;
+use tracing::debug;
+
+/// The `reportingController` of the speaker's Events.
+pub const CONTROLLER: &str = "ironlb.io/speaker";
+
+/// What an Event says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Said {
+    /// Warning (else Normal).
+    pub warning: bool,
+    /// Machine-readable reason, e.g. `nodeAssigned`.
+    pub reason: &'static str,
+    /// The message.
+    pub note: String,
+}
+
+/// Publishes Events as one speaker instance (its node).
+#[derive(Clone)]
+pub struct Events {
+    client: kube::Client,
+    instance: String,
+}
+
+impl Events {
+    /// Events reported by the speaker of node `instance`.
+    pub fn new(client: kube::Client, instance: &str) -> Self {
+        Self {
+            client,
+            instance: instance.to_owned(),
+        }
+    }
+
+    /// Creates the Event in the background: announcing never waits for the API (which may
+    /// be down); a failure is only logged.
+    pub fn publish(&self, regarding: ObjectReference, said: Said) {
+        let ev = build(regarding, &said, &self.instance, Timestamp::now());
+        let namespace = ev
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_owned());
+        let api = Api::<Event>::namespaced(self.client.clone(), &namespace);
+        tokio::spawn(async move {
+            if let Err(e) = api.create(&PostParams::default(), &ev).await {
+                debug!(reason = said.reason, error = %e, "event not published");
+            }
+        });
+    }
+}
+
+/// The Event saying `said` about `regarding`, reported by `instance` at `now`.
+pub fn build(regarding: ObjectReference, said: &Said, instance: &str, now: Timestamp) -> Event {
+    Event {
+        action: Some("Announce".to_owned()),
+        reason: Some(said.reason.to_owned()),
+        note: Some(said.note.clone()),
+        event_time: Some(MicroTime(now)),
+        type_: Some(if said.warning { "Warning" } else { "Normal" }.to_owned()),
+        reporting_controller: Some(CONTROLLER.to_owned()),
+        reporting_instance: Some(instance.to_owned()),
+        metadata: ObjectMeta {
+            namespace: regarding.namespace.clone(),
+            // Unique per object and instant; several speakers may report at once.
+            name: Some(format!(
+                "{}.{}.{:x}",
+                regarding.name.as_deref().unwrap_or("ironlb"),
+                instance,
+                now.as_nanosecond()
+            )),
+            ..ObjectMeta::default()
+        },
+        regarding: Some(regarding),
+        ..Event::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_regards_the_service_and_names_the_node() {
+        let regarding = ObjectReference {
+            api_version: Some("v1".into()),
+            kind: Some("Service".into()),
+            namespace: Some("web".into()),
+            name: Some("front".into()),
+            uid: Some("u1".into()),
+            ..ObjectReference::default()
+        };
+        let said = Said {
+            warning: true,
+            reason: "L2Conflict",
+            note: "02:00:00:00:00:01 also claims 192.0.2.200 on eth0".into(),
+        };
+        let now = Timestamp::from_second(1_700_000_000).unwrap();
+        let ev = build(regarding.clone(), &said, "node1", now);
+        assert_eq!(ev.regarding, Some(regarding));
+        assert_eq!(ev.metadata.namespace.as_deref(), Some("web"));
+        assert!(
+            ev.metadata
+                .name
+                .as_deref()
+                .unwrap()
+                .starts_with("front.node1.")
+        );
+        assert_eq!(ev.type_.as_deref(), Some("Warning"));
+        assert_eq!(ev.reason.as_deref(), Some("L2Conflict"));
+        assert_eq!(ev.reporting_instance.as_deref(), Some("node1"));
+        assert_eq!(ev.reporting_controller.as_deref(), Some(CONTROLLER));
+    }
+}
