@@ -35,12 +35,12 @@ pub enum LabCommand {
     Env,
     /// Install every Debian package the lab and the tests use (all three routers), if missing.
     Install,
-    /// Stop a component: `controller`, or `speaker NODE`.
+    /// Stop a component: `controller`, `apiserver`, or `speaker NODE`.
     Stop {
         #[command(subcommand)]
         component: Component,
     },
-    /// Start a component again: `controller`, or `speaker NODE`.
+    /// Start a component again: `controller`, `apiserver`, or `speaker NODE`.
     Start {
         #[command(subcommand)]
         component: Component,

@@ -400,10 +400,9 @@ impl Publisher {
         }
     }
 
-    /// Empties the status of this node's object, if there is one (a stopping speaker announces
-    /// nothing); never creates it. Returns whether anything was written.
-    pub async fn clear(&mut self) -> Result<bool, PublishError> {
-        let current = self
+    /// The status of this node's object as the API holds it (`None`: no object).
+    async fn read(&self) -> Result<Option<NodeAnnouncementStatus>, PublishError> {
+        let object = self
             .api
             .get_opt(&self.node)
             .await
@@ -411,10 +410,16 @@ impl Publisher {
                 node: self.node.clone(),
                 source,
             })?;
-        let Some(object) = current else {
+        Ok(object.map(|o| o.status.unwrap_or_default()))
+    }
+
+    /// Empties the status of this node's object, if there is one (a stopping speaker announces
+    /// nothing); never creates it. Returns whether anything was written.
+    pub async fn clear(&mut self) -> Result<bool, PublishError> {
+        let Some(status) = self.read().await? else {
             return Ok(false);
         };
-        self.published = Some(Some(object.status.unwrap_or_default()));
+        self.published = Some(Some(status));
         self.publish(&Desired::default()).await
     }
 
@@ -422,15 +427,7 @@ impl Publisher {
     pub async fn publish(&mut self, desired: &Desired) -> Result<bool, PublishError> {
         let published = match &self.published {
             Some(p) => p.clone(),
-            None => self
-                .api
-                .get_opt(&self.node)
-                .await
-                .map_err(|source| PublishError::Read {
-                    node: self.node.clone(),
-                    source,
-                })?
-                .map(|o| o.status.unwrap_or_default()),
+            None => self.read().await?,
         };
         let Some(next) = next_status(published.as_ref(), desired, &now()) else {
             self.published = Some(published);

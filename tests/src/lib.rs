@@ -223,6 +223,40 @@ impl Lab {
         );
     }
 
+    /// The IPs in Service `namespace/name`'s `status.loadBalancer.ingress` (empty if none or
+    /// no such Service).
+    pub fn service_ips(&self, namespace: &str, name: &str) -> Vec<String> {
+        let out = self.kubectl(&[
+            "-n",
+            namespace,
+            "get",
+            "service",
+            name,
+            "-o",
+            "jsonpath={.status.loadBalancer.ingress[*].ip}",
+        ]);
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The messages of the Events with `reason` about object `name` in `namespace`, joined
+    /// by spaces.
+    pub fn event_messages(&self, namespace: &str, name: &str, reason: &str) -> String {
+        let out = self.kubectl(&[
+            "-n",
+            namespace,
+            "get",
+            "events",
+            "--field-selector",
+            &format!("involvedObject.name={name},reason={reason}"),
+            "-o",
+            "jsonpath={.items[*].message}",
+        ]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Gives Service `namespace/service` one EndpointSlice (named like it) with one ready
     /// endpoint on `node`: the lab has no controller-manager to make it, and a Service
     /// without a ready endpoint is not announced.

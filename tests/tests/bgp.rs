@@ -161,17 +161,10 @@ fn service(lab: &'static Lab, name: &str, ips: &[&str], extra: serde_json::Value
         &format!("the controller to give {NS}/{name} {ips:?}"),
         Duration::from_secs(30),
         || {
-            let out = lab.kubectl(&[
-                "-n",
-                NS,
-                "get",
-                "service",
-                name,
-                "-o",
-                "jsonpath={.status.loadBalancer.ingress[*].ip}",
-            ]);
-            let got = String::from_utf8_lossy(&out.stdout).into_owned();
-            ips.iter().all(|ip| got.contains(ip)).then_some(())
+            let got = lab.service_ips(NS, name);
+            ips.iter()
+                .all(|ip| got.iter().any(|g| g == ip))
+                .then_some(())
         },
     );
     guard
@@ -387,17 +380,7 @@ fn cluster_policy_every_node_announces_and_the_remote_reaches_the_vip() {
         "a nodeAssigned Event from every node",
         Duration::from_secs(15),
         || {
-            let out = lab.kubectl(&[
-                "-n",
-                NS,
-                "get",
-                "events",
-                "--field-selector",
-                &format!("involvedObject.name={},reason=nodeAssigned", svc.name),
-                "-o",
-                "jsonpath={.items[*].message}",
-            ]);
-            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            let text = lab.event_messages(NS, &svc.name, "nodeAssigned");
             nodes
                 .iter()
                 .all(|n| text.contains(&format!("{vip4} from node {n} over BGP to {peer4}")))

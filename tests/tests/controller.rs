@@ -172,19 +172,7 @@ impl Ctl {
 
     /// The Service's status IPs (empty if none or missing).
     fn ips(&self, name: &str) -> Vec<String> {
-        let out = self.lab.kubectl(&[
-            "-n",
-            NS,
-            "get",
-            "service",
-            name,
-            "-o",
-            "jsonpath={.status.loadBalancer.ingress[*].ip}",
-        ]);
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect()
+        self.lab.service_ips(NS, name)
     }
 
     fn wait_ips(&self, name: &str, n: usize) -> Vec<String> {

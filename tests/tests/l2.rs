@@ -132,17 +132,8 @@ fn arping_gets_the_elected_nodes_mac_and_curl_reaches_it() {
         "the controller to give l2-test/l2-web its requested IP",
         Duration::from_secs(30),
         || {
-            let out = lab.kubectl(&[
-                "-n",
-                NS,
-                "get",
-                "service",
-                "l2-web",
-                "-o",
-                "jsonpath={.status.loadBalancer.ingress[*].ip}",
-            ]);
-            String::from_utf8_lossy(&out.stdout)
-                .contains(vip)
+            lab.service_ips(NS, "l2-web")
+                .contains(&vip.to_owned())
                 .then_some(())
         },
     );
@@ -175,17 +166,7 @@ fn arping_gets_the_elected_nodes_mac_and_curl_reaches_it() {
         "the speaker's nodeAssigned Event",
         Duration::from_secs(15),
         || {
-            let out = lab.kubectl(&[
-                "-n",
-                NS,
-                "get",
-                "events",
-                "--field-selector",
-                "involvedObject.name=l2-web,reason=nodeAssigned",
-                "-o",
-                "jsonpath={.items[*].message}",
-            ]);
-            String::from_utf8_lossy(&out.stdout)
+            lab.event_messages(NS, "l2-web", "nodeAssigned")
                 .contains(&format!("from node {node} on eth0"))
                 .then_some(())
         },
@@ -317,6 +298,24 @@ fn wait_for_move(lab: &Lab, vip: &str, old: &str, start: std::time::Instant) -> 
     }
 }
 
+/// Asserts that exactly one MAC answers ARP for `vip`, `node`'s (`when`: for the message).
+fn assert_only_answerer(lab: &Lab, vip: &str, node: &str, when: &str) {
+    let macs = arping(lab, vip);
+    assert_eq!(macs.len(), 1, "{when}: {vip} answered by {macs:?}");
+    assert_eq!(
+        node_of_mac(lab, macs.iter().next().map(String::as_str).unwrap_or("")),
+        Some(node.to_owned()),
+        "{when}: {vip} answered by {macs:?}"
+    );
+}
+
+/// Waits (10 s at most) until `curl` to `vip` reaches another node than `first`; returns it.
+fn moved_from(lab: &Lab, vip: &str, first: &str, what: &str) -> String {
+    lab.wait_for(what, Duration::from_secs(10), || {
+        curl_node(lab, vip).filter(|n| n != first)
+    })
+}
+
 /// Gives `name` the IP `vip` and returns the node announcing it.
 fn announced(lab: &'static Lab, name: &str, vip: &str) -> (ServiceGuard, String) {
     ensure_pool(lab);
@@ -368,12 +367,7 @@ fn killing_the_announcing_speaker_moves_the_ip_in_about_a_second() {
          speaker died"
     );
     assert!(took < Duration::from_secs(3), "failover took {took:?}");
-    let macs = arping(lab, vip);
-    assert_eq!(macs.len(), 1, "after failover: {macs:?}");
-    assert_eq!(
-        node_of_mac(lab, macs.iter().next().map(String::as_str).unwrap_or("")),
-        Some(second)
-    );
+    assert_only_answerer(lab, vip, &second, "after failover");
 }
 
 #[test]
@@ -394,11 +388,7 @@ fn an_excluded_node_gives_up_its_ips() {
         &first,
         "node.kubernetes.io/exclude-from-external-load-balancers=true",
     ]));
-    let second = lab.wait_for(
-        "the IP to leave the excluded node",
-        Duration::from_secs(10),
-        || curl_node(lab, vip).filter(|n| *n != first),
-    );
+    let second = moved_from(lab, vip, &first, "the IP to leave the excluded node");
     assert_ne!(second, first);
 }
 
@@ -631,18 +621,7 @@ fn services_sharing_an_ip_land_on_one_node() {
         lab.wait_for(
             &format!("{svc} to get {vip}"),
             Duration::from_secs(30),
-            || {
-                let out = lab.kubectl(&[
-                    "-n",
-                    NS,
-                    "get",
-                    "service",
-                    svc,
-                    "-o",
-                    "jsonpath={.status.loadBalancer.ingress[*].ip}",
-                ]);
-                (String::from_utf8_lossy(&out.stdout).trim() == vip).then_some(())
-            },
+            || (lab.service_ips(NS, svc) == [vip]).then_some(()),
         );
     }
     let node = lab.wait_for(
@@ -658,12 +637,7 @@ fn services_sharing_an_ip_land_on_one_node() {
             (shown.len() == 1 && entry["services"] == want).then_some(node)
         },
     );
-    let macs = arping(lab, vip);
-    assert_eq!(macs.len(), 1, "{vip} answered by {macs:?}");
-    assert_eq!(
-        node_of_mac(lab, macs.iter().next().map(String::as_str).unwrap_or("")),
-        Some(node)
-    );
+    assert_only_answerer(lab, vip, &node, "shared by two Services");
 }
 
 #[test]
@@ -674,17 +648,8 @@ fn a_not_ready_node_gives_up_its_ips() {
     let (_svc, first) = announced(lab, "l2-notready", vip);
     let _ready = ReadyAgain(lab, first.clone());
     ok(&set_ready(lab, &first, false));
-    let second = lab.wait_for(
-        "the IP to leave the NotReady node",
-        Duration::from_secs(10),
-        || curl_node(lab, vip).filter(|n| *n != first),
-    );
-    let macs = arping(lab, vip);
-    assert_eq!(macs.len(), 1, "after the move: {macs:?}");
-    assert_eq!(
-        node_of_mac(lab, macs.iter().next().map(String::as_str).unwrap_or("")),
-        Some(second)
-    );
+    let second = moved_from(lab, vip, &first, "the IP to leave the NotReady node");
+    assert_only_answerer(lab, vip, &second, "after the move");
 }
 
 #[test]
@@ -712,15 +677,6 @@ fn failover_still_works_with_the_api_server_stopped() {
     assert_eq!(curl_node(lab, vip).as_deref(), Some(first.as_str()));
     // ...and gossip alone moves the IP when its speaker dies.
     ok(&lab.ironlb_lab(&["stop", "speaker", &first]));
-    let second = lab.wait_for(
-        "the IP to move with the API server down",
-        Duration::from_secs(10),
-        || curl_node(lab, vip).filter(|n| *n != first),
-    );
-    let macs = arping(lab, vip);
-    assert_eq!(macs.len(), 1, "after failover without the API: {macs:?}");
-    assert_eq!(
-        node_of_mac(lab, macs.iter().next().map(String::as_str).unwrap_or("")),
-        Some(second)
-    );
+    let second = moved_from(lab, vip, &first, "the IP to move with the API server down");
+    assert_only_answerer(lab, vip, &second, "after failover without the API");
 }
