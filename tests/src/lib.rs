@@ -316,6 +316,36 @@ pub fn ok(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Applies a `type: LoadBalancer` Service `namespace/name` (port 80) requesting `ips`
+/// (comma-separated, `ironlb.io/loadBalancerIPs`), with `extra` merged into its spec; the
+/// namespace is made if missing. Returns the guard that deletes it.
+pub fn lb_service(
+    lab: &'static Lab,
+    namespace: &str,
+    name: &str,
+    ips: &str,
+    extra: serde_json::Value,
+) -> ServiceGuard {
+    let _ = lab.kubectl(&["create", "namespace", namespace]);
+    let mut svc = serde_json::json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": namespace,
+                     "annotations": {"ironlb.io/loadBalancerIPs": ips}},
+        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}],
+                 "allocateLoadBalancerNodePorts": false,
+                 "selector": {"app": name}},
+    });
+    if let (Some(spec), Some(extra)) = (svc["spec"].as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    lab.apply(&svc.to_string());
+    ServiceGuard {
+        lab,
+        namespace: namespace.to_owned(),
+        name: name.to_owned(),
+    }
+}
+
 /// Deletes a Service and its EndpointSlice (named like it) on drop, even after a failed
 /// assertion.
 pub struct ServiceGuard {

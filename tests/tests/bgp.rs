@@ -18,7 +18,7 @@
 //! router, and speakers built with BGP (`cargo build --workspace`; a lab started before
 //! the build keeps old speakers until `ironlb lab stop|start speaker NODE`).
 
-use ironlb_tests::{Lab, ServiceGuard, lab, ok};
+use ironlb_tests::{Lab, ServiceGuard, lab, lb_service, ok};
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
@@ -139,24 +139,7 @@ impl Drop for ConfigGuard {
 /// A LoadBalancer Service requesting `ips`, with `extra` merged into its spec; waits until
 /// the controller has put every IP in its status.
 fn service(lab: &'static Lab, name: &str, ips: &[&str], extra: serde_json::Value) -> ServiceGuard {
-    let _ = lab.kubectl(&["create", "namespace", NS]);
-    let mut svc = serde_json::json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "namespace": NS,
-                     "annotations": {"ironlb.io/loadBalancerIPs": ips.join(",")}},
-        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}],
-                 "allocateLoadBalancerNodePorts": false,
-                 "selector": {"app": name}},
-    });
-    if let (Some(spec), Some(extra)) = (svc["spec"].as_object_mut(), extra.as_object()) {
-        spec.extend(extra.clone());
-    }
-    lab.apply(&svc.to_string());
-    let guard = ServiceGuard {
-        lab,
-        namespace: NS.to_owned(),
-        name: name.to_owned(),
-    };
+    let guard = lb_service(lab, NS, name, &ips.join(","), extra);
     lab.wait_for(
         &format!("the controller to give {NS}/{name} {ips:?}"),
         Duration::from_secs(30),

@@ -22,7 +22,7 @@
 //! end, even on failure. The tests run one at a time (they move IPs). Needs root and
 //! the built binaries (`cargo build --workspace`).
 
-use ironlb_tests::{Lab, ServiceGuard, lab, ok};
+use ironlb_tests::{Lab, ServiceGuard, lab, lb_service, ok};
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
@@ -68,24 +68,7 @@ fn service(lab: &'static Lab, name: &str, ip: &str) -> ServiceGuard {
 
 /// Like [`service`], with `extra` merged into the spec.
 fn service_with(lab: &'static Lab, name: &str, ip: &str, extra: serde_json::Value) -> ServiceGuard {
-    let _ = lab.kubectl(&["create", "namespace", NS]);
-    let mut svc = serde_json::json!({
-        "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": name, "namespace": NS,
-                     "annotations": {"ironlb.io/loadBalancerIPs": ip}},
-        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}],
-                 "allocateLoadBalancerNodePorts": false,
-                 "selector": {"app": name}},
-    });
-    if let (Some(spec), Some(extra)) = (svc["spec"].as_object_mut(), extra.as_object()) {
-        spec.extend(extra.clone());
-    }
-    lab.apply(&svc.to_string());
-    let guard = ServiceGuard {
-        lab,
-        namespace: NS.to_owned(),
-        name: name.to_owned(),
-    };
+    let guard = lb_service(lab, NS, name, ip, extra);
     lab.endpoint_on(NS, name, &lab.nodes()[0]);
     guard
 }
