@@ -4,17 +4,28 @@
 //! Event it sent for six minutes to fold repeats into series, which for a speaker taking a
 //! thousand IPs at once is a thousand Events held for nothing. The speaker reports a change
 //! once (a Took, a Conflict, a BGP advertisement won or lost), so there are no repeats to fold.
+//!
+//! Events go through a bounded queue to one task that keeps a few creates in flight: a
+//! thousand IPs taken at once would otherwise be a thousand concurrent requests, each on a
+//! TLS connection of its own, and with the API server down they would pile up unbounded.
+//! When the queue is full an Event is dropped (logged); announcing never waits for it.
 
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::PostParams;
-use tracing::debug;
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
 
 /// The `reportingController` of the speaker's Events.
 pub const CONTROLLER: &str = "ironlb.io/speaker";
+/// Events waiting to be created; more are dropped.
+const QUEUE: usize = 2048;
+/// Creates in flight at once.
+const IN_FLIGHT: usize = 4;
 
 /// What an Event says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,35 +41,54 @@ pub struct Said {
 /// Publishes Events as one speaker instance (its node).
 #[derive(Clone)]
 pub struct Events {
-    client: kube::Client,
-    instance: String,
+    queue: mpsc::Sender<(ObjectReference, Said, Timestamp)>,
 }
 
 impl Events {
-    /// Events reported by the speaker of node `instance`.
+    /// Events reported by the speaker of node `instance`; starts the task creating them,
+    /// which ends when the last `Events` is dropped.
     pub fn new(client: kube::Client, instance: &str) -> Self {
-        Self {
-            client,
-            instance: instance.to_owned(),
-        }
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(create_all(client, instance.to_owned(), rx));
+        Self { queue }
     }
 
-    /// Creates the Event in the background: announcing never waits for the API (which may
-    /// be down); a failure is only logged.
+    /// Queues the Event: announcing never waits for the API (which may be down); a failure
+    /// or a full queue is only logged.
     pub fn publish(&self, regarding: ObjectReference, said: Said) {
-        let ev = build(regarding, &said, &self.instance, Timestamp::now());
-        let namespace = ev
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_owned());
-        let api = Api::<Event>::namespaced(self.client.clone(), &namespace);
-        tokio::spawn(async move {
-            if let Err(e) = api.create(&PostParams::default(), &ev).await {
-                debug!(reason = said.reason, error = %e, "event not published");
-            }
-        });
+        if let Err(mpsc::error::TrySendError::Full((_, said, _))) =
+            self.queue.try_send((regarding, said, Timestamp::now()))
+        {
+            warn!(reason = said.reason, note = %said.note, "event dropped: too many waiting");
+        }
     }
+}
+
+/// Creates the queued Events, `IN_FLIGHT` at a time.
+async fn create_all(
+    client: kube::Client,
+    instance: String,
+    rx: mpsc::Receiver<(ObjectReference, Said, Timestamp)>,
+) {
+    receiver_stream(rx)
+        .map(|(regarding, said, at)| {
+            let ev = build(regarding, &said, &instance, at);
+            let namespace = ev.metadata.namespace.as_deref().unwrap_or("default");
+            let api = Api::<Event>::namespaced(client.clone(), namespace);
+            async move {
+                if let Err(e) = api.create(&PostParams::default(), &ev).await {
+                    debug!(reason = said.reason, error = %e, "event not published");
+                }
+            }
+        })
+        .buffer_unordered(IN_FLIGHT)
+        .for_each(|()| async {})
+        .await;
+}
+
+/// The receiver as a stream.
+fn receiver_stream<T>(rx: mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
 
 /// The Event saying `said` about `regarding`, reported by `instance` at `now`.

@@ -9,6 +9,7 @@ pub mod ethernet;
 pub mod events;
 pub mod gossip;
 pub mod http;
+pub mod index;
 pub mod l2;
 pub mod metrics;
 pub mod ndp;

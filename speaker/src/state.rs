@@ -46,59 +46,20 @@ pub fn node_gossip_addr(node: &Node, port: u16) -> Option<std::net::SocketAddr> 
     Some(std::net::SocketAddr::new(*ip, port))
 }
 
-/// The key of a Service, if it has a namespace and a name.
-pub fn service_key(svc: &Service) -> Option<ServiceKey> {
-    Some(ServiceKey {
-        namespace: svc.metadata.namespace.clone()?,
-        name: svc.metadata.name.clone()?,
-    })
+/// What the speaker keeps of a LoadBalancer Service it serves (see [`crate::index`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceFacts {
+    /// `metadata.uid` (Events name the Service by it).
+    pub uid: Option<String>,
+    /// The IPs in its `status.loadBalancer.ingress`.
+    pub ips: Vec<IpAddr>,
+    /// `externalTrafficPolicy: Local`.
+    pub local: bool,
 }
 
-/// Nodes with at least one ready endpoint in `slices`, per Service.
-///
-/// An endpoint whose `ready` condition is unset counts as ready, as the API
-/// documents; one without `nodeName` counts for no node.
-pub fn ready_nodes_by_service(
-    slices: &[impl AsRef<EndpointSlice>],
-) -> BTreeMap<ServiceKey, BTreeSet<String>> {
-    let mut out: BTreeMap<ServiceKey, BTreeSet<String>> = BTreeMap::new();
-    for slice in slices {
-        let slice = slice.as_ref();
-        let (Some(ns), Some(name)) = (
-            slice.metadata.namespace.clone(),
-            slice
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(SERVICE_NAME_LABEL))
-                .cloned(),
-        ) else {
-            continue;
-        };
-        let nodes = out
-            .entry(ServiceKey {
-                namespace: ns,
-                name,
-            })
-            .or_default();
-        for ep in &slice.endpoints {
-            let ready = ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true);
-            if let (true, Some(node)) = (ready, &ep.node_name) {
-                nodes.insert(node.clone());
-            }
-        }
-    }
-    out
-}
-
-/// The election's view of a Service: only `type: LoadBalancer` Services with no class
-/// or with `lb_class`, with their status IPs; `None` otherwise or if it holds no IP.
-pub fn service_view(
-    svc: &Service,
-    lb_class: &str,
-    ready_nodes: &BTreeMap<ServiceKey, BTreeSet<String>>,
-) -> Option<ServiceView> {
-    let key = service_key(svc)?;
+/// The facts of a Service the speaker serves: only `type: LoadBalancer` Services with no
+/// class or with `lb_class`, holding at least one IP; `None` otherwise.
+pub fn service_facts(svc: &Service, lb_class: &str) -> Option<ServiceFacts> {
     let spec = svc.spec.as_ref()?;
     if spec.type_.as_deref() != Some("LoadBalancer") {
         return None;
@@ -110,7 +71,7 @@ pub fn service_view(
     {
         return None;
     }
-    let ips: Vec<IpAddr> = svc
+    let mut ips: Vec<IpAddr> = svc
         .status
         .as_ref()
         .and_then(|s| s.load_balancer.as_ref())
@@ -122,20 +83,83 @@ pub fn service_view(
     if ips.is_empty() {
         return None;
     }
-    let policy = if spec.external_traffic_policy.as_deref() == Some("Local") {
+    ips.shrink_to_fit();
+    Some(ServiceFacts {
+        uid: svc.metadata.uid.clone(),
+        ips,
+        local: spec.external_traffic_policy.as_deref() == Some("Local"),
+    })
+}
+
+/// What the speaker keeps of an EndpointSlice: its Service and the nodes with a ready
+/// endpoint in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SliceFacts {
+    /// The Service (label `kubernetes.io/service-name`).
+    pub service: ServiceKey,
+    /// Nodes with at least one ready endpoint in the slice.
+    pub ready_nodes: BTreeSet<String>,
+}
+
+/// The facts of an EndpointSlice; `None` if it names no Service.
+///
+/// An endpoint whose `ready` condition is unset counts as ready, as the API
+/// documents; one without `nodeName` counts for no node.
+pub fn slice_facts(slice: &EndpointSlice) -> Option<SliceFacts> {
+    let service = ServiceKey {
+        namespace: slice.metadata.namespace.clone()?,
+        name: slice
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(SERVICE_NAME_LABEL))?
+            .clone(),
+    };
+    let ready_nodes = slice
+        .endpoints
+        .iter()
+        .filter(|ep| ep.conditions.as_ref().and_then(|c| c.ready).unwrap_or(true))
+        .filter_map(|ep| ep.node_name.clone())
+        .collect();
+    Some(SliceFacts {
+        service,
+        ready_nodes,
+    })
+}
+
+/// Nodes with at least one ready endpoint, per Service, from all its slices.
+pub fn ready_nodes_by_service<'a>(
+    slices: impl IntoIterator<Item = &'a SliceFacts>,
+) -> BTreeMap<ServiceKey, BTreeSet<String>> {
+    let mut out: BTreeMap<ServiceKey, BTreeSet<String>> = BTreeMap::new();
+    for slice in slices {
+        out.entry(slice.service.clone())
+            .or_default()
+            .extend(slice.ready_nodes.iter().cloned());
+    }
+    out
+}
+
+/// The election's view of the Service `key` with `facts`, given where endpoints are ready.
+pub fn service_view(
+    key: ServiceKey,
+    facts: &ServiceFacts,
+    ready_nodes: &BTreeMap<ServiceKey, BTreeSet<String>>,
+) -> ServiceView {
+    let ready = ready_nodes.get(&key);
+    let policy = if facts.local {
         TrafficPolicy::Local {
-            ready_nodes: ready_nodes.get(&key).cloned().unwrap_or_default(),
+            ready_nodes: ready.cloned().unwrap_or_default(),
         }
     } else {
         TrafficPolicy::Cluster
     };
-    let has_ready_endpoint = ready_nodes.get(&key).is_some_and(|n| !n.is_empty());
-    Some(ServiceView {
+    ServiceView {
+        has_ready_endpoint: ready.is_some_and(|n| !n.is_empty()),
         key,
-        ips,
+        ips: facts.ips.clone(),
         policy,
-        has_ready_endpoint,
-    })
+    }
 }
 
 /// The IPs `me` won, with the interfaces their pool names (empty: all suitable).
@@ -276,68 +300,74 @@ mod tests {
 
     #[test]
     fn endpoints_ready_unset_counts_as_ready() {
-        let by = ready_nodes_by_service(&[Box::new(slice(
+        let f = slice_facts(&slice(
             "web",
             &[("a", Some(true)), ("b", Some(false)), ("c", None)],
-        ))]);
+        ))
+        .unwrap();
         let key = ServiceKey {
             namespace: "default".into(),
             name: "web".into(),
         };
-        assert_eq!(by[&key], BTreeSet::from(["a".to_string(), "c".to_string()]));
+        assert_eq!(f.service, key);
+        let ab = slice_facts(&slice("web", &[("b", Some(true))])).unwrap();
+        let by = ready_nodes_by_service([&f, &ab]);
+        assert_eq!(
+            by[&key],
+            BTreeSet::from(["a".to_string(), "b".to_string(), "c".to_string()])
+        );
+        let mut unlabelled = slice("web", &[("a", Some(true))]);
+        unlabelled.metadata.labels = None;
+        assert_eq!(slice_facts(&unlabelled), None);
     }
 
     #[test]
     fn which_services_count() {
-        let ready = BTreeMap::new();
-        let v = service_view(
-            &lb("a", None, "Cluster", &["192.0.2.200"]),
-            "ironlb.io/ironlb",
-            &ready,
-        );
-        assert_eq!(v.unwrap().policy, TrafficPolicy::Cluster);
+        let class = "ironlb.io/ironlb";
+        let f = service_facts(&lb("a", None, "Cluster", &["192.0.2.200"]), class).unwrap();
+        assert_eq!(f.ips, vec!["192.0.2.200".parse::<IpAddr>().unwrap()]);
+        assert!(!f.local);
         assert!(
-            service_view(
+            service_facts(
                 &lb("a", Some("other.io/lb"), "Cluster", &["192.0.2.200"]),
-                "ironlb.io/ironlb",
-                &ready
+                class
             )
             .is_none()
         );
-        assert!(
-            service_view(
-                &lb("a", Some("ironlb.io/ironlb"), "Cluster", &["192.0.2.200"]),
-                "ironlb.io/ironlb",
-                &ready
-            )
-            .is_some()
-        );
-        assert!(service_view(&lb("a", None, "Cluster", &[]), "ironlb.io/ironlb", &ready).is_none());
-        assert!(
-            service_view(
-                &lb("a", None, "Cluster", &["not-an-ip"]),
-                "ironlb.io/ironlb",
-                &ready
-            )
-            .is_none()
-        );
+        assert!(service_facts(&lb("a", Some(class), "Cluster", &["192.0.2.200"]), class).is_some());
+        assert!(service_facts(&lb("a", None, "Cluster", &[]), class).is_none());
+        assert!(service_facts(&lb("a", None, "Cluster", &["not-an-ip"]), class).is_none());
         let mut cluster_ip = lb("a", None, "Cluster", &["192.0.2.200"]);
         if let Some(s) = cluster_ip.spec.as_mut() {
             s.type_ = Some("ClusterIP".into());
         }
-        assert!(service_view(&cluster_ip, "ironlb.io/ironlb", &ready).is_none());
+        assert!(service_facts(&cluster_ip, class).is_none());
+        let key = ServiceKey {
+            namespace: "default".into(),
+            name: "a".into(),
+        };
+        let v = service_view(key, &f, &BTreeMap::new());
+        assert_eq!(v.policy, TrafficPolicy::Cluster);
+        assert!(!v.has_ready_endpoint);
     }
 
     #[test]
     fn local_policy_takes_ready_nodes() {
-        let by = ready_nodes_by_service(&[Box::new(slice("a", &[("n2", Some(true))]))]);
-        let v = service_view(
+        let by =
+            ready_nodes_by_service([&slice_facts(&slice("a", &[("n2", Some(true))])).unwrap()]);
+        let f = service_facts(
             &lb("a", None, "Local", &["192.0.2.200", "2001:db8:1::200"]),
             "x",
-            &by,
         )
         .unwrap();
+        assert!(f.local);
+        let key = ServiceKey {
+            namespace: "default".into(),
+            name: "a".into(),
+        };
+        let v = service_view(key, &f, &by);
         assert_eq!(v.ips.len(), 2);
+        assert!(v.has_ready_endpoint);
         assert_eq!(
             v.policy,
             TrafficPolicy::Local {

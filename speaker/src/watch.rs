@@ -1,24 +1,26 @@
-//! The Kubernetes side of the speaker: reflectors on Services, EndpointSlices and
-//! Nodes and a watch on the config ConfigMap; after each change (debounced) it runs
+//! The Kubernetes side of the speaker: watches on Services, EndpointSlices, Nodes and
+//! the config ConfigMap; after each change (debounced) it runs
 //! the election and hands this node's set to the layer-2 responder. It also turns the
 //! responder's events into Kubernetes Events on the Services concerned.
 //!
 //! ```text
-//!  Service reflector ───────┐
-//!  EndpointSlice reflector ─┤
-//!  Node reflector ──────────┼──> select! ──(debounce)──> election::elect ──> my_set
-//!  ConfigMap watcher ───────┤                                  │                 │
-//!  L2Event (Took/Conflict) ─┘── Events on Services <── winners ┘   L2Handle::set_announced
+//!  Service watcher ───────> index ┐
+//!  EndpointSlice watcher ─> index ┤
+//!  Node reflector ────────────────┼──> select! ──(debounce)──> election::elect ──> my_set
+//!  ConfigMap watcher ─────────────┤                                  │                 │
+//!  L2Event (Took/Conflict) ───────┘── Events on Services <── winners ┘   L2Handle::set_announced
 //! ```
+//! Of Services and EndpointSlices only the facts the election reads are kept
+//! ([`crate::index`]); Nodes (few) are kept whole, trimmed.
 //! What the node then announces (the responder's Took/Released events, the IPs offered to
 //! BGP, the BGP sessions' states) is gathered into its NodeAnnouncement
 //! ([`crate::announcement`]), written by a task of its own, only on change.
 //!
-//! When the API server is unreachable the reflectors keep their last state and retry
+//! When the API server is unreachable the indexes keep their last state and retry
 //! with backoff, so announcements go on from the last known view. The same views also
 //! give this node's BGP sessions and routes ([`crate::bgp::desired`]), handed to the BGP
 //! announcer after each election. Nothing is announced
-//! until every reflector has listed once and the config has been read (or found absent).
+//! until every watch has listed once and the config has been read (or found absent).
 #![forbid(unsafe_code)]
 
 use crate::announcement::{self, BgpChange, Publisher, SessionView};
@@ -26,9 +28,10 @@ use crate::bgp::BgpHandle;
 use crate::election::{self, NodeView, ServiceKey, ServiceView, Winner};
 use crate::events::{Events, Said};
 use crate::gossip::{self, GossipHandle, GossipOptions};
+use crate::index::{self, Index};
 use crate::l2::{L2Event, L2Handle};
 use crate::metrics::Metrics;
-use crate::state;
+use crate::state::{self, ServiceFacts, SliceFacts};
 use futures::{Stream, StreamExt};
 use ironlb_config::Config;
 use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference, Secret, Service};
@@ -82,6 +85,10 @@ enum Change {
     Objects,
     /// A reflector finished a (re)list.
     Synced,
+    /// A Service's facts changed.
+    Service(index::Event<ServiceFacts>),
+    /// An EndpointSlice's facts changed.
+    Slice(index::Event<SliceFacts>),
     /// The ConfigMap watcher starts a (re)list.
     ConfigListStart,
     /// The ConfigMap now reads so (`None`: deleted).
@@ -120,6 +127,30 @@ where
     (reader, Box::pin(stream))
 }
 
+/// A watch on `api` turned into events of the facts `facts` keeps of each object: the
+/// objects themselves are dropped as they arrive.
+fn watch_facts<K, V>(
+    api: Api<K>,
+    what: &'static str,
+    facts: impl Fn(&K) -> Option<V> + Send + 'static,
+    change: fn(index::Event<V>) -> Change,
+) -> Changes
+where
+    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
+    V: Send + 'static,
+{
+    let stream = watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .filter_map(move |ev| {
+            let out = match ev {
+                Ok(ev) => index::event(ev, &facts).map(|e| Ok(change(e))),
+                Err(e) => Some(Err((what, e))),
+            };
+            std::future::ready(out)
+        });
+    Box::pin(stream)
+}
+
 /// Runs until the responder stops. Watch errors are logged and retried, never fatal.
 pub async fn run(
     client: Client,
@@ -132,28 +163,21 @@ pub async fn run(
 ) -> Result<(), WatchError> {
     let started = tokio::time::Instant::now();
     let mut members = gossip.as_ref().map(|g| g.members.clone());
-    let (services, svc_changes) = reflect(
+    let lb_class = settings.lb_class.clone();
+    let svc_changes = watch_facts(
         Api::<Service>::all(client.clone()),
         "Service",
-        |s: &mut Service| {
-            if let Some(spec) = s.spec.as_mut() {
-                spec.ports = None;
-                spec.selector = None;
-                spec.cluster_ips = None;
-            }
-        },
+        move |s: &Service| state::service_facts(s, &lb_class),
+        Change::Service,
     );
-    let (slices, slice_changes) = reflect(
+    let slice_changes = watch_facts(
         Api::<EndpointSlice>::all(client.clone()),
         "EndpointSlice",
-        |e: &mut EndpointSlice| {
-            e.ports = None;
-            for ep in &mut e.endpoints {
-                ep.target_ref = None;
-                ep.hints = None;
-            }
-        },
+        state::slice_facts,
+        Change::Slice,
     );
+    let mut services: Index<ServiceFacts> = Index::default();
+    let mut slices: Index<SliceFacts> = Index::default();
     let (nodes, node_changes) =
         reflect(Api::<Node>::all(client.clone()), "Node", |n: &mut Node| {
             n.spec = None;
@@ -214,6 +238,8 @@ pub async fn run(
                     }
                     Some(Ok(Change::Objects)) => {}
                     Some(Ok(Change::Synced)) => synced += 1,
+                    Some(Ok(Change::Service(ev))) => synced += usize::from(services.apply(ev)),
+                    Some(Ok(Change::Slice(ev))) => synced += usize::from(slices.apply(ev)),
                     Some(Ok(Change::ConfigListStart)) => seen_in_list = false,
                     Some(Ok(Change::Config(cm))) => {
                         seen_in_list |= cm.is_some();
@@ -243,8 +269,14 @@ pub async fn run(
                 debounce.as_mut().reset(tokio::time::Instant::now());
             }
             Some(ev) = l2_events.recv() => {
-                shown.note(&ev);
-                report(&events, &settings, &winners, &services, ev);
+                // The responder reports a burst (a thousand IPs taken at once) as a burst of
+                // events: take all that are waiting, then gather the announcement once.
+                let mut next_ev = Some(ev);
+                while let Some(ev) = next_ev {
+                    shown.note(&ev);
+                    report(&events, &settings, &winners, &services, ev);
+                    next_ev = l2_events.try_recv().ok();
+                }
                 if let Some(to) = &publish {
                     let (next, changes) = shown.update(&sessions.borrow());
                     hand_over(to, next);
@@ -260,7 +292,7 @@ pub async fn run(
             }
             () = &mut debounce, if dirty => {
                 dirty = false;
-                // Each reflector reports InitDone after every (re)list: three means all
+                // Each watch reports InitDone after every (re)list: three means all
                 // three have listed at least once (a relist only adds to the count).
                 if !config_ready || synced < 3 {
                     continue;
@@ -282,7 +314,7 @@ pub async fn run(
                 let live = members.as_ref().map(|m| m.borrow().clone());
                 let count = live.as_ref().map_or(0, BTreeSet::len);
                 metrics.gossip_members.set(i64::try_from(count).unwrap_or(i64::MAX));
-                let views = Views::read(&settings, &services, &slices, &nodes, live.as_ref());
+                let views = Views::read(&services, &slices, &nodes, live.as_ref());
                 winners = election::elect(&config, &views.nodes, &views.services);
                 debug!(ips = winners.len(), services = views.services.len(), "elected");
                 let next = state::my_set(&settings.node_name, &config, &winners);
@@ -367,17 +399,21 @@ struct Views {
 
 impl Views {
     fn read(
-        settings: &Settings,
-        services: &Store<Service>,
-        slices: &Store<EndpointSlice>,
+        services: &Index<ServiceFacts>,
+        slices: &Index<SliceFacts>,
         nodes: &Store<Node>,
         live: Option<&BTreeSet<String>>,
     ) -> Views {
-        let ready = state::ready_nodes_by_service(&slices.state());
+        let ready = state::ready_nodes_by_service(slices.iter().map(|(_, f)| f));
         let services = services
-            .state()
             .iter()
-            .filter_map(|s| state::service_view(s, &settings.lb_class, &ready))
+            .map(|(key, facts)| {
+                let key = ServiceKey {
+                    namespace: key.namespace.clone(),
+                    name: key.name.clone(),
+                };
+                state::service_view(key, facts, &ready)
+            })
             .collect();
         let nodes = nodes
             .state()
@@ -512,11 +548,11 @@ fn start_publisher(
     tx
 }
 
-fn service_ref(key: &ServiceKey, services: &Store<Service>) -> ObjectReference {
+fn service_ref(key: &ServiceKey, services: &Index<ServiceFacts>) -> ObjectReference {
     // `kubectl describe` matches Events to the object by uid.
     let uid = services
-        .get(&reflector::ObjectRef::new(&key.name).within(&key.namespace))
-        .and_then(|s| s.metadata.uid.clone());
+        .get(&key.namespace, &key.name)
+        .and_then(|s| s.uid.clone());
     ObjectReference {
         uid,
         api_version: Some("v1".into()),
@@ -533,7 +569,7 @@ fn report(
     events: &Events,
     settings: &Settings,
     winners: &BTreeMap<IpAddr, Winner>,
-    services: &Store<Service>,
+    services: &Index<ServiceFacts>,
     ev: L2Event,
 ) {
     let (ip, warning, reason, note) = match &ev {
@@ -569,7 +605,7 @@ fn report_bgp(
     events: &Events,
     settings: &Settings,
     shown: &Shown,
-    services: &Store<Service>,
+    services: &Index<ServiceFacts>,
     changes: Vec<BgpChange>,
 ) {
     let node = &settings.node_name;
@@ -598,7 +634,7 @@ fn report_bgp(
 
 fn publish_event(
     events: &Events,
-    services: &Store<Service>,
+    services: &Index<ServiceFacts>,
     key: &ServiceKey,
     warning: bool,
     reason: &'static str,
