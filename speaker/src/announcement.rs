@@ -259,9 +259,16 @@ pub fn gather(
     l2: &BTreeMap<IpAddr, BTreeSet<String>>,
     bgp_ips: &BTreeSet<IpAddr>,
     sessions: &[SessionView],
-    services: &BTreeMap<IpAddr, BTreeSet<String>>,
+    services: &BTreeMap<IpAddr, BTreeSet<impl std::fmt::Display>>,
 ) -> Desired {
-    let holders = |ip: &IpAddr| services.get(ip).cloned().unwrap_or_default();
+    let holders = |ip: &IpAddr| -> BTreeSet<String> {
+        services
+            .get(ip)
+            .into_iter()
+            .flatten()
+            .map(ToString::to_string)
+            .collect()
+    };
     let mut announcements = BTreeMap::new();
     for ip in bgp_ips {
         let peers: BTreeSet<IpAddr> = sessions
@@ -474,12 +481,15 @@ impl Publisher {
 /// Publishes each set sent on `desired` with `publisher` until the sender is dropped. A failed
 /// write is retried with backoff (0.5 s doubling to 30 s) until it succeeds or a newer set
 /// replaces it, so an API outage delays the object but loses nothing.
-pub async fn publish_changes(mut publisher: Publisher, mut desired: watch::Receiver<Desired>) {
+pub async fn publish_changes(
+    mut publisher: Publisher,
+    mut desired: watch::Receiver<std::sync::Arc<Desired>>,
+) {
     const FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
     const LAST_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
     let mut delay = FIRST_RETRY;
     loop {
-        let want = desired.borrow_and_update().clone();
+        let want = std::sync::Arc::clone(&desired.borrow_and_update());
         match publisher.publish(&want).await {
             Ok(written) => {
                 delay = FIRST_RETRY;
@@ -694,7 +704,7 @@ mod tests {
             session("2001:db8:1::1", Established, Some("2001:db8:1::10")),
         ];
         let bgp: BTreeSet<IpAddr> = [ip("203.0.113.5"), ip("2001:db8:2::5")].into();
-        let d = gather(&BTreeMap::new(), &bgp, &sessions, &BTreeMap::new());
+        let d = gather(&BTreeMap::new(), &bgp, &sessions, &names(&[]));
         assert_eq!(
             d.announcements[&ip("203.0.113.5")].peers,
             [ip("192.0.2.1")].into()
@@ -711,7 +721,7 @@ mod tests {
     fn gather_hides_bgp_ips_while_no_session_is_up() {
         let sessions = [session("192.0.2.1", BgpSessionState::OpenSent, None)];
         let bgp: BTreeSet<IpAddr> = [ip("203.0.113.5")].into();
-        let d = gather(&BTreeMap::new(), &bgp, &sessions, &BTreeMap::new());
+        let d = gather(&BTreeMap::new(), &bgp, &sessions, &names(&[]));
         assert!(d.announcements.is_empty());
         assert_eq!(d.bgp_sessions.len(), 1);
     }

@@ -42,6 +42,7 @@ use kube::{Api, Client, Resource};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch as latest};
 use tracing::{debug, info, warn};
@@ -223,7 +224,7 @@ pub async fn run(
     // events), the IPs offered to BGP, and the Services holding each IP.
     let mut shown = Shown::default();
     let mut sessions = bgp.sessions();
-    let mut publish: Option<latest::Sender<announcement::Desired>> = None;
+    let mut publish: Option<latest::Sender<Arc<announcement::Desired>>> = None;
     let mut dirty = false;
     let debounce = tokio::time::sleep(DEBOUNCE);
     tokio::pin!(debounce);
@@ -471,8 +472,9 @@ struct Shown {
     l2: BTreeMap<IpAddr, BTreeSet<String>>,
     bgp_ips: BTreeSet<IpAddr>,
     services: BTreeMap<IpAddr, BTreeSet<ServiceKey>>,
-    /// The content handed over last.
-    last: announcement::Desired,
+    /// The content handed over last (shared with the publisher: one copy of a thousand
+    /// entries, not three).
+    last: Arc<announcement::Desired>,
 }
 
 impl Shown {
@@ -499,7 +501,7 @@ impl Shown {
     fn update(
         &mut self,
         sessions: &[crate::bgp::PeerStatus],
-    ) -> (announcement::Desired, Vec<BgpChange>) {
+    ) -> (Arc<announcement::Desired>, Vec<BgpChange>) {
         let sessions: Vec<SessionView> = sessions
             .iter()
             .map(|s| SessionView {
@@ -508,22 +510,22 @@ impl Shown {
                 local: s.local_address,
             })
             .collect();
-        let names = self
-            .services
-            .iter()
-            .map(|(ip, keys)| (*ip, keys.iter().map(ToString::to_string).collect()))
-            .collect();
-        let next = announcement::gather(&self.l2, &self.bgp_ips, &sessions, &names);
+        let next = Arc::new(announcement::gather(
+            &self.l2,
+            &self.bgp_ips,
+            &sessions,
+            &self.services,
+        ));
         let changes = announcement::bgp_changes(&self.last, &next, &self.bgp_ips);
-        self.last = next.clone();
+        self.last = Arc::clone(&next);
         (next, changes)
     }
 }
 
 /// Hands `next` to the publisher (which writes only on change).
-fn hand_over(to: &latest::Sender<announcement::Desired>, next: announcement::Desired) {
+fn hand_over(to: &latest::Sender<Arc<announcement::Desired>>, next: Arc<announcement::Desired>) {
     to.send_if_modified(|current| {
-        let changed = *current != next;
+        let changed = **current != *next;
         if changed {
             *current = next;
         }
@@ -537,8 +539,8 @@ fn start_publisher(
     client: &Client,
     settings: &Settings,
     nodes: &Store<Node>,
-    first: announcement::Desired,
-) -> latest::Sender<announcement::Desired> {
+    first: Arc<announcement::Desired>,
+) -> latest::Sender<Arc<announcement::Desired>> {
     let uid = nodes
         .get(&reflector::ObjectRef::new(&settings.node_name))
         .and_then(|n| n.metadata.uid.clone());
