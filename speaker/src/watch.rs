@@ -1,6 +1,5 @@
 //! The Kubernetes side of the speaker: watches on Services, EndpointSlices, Nodes and
-//! the config ConfigMap; after each change (debounced) it runs
-//! the election and hands this node's set to the layer-2 responder. It also turns the
+//! the config ConfigMap; after each change (debounced) it runs the election and hands this node's set to the layer-2 responder. It also turns the
 //! responder's events into Kubernetes Events on the Services concerned.
 //!
 //! ```text
@@ -82,9 +81,9 @@ pub enum WatchError {
 }
 
 enum Change {
-    /// A reflected object changed.
+    /// A Node changed.
     Objects,
-    /// A reflector finished a (re)list.
+    /// The Node reflector finished a (re)list.
     Synced,
     /// A Service's facts changed.
     Service(index::Event<ServiceFacts>),
