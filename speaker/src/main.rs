@@ -45,6 +45,8 @@ struct Flags {
     refresh_secs: u64,
 }
 
+// One thread: the work is small and I/O-bound (the ARP/NDP receive loops have threads of
+// their own), and every runtime worker would keep a malloc arena of its own (RSS, PERFORMANCE.md).
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
