@@ -255,7 +255,7 @@ mod tests {
             endpoints: eps
                 .iter()
                 .map(|(n, ready)| Endpoint {
-                    addresses: vec!["10.0.0.1".into()],
+                    addresses: vec!["198.51.100.250".into()],
                     node_name: Some((*n).into()),
                     conditions: Some(EndpointConditions {
                         ready: *ready,

@@ -266,7 +266,7 @@ impl Lab {
             "metadata": {"name": service, "namespace": namespace,
                          "labels": {"kubernetes.io/service-name": service}},
             "addressType": "IPv4",
-            "endpoints": [{"addresses": ["10.244.0.10"], "nodeName": node,
+            "endpoints": [{"addresses": ["198.51.100.250"], "nodeName": node,
                            "conditions": {"ready": true}}],
             "ports": [{"port": 80, "protocol": "TCP"}],
         });

@@ -291,14 +291,14 @@ fn metrics(url: &str) -> String {
 fn allocates_on_create_reports_exhaustion_and_reuses_released_ips() {
     let mut c = Ctl::new(
         "basic",
-        "address-pools:\n- name: small\n  protocol: layer2\n  addresses: [10.201.0.1-10.201.0.2]\n",
+        "address-pools:\n- name: small\n  protocol: layer2\n  addresses: [198.51.100.1-198.51.100.2]\n",
     );
     let t0 = Instant::now();
     c.service("basic-a", &[], serde_json::json!({}));
     let a = c.wait_ips("basic-a", 1);
     let took = t0.elapsed();
     assert!(took < Duration::from_secs(5), "IP took {took:?}");
-    assert_eq!(a, ["10.201.0.1"]);
+    assert_eq!(a, ["198.51.100.1"]);
     let mode = c.lab.kubectl(&[
         "-n",
         NS,
@@ -309,17 +309,17 @@ fn allocates_on_create_reports_exhaustion_and_reuses_released_ips() {
         "jsonpath={.status.loadBalancer.ingress[0].ipMode}",
     ]);
     assert_eq!(String::from_utf8_lossy(&mode.stdout), "VIP");
-    c.wait_event(NS, "basic-a", "IPAllocated", "10.201.0.1");
+    c.wait_event(NS, "basic-a", "IPAllocated", "198.51.100.1");
 
     c.service("basic-b", &[], serde_json::json!({}));
-    assert_eq!(c.wait_ips("basic-b", 1), ["10.201.0.2"]);
+    assert_eq!(c.wait_ips("basic-b", 1), ["198.51.100.2"]);
     c.service("basic-c", &[], serde_json::json!({}));
     c.wait_event(NS, "basic-c", "AllocationFailed", "PoolExhausted");
     assert!(c.ips("basic-c").is_empty());
 
     // Releasing a's IP lets the waiting Service have it.
     c.delete("basic-a");
-    assert_eq!(c.wait_ips("basic-c", 1), ["10.201.0.1"]);
+    assert_eq!(c.wait_ips("basic-c", 1), ["198.51.100.1"]);
     // Changing type away from LoadBalancer releases and clears the status.
     c.service(
         "basic-b",
@@ -337,22 +337,22 @@ fn requested_ips_named_pools_sharing_and_dual_stack() {
     let mut c = Ctl::new(
         "rules",
         "address-pools:\n\
-         - name: auto\n  protocol: layer2\n  addresses: [10.202.0.0/29]\n\
-         - name: manual\n  protocol: layer2\n  auto-assign: false\n  addresses: [10.202.1.0/29, 'fd00:202:1::/120']\n",
+         - name: auto\n  protocol: layer2\n  addresses: [198.51.100.0/29]\n\
+         - name: manual\n  protocol: layer2\n  auto-assign: false\n  addresses: [203.0.113.0/29, '2001:db8:202:1::/120']\n",
     );
     // Requested IP, by spec and by each annotation spelling.
     c.service(
         "rules-spec",
         &[],
-        serde_json::json!({"loadBalancerIP": "10.202.1.5"}),
+        serde_json::json!({"loadBalancerIP": "203.0.113.5"}),
     );
-    assert_eq!(c.wait_ips("rules-spec", 1), ["10.202.1.5"]);
+    assert_eq!(c.wait_ips("rules-spec", 1), ["203.0.113.5"]);
     c.service(
         "rules-ann",
-        &[("metallb.universe.tf/loadBalancerIPs", "10.202.0.6")],
+        &[("metallb.universe.tf/loadBalancerIPs", "198.51.100.6")],
         serde_json::json!({}),
     );
-    assert_eq!(c.wait_ips("rules-ann", 1), ["10.202.0.6"]);
+    assert_eq!(c.wait_ips("rules-ann", 1), ["198.51.100.6"]);
     // Named non-auto-assign pool.
     c.service(
         "rules-pool",
@@ -360,7 +360,7 @@ fn requested_ips_named_pools_sharing_and_dual_stack() {
         serde_json::json!({}),
     );
     let ip = c.wait_ips("rules-pool", 1);
-    assert!(ip[0].starts_with("10.202.1."), "{ip:?}");
+    assert!(ip[0].starts_with("203.0.113."), "{ip:?}");
     // Outside every pool, and held by another: Warning, nothing assigned.
     c.service(
         "rules-out",
@@ -370,7 +370,7 @@ fn requested_ips_named_pools_sharing_and_dual_stack() {
     c.wait_event(NS, "rules-out", "AllocationFailed", "IPOutsidePools");
     c.service(
         "rules-taken",
-        &[("ironlb.io/loadBalancerIPs", "10.202.1.5")],
+        &[("ironlb.io/loadBalancerIPs", "203.0.113.5")],
         serde_json::json!({}),
     );
     c.wait_event(
@@ -381,13 +381,13 @@ fn requested_ips_named_pools_sharing_and_dual_stack() {
     );
     c.service(
         "rules-bad",
-        &[("ironlb.io/loadBalancerIPs", "10.202.1.999")],
+        &[("ironlb.io/loadBalancerIPs", "203.0.113.999")],
         serde_json::json!({}),
     );
     c.wait_event(NS, "rules-bad", "AllocationFailed", "not an IP address");
     c.service(
         "rules-family",
-        &[("metallb.io/loadBalancerIPs", "fd00:202:1::7")],
+        &[("metallb.io/loadBalancerIPs", "2001:db8:202:1::7")],
         serde_json::json!({}),
     );
     c.wait_event(NS, "rules-family", "AllocationFailed", "FamilyMismatch");
@@ -422,7 +422,7 @@ fn requested_ips_named_pools_sharing_and_dual_stack() {
     );
     let ds = c.wait_ips("rules-ds", 2);
     assert!(
-        ds[0].starts_with("fd00:202:1::") && ds[1].starts_with("10.202.1."),
+        ds[0].starts_with("2001:db8:202:1::") && ds[1].starts_with("203.0.113."),
         "{ds:?}"
     );
 
@@ -435,7 +435,7 @@ fn requested_ips_named_pools_sharing_and_dual_stack() {
     c.lab
         .wait_for("rules-pool moved to auto", Duration::from_secs(20), || {
             let ips = c.ips("rules-pool");
-            (ips.len() == 1 && ips[0].starts_with("10.202.0.")).then_some(())
+            (ips.len() == 1 && ips[0].starts_with("198.51.100.")).then_some(())
         });
 }
 
@@ -443,7 +443,7 @@ fn requested_ips_named_pools_sharing_and_dual_stack() {
 fn restart_keeps_every_ip_and_reclaims_before_allocating() {
     let mut c = Ctl::new(
         "restart",
-        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.203.0.0/24]\n",
+        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.0/24]\n",
     );
     for i in 0..20 {
         c.service(&format!("restart-{i}"), &[], serde_json::json!({}));
@@ -476,14 +476,14 @@ fn restart_keeps_every_ip_and_reclaims_before_allocating() {
 fn invalid_config_keeps_the_last_good_one_and_says_so() {
     let mut c = Ctl::new(
         "stale",
-        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.204.0.0/30]\n",
+        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.0/30]\n",
     );
     let url = c.urls[0].clone();
     c.service("stale-a", &[], serde_json::json!({}));
-    assert_eq!(c.wait_ips("stale-a", 1), ["10.204.0.0"]);
+    assert_eq!(c.wait_ips("stale-a", 1), ["198.51.100.0"]);
     assert_eq!(http_code(&format!("{url}/healthz")), "200");
     assert_eq!(http_code(&format!("{url}/readyz")), "200");
-    c.set_config("address-pools:\n- name: p\n  protocol: layer9\n  addresses: [10.205.0.0/30]\n");
+    c.set_config("address-pools:\n- name: p\n  protocol: layer9\n  addresses: [198.51.100.4/30]\n");
     c.wait_event(LAB_NS, &c.config_name(), "InvalidConfig", "layer9");
     c.lab
         .wait_for("ironlb_config_stale 1", Duration::from_secs(20), || {
@@ -493,19 +493,19 @@ fn invalid_config_keeps_the_last_good_one_and_says_so() {
         });
     // The old pool still serves.
     c.service("stale-b", &[], serde_json::json!({}));
-    assert_eq!(c.wait_ips("stale-b", 1), ["10.204.0.1"]);
-    assert_eq!(c.ips("stale-a"), ["10.204.0.0"]);
+    assert_eq!(c.wait_ips("stale-b", 1), ["198.51.100.1"]);
+    assert_eq!(c.ips("stale-a"), ["198.51.100.0"]);
     // A valid config that drops a's address moves it, with an Event saying why.
     c.set_config(
-        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.204.0.1-10.204.0.3]\n",
+        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.1-198.51.100.3]\n",
     );
     c.lab
         .wait_for("stale-a re-allocated", Duration::from_secs(20), || {
             let ips = c.ips("stale-a");
-            (ips.len() == 1 && ips[0] != "10.204.0.0").then_some(())
+            (ips.len() == 1 && ips[0] != "198.51.100.0").then_some(())
         });
     c.wait_event(NS, "stale-a", "IPReallocated", "no longer in any pool");
-    assert_eq!(c.ips("stale-b"), ["10.204.0.1"]);
+    assert_eq!(c.ips("stale-b"), ["198.51.100.1"]);
     assert!(metrics(&url).contains("ironlb_config_stale 0"));
     assert!(metrics(&url).contains(r#"ironlb_address_pool_in_use{family="ipv4",pool="p"} 2"#));
     // A deleted ConfigMap: the last config stays in force.
@@ -515,7 +515,7 @@ fn invalid_config_keeps_the_last_good_one_and_says_so() {
     assert!(out.status.success());
     std::thread::sleep(Duration::from_secs(1));
     c.service("stale-c", &[], serde_json::json!({}));
-    assert_eq!(c.wait_ips("stale-c", 1), ["10.204.0.3"]);
+    assert_eq!(c.wait_ips("stale-c", 1), ["198.51.100.3"]);
     assert!(metrics(&url).contains("ironlb_config_loaded 1"));
 }
 
@@ -525,7 +525,7 @@ fn invalid_config_keeps_the_last_good_one_and_says_so() {
 fn conflicting_holders_on_start_are_reported_and_left_alone() {
     let mut c = Ctl::new(
         "conflict",
-        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.207.0.0/29]\n",
+        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.32/29]\n",
     );
     c.service("conflict-a", &[], serde_json::json!({}));
     let a = c.wait_ips("conflict-a", 1);
@@ -568,7 +568,7 @@ fn conflicting_holders_on_start_are_reported_and_left_alone() {
 fn a_follower_takes_over_when_the_leader_dies() {
     let mut c = Ctl::new(
         "ha",
-        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.206.0.0/28]\n",
+        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.16/28]\n",
     );
     c.start();
     c.service("ha-a", &[], serde_json::json!({}));
@@ -638,7 +638,7 @@ fn burst_of_services_gets_ips_quickly() {
         .unwrap_or(1000);
     let c = Ctl::new(
         "burst",
-        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: ['fd00:210::/64']\n",
+        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: ['2001:db8:210::/64']\n",
     );
     let pid = c.children[0].id();
     let (_, cpu0) = usage(pid);
@@ -893,7 +893,7 @@ fn service_list(class: &str, label: &str, names: &[String]) -> String {
 fn restart_during_churn_never_duplicates_or_moves_an_ip() {
     let mut c = Ctl::new(
         "churn",
-        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: ['fd00:211::/119']\n",
+        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: ['2001:db8:211::/119']\n",
     );
     let lab = c.lab;
     let _cleanup = Cleanup(move || {

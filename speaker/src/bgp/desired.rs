@@ -107,7 +107,7 @@ mod tests {
     const CONFIG: &str = "\
 peers:
 - {peer-address: 192.0.2.1, my-asn: 64512, peer-asn: 64500}
-- {peer-address: '2001:db8:1::1', my-asn: 64512, peer-asn: 64500, router-id: 10.9.9.9}
+- {peer-address: '2001:db8:1::1', my-asn: 64512, peer-asn: 64500, router-id: 192.0.2.99}
 - peer-address: 192.0.2.2
   my-asn: 64512
   peer-asn: 64501
@@ -124,7 +124,7 @@ address-pools:
   - {aggregation-length: 24, localpref: 200}
 - name: rack-a
   protocol: bgp
-  addresses: [100.64.0.0/24]
+  addresses: [192.0.2.0/25]
   node-selectors: [{match-labels: {rack: a}}]
 - name: l2
   protocol: layer2
@@ -198,7 +198,7 @@ address-pools:
                 ("192.0.2.1:179".to_string(), Ipv4Addr::new(192, 0, 2, 11)),
                 (
                     "[2001:db8:1::1]:179".to_string(),
-                    Ipv4Addr::new(10, 9, 9, 9)
+                    Ipv4Addr::new(192, 0, 2, 99)
                 ),
             ]
         );
@@ -212,7 +212,7 @@ address-pools:
         let c = config();
         let d = desired("n1", None, &c, &[node("n1", &[])], &[]);
         assert_eq!(d.peers.len(), 1, "only the peer with its own router-id");
-        assert_eq!(d.peers[0].router_id, Ipv4Addr::new(10, 9, 9, 9));
+        assert_eq!(d.peers[0].router_id, Ipv4Addr::new(192, 0, 2, 99));
         assert_eq!(
             d.without_router_id,
             vec!["192.0.2.1:179".parse::<SocketAddr>().unwrap()]
@@ -318,7 +318,7 @@ address-pools:
                 me: "n1",
                 labels: &[],
                 ready: true,
-                ips: &["100.64.0.5"],
+                ips: &["192.0.2.5"],
                 local: false,
                 endpoints: &["n1"],
                 expect: &[],
@@ -328,10 +328,10 @@ address-pools:
                 me: "n1",
                 labels: &[("rack", "a")],
                 ready: true,
-                ips: &["100.64.0.5"],
+                ips: &["192.0.2.5"],
                 local: false,
                 endpoints: &["n1"],
-                expect: &["100.64.0.5/32"],
+                expect: &["192.0.2.5/32"],
             },
             Row {
                 what: "dual stack",
@@ -358,7 +358,7 @@ address-pools:
                 me: "n1",
                 labels: &[],
                 ready: true,
-                ips: &["10.1.2.3"],
+                ips: &["192.0.2.150"],
                 local: false,
                 endpoints: &["n1"],
                 expect: &[],
