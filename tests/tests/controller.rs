@@ -951,3 +951,134 @@ fn restart_during_churn_never_duplicates_or_moves_an_ip() {
     assert_eq!(next, 500);
     assert_eq!(live.len(), 150 + 7 * 20);
 }
+
+/// A ValidatingAdmissionPolicy refusing status writes of Services named `refused-*` in the
+/// test namespace: the real API server answers the controller's write with an error.
+/// Removed on drop, also when the test fails.
+struct RefuseStatusWrites(&'static Lab);
+
+const REFUSE_POLICY: &str = "ironlb-test-refuse-status";
+
+impl RefuseStatusWrites {
+    fn install(lab: &'static Lab) -> Self {
+        let policy = serde_json::json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": REFUSE_POLICY},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{
+                    "apiGroups": [""], "apiVersions": ["v1"],
+                    "operations": ["UPDATE"], "resources": ["services/status"],
+                }]},
+                "validations": [{
+                    "expression": "!object.metadata.name.startsWith('refused-')",
+                    "message": "status writes refused by the test",
+                }],
+            },
+        });
+        let binding = serde_json::json!({
+            "apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": REFUSE_POLICY},
+            "spec": {
+                "policyName": REFUSE_POLICY,
+                "validationActions": ["Deny"],
+                "matchResources": {"namespaceSelector": {"matchLabels": {
+                    "kubernetes.io/metadata.name": NS,
+                }}},
+            },
+        });
+        lab.apply(&policy.to_string());
+        lab.apply(&binding.to_string());
+        RefuseStatusWrites(lab)
+    }
+
+    fn remove(&self) {
+        for kind in [
+            "validatingadmissionpolicybinding",
+            "validatingadmissionpolicy",
+        ] {
+            let _ = self
+                .0
+                .kubectl(&["delete", kind, REFUSE_POLICY, "--ignore-not-found"]);
+        }
+    }
+}
+
+impl Drop for RefuseStatusWrites {
+    fn drop(&mut self) {
+        self.remove();
+    }
+}
+
+#[test]
+fn a_refused_status_write_is_retried_until_it_lands() {
+    let mut c = Ctl::new(
+        "refused",
+        "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [198.51.100.40/30]\n",
+    );
+    let refuse = RefuseStatusWrites::install(c.lab);
+    // The API server loads policies asynchronously: probe with a Service the controller
+    // does not serve until a status write of it is refused.
+    let probe = "refused-probe";
+    c.lab.apply(
+        &serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": probe, "namespace": NS},
+            "spec": {"ports": [{"port": 80, "protocol": "TCP"}]},
+        })
+        .to_string(),
+    );
+    c.services.insert(probe.to_owned());
+    let patch = serde_json::json!({"status": {"conditions": []}}).to_string();
+    c.lab.wait_for(
+        "the policy to refuse writes",
+        Duration::from_secs(30),
+        || {
+            let out = c.lab.kubectl(&[
+                "-n",
+                NS,
+                "patch",
+                "service",
+                probe,
+                "--subresource=status",
+                "--type=merge",
+                "-p",
+                &patch,
+            ]);
+            String::from_utf8_lossy(&out.stderr)
+                .contains("status writes refused by the test")
+                .then_some(())
+        },
+    );
+
+    c.service("refused-a", &[], serde_json::json!({}));
+    // The controller is told no, says so, and keeps the IP for the Service to retry.
+    let log = "/tmp/ctl-test-refused-0.log";
+    c.lab.wait_for(
+        "a refused write in the log",
+        Duration::from_secs(20),
+        || {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            (text.contains("status write failed") && text.contains("refused-a")).then_some(())
+        },
+    );
+    assert!(c.ips("refused-a").is_empty());
+    // Another Service is not given the IP the refused one was offered.
+    c.service("other-b", &[], serde_json::json!({}));
+    let b = c.wait_ips("other-b", 1);
+
+    refuse.remove();
+    let a = c.lab.wait_for(
+        "refused-a's IP once writes are allowed",
+        Duration::from_secs(45),
+        || {
+            let ips = c.ips("refused-a");
+            (!ips.is_empty()).then_some(ips)
+        },
+    );
+    assert_eq!(a.len(), 1);
+    assert_ne!(a, b, "two Services hold one IP");
+    assert!(a[0].starts_with("198.51.100.4"), "{a:?}");
+}
