@@ -160,9 +160,18 @@ impl Announcer {
         Self::default()
     }
 
-    /// The (IP, interface index) pairs answered now.
-    pub fn active(&self) -> &BTreeSet<(IpAddr, IfIndex)> {
-        &self.active
+    /// The IPs answered now, each with the names of the interfaces it is answered on: the
+    /// snapshot the driver publishes (the whole set, so a reader never misses a change).
+    pub fn answered(&self) -> BTreeMap<IpAddr, BTreeSet<String>> {
+        let mut out: BTreeMap<IpAddr, BTreeSet<String>> = BTreeMap::new();
+        for (ip, index) in &self.active {
+            let name = self
+                .ifaces
+                .get(index)
+                .map_or_else(|| format!("if{index}"), |i| i.name.clone());
+            out.entry(*ip).or_default().insert(name);
+        }
+        out
     }
 
     /// Handles one input.
@@ -459,6 +468,32 @@ mod tests {
             ip: ip("192.0.2.200"),
             iface: "eth0".into()
         })));
+    }
+
+    #[test]
+    fn answered_is_the_whole_set_after_a_large_takeover() {
+        let mut a = Announcer::new();
+        a.handle(Input::Interfaces(vec![
+            eth(2, "eth0", MAC1),
+            eth(3, "eth1", MAC2),
+        ]));
+        // More IPs than any event channel would hold: the snapshot still has every one.
+        let ips: BTreeMap<IpAddr, IfaceSelection> = (0..3000u32)
+            .map(|n| {
+                let ip = IpAddr::from(std::net::Ipv4Addr::from(0xc633_6400 + n));
+                (ip, IfaceSelection::AllSuitable)
+            })
+            .collect();
+        a.handle(Input::SetAnnounced(ips.clone()));
+        let answered = a.answered();
+        assert_eq!(answered.len(), 3000);
+        let both: BTreeSet<String> = ["eth0".to_string(), "eth1".to_string()].into();
+        assert!(answered.values().all(|names| *names == both));
+        a.handle(Input::Interfaces(vec![eth(3, "eth1", MAC2)]));
+        let only: BTreeSet<String> = ["eth1".to_string()].into();
+        assert!(a.answered().values().all(|names| *names == only));
+        a.handle(Input::SetAnnounced(BTreeMap::new()));
+        assert!(a.answered().is_empty());
     }
 
     #[test]

@@ -10,8 +10,13 @@
 //!  L2Handle::set_announced ──watch──────────> │   ├─ Count    -> metrics         │
 //!  (the whole desired set, latest wins)       │   └─ Took/Released/Conflict      │
 //!  tick 250 ms, rescan interfaces 1 s ──────> │        -> L2Event channel        │
+//!                                             │ after a Took/Released:          │
+//!  L2Handle::answered <──watch (snapshot)──── │   Announcer::answered()         │
 //!                                             └─────────────────────────────────┘
 //! ```
+//! What is answered where is published as a whole snapshot on a watch channel, latest
+//! wins, so a reader (the NodeAnnouncement) never misses a change however large the burst;
+//! the [`L2Event`] channel only feeds Kubernetes Events and logs, best effort.
 //! Receive threads poll with a short timeout so they notice a stop flag; an interface
 //! that disappears or goes down leaves the suitable set at the next rescan, and the
 //! announcer releases its IPs there. Solicited-node groups are joined with
@@ -148,16 +153,25 @@ pub enum L2Error {
     Stopped,
 }
 
+/// The IPs the responder answers for now, each with its interfaces' names.
+pub type Answered = BTreeMap<IpAddr, BTreeSet<String>>;
+
 /// Handle to the responder task. Dropping it stops the task.
 #[derive(Debug)]
 pub struct L2Handle {
     desired: watch::Sender<BTreeMap<IpAddr, IfaceSelection>>,
+    answered: watch::Receiver<Answered>,
 }
 
 impl L2Handle {
     /// Replaces the whole set of IPs this node announces, with their interfaces.
     pub fn set_announced(&self, set: BTreeMap<IpAddr, IfaceSelection>) -> Result<(), L2Error> {
         self.desired.send(set).map_err(|_| L2Error::Stopped)
+    }
+
+    /// The snapshot of what the responder answers for now, updated after every change.
+    pub fn answered(&self) -> watch::Receiver<Answered> {
+        self.answered.clone()
     }
 }
 
@@ -168,10 +182,12 @@ pub fn spawn(
     events: mpsc::Sender<L2Event>,
 ) -> (L2Handle, tokio::task::JoinHandle<()>) {
     let (desired_tx, desired_rx) = watch::channel(BTreeMap::new());
-    let task = tokio::spawn(run(opts, counters, events, desired_rx));
+    let (answered_tx, answered_rx) = watch::channel(Answered::new());
+    let task = tokio::spawn(run(opts, counters, events, desired_rx, answered_tx));
     (
         L2Handle {
             desired: desired_tx,
+            answered: answered_rx,
         },
         task,
     )
@@ -206,6 +222,7 @@ async fn run(
     counters: L2Counters,
     events: mpsc::Sender<L2Event>,
     mut desired: watch::Receiver<BTreeMap<IpAddr, IfaceSelection>>,
+    answered: watch::Sender<Answered>,
 ) {
     let (frame_tx, mut frame_rx) = mpsc::channel::<Frame>(FRAME_QUEUE);
     let mut announcer = Announcer::new();
@@ -239,8 +256,16 @@ async fn run(
                 }
             }
         };
+        let mut moved = false;
         for output in announcer.handle(input) {
+            moved |= matches!(
+                output,
+                Output::Event(L2Event::Took { .. } | L2Event::Released { .. })
+            );
             perform(output, &mut ios, &counters, &events);
+        }
+        if moved {
+            answered.send_replace(announcer.answered());
         }
     }
     debug!("layer-2 responder stopping");
@@ -290,6 +315,8 @@ fn perform(
                     warn!(%ip, %iface, %mac, "another MAC claims an IP this node announces");
                 }
             }
+            // Best effort: these become Kubernetes Events; what is answered is in the
+            // snapshot, which nothing here can drop.
             let _ = events.try_send(ev);
         }
     }

@@ -28,7 +28,7 @@ use crate::election::{self, NodeView, ServiceKey, ServiceView, Winner};
 use crate::events::{Events, Said};
 use crate::gossip::{self, GossipHandle, GossipOptions};
 use crate::index::{self, Index};
-use crate::l2::{L2Event, L2Handle};
+use crate::l2::{Answered, L2Event, L2Handle};
 use crate::metrics::Metrics;
 use crate::state::{self, ServiceFacts, SliceFacts};
 use futures::{Stream, StreamExt};
@@ -64,6 +64,46 @@ pub struct Settings {
     pub lb_class: String,
     /// UDP port of the gossip (the same on every node).
     pub gossip_port: u16,
+}
+
+/// A kind of object whose first complete list the first election waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Listed {
+    Services,
+    EndpointSlices,
+    Nodes,
+}
+
+/// Opens once Services, EndpointSlices and Nodes have each been listed completely and the
+/// config has been read (or found absent). One flag per kind: a relist of one kind says
+/// nothing about another, so it can never stand in for a kind not yet listed.
+#[derive(Debug, Default)]
+struct StartGate {
+    services: bool,
+    slices: bool,
+    nodes: bool,
+    config: bool,
+}
+
+impl StartGate {
+    /// `kind` has completed a (re)list.
+    fn listed(&mut self, kind: Listed) {
+        match kind {
+            Listed::Services => self.services = true,
+            Listed::EndpointSlices => self.slices = true,
+            Listed::Nodes => self.nodes = true,
+        }
+    }
+
+    /// The config has been read, or found absent, once.
+    fn config_read(&mut self) {
+        self.config = true;
+    }
+
+    /// Whether an election may run.
+    fn is_open(&self) -> bool {
+        self.services && self.slices && self.nodes && self.config
+    }
 }
 
 /// Why the watch layer stopped.
@@ -211,17 +251,17 @@ pub async fn run(
         futures::stream::select_all([svc_changes, slice_changes, node_changes, cm_changes]);
 
     let events = Events::new(client.clone(), &settings.node_name);
-    let mut synced = 0usize;
-    // The config in force (the last good one), whether it has been read, and whether
-    // the ConfigMap showed up in the current list.
+    let mut gate = StartGate::default();
+    // The config in force (the last good one), and whether the ConfigMap showed up in the
+    // current list.
     let mut config = Config::default();
-    let mut config_ready = false;
     let mut seen_in_list = false;
     let mut winners: BTreeMap<IpAddr, Winner> = BTreeMap::new();
     let mut mine: BTreeMap<IpAddr, crate::announcer::IfaceSelection> = BTreeMap::new();
-    // What the NodeAnnouncement shows: the interfaces the responder answers on (from its
-    // events), the IPs offered to BGP, and the Services holding each IP.
+    // What the NodeAnnouncement shows: the interfaces the responder answers on (its
+    // snapshot), the IPs offered to BGP, and the Services holding each IP.
     let mut shown = Shown::default();
+    let mut answered = l2.answered();
     let mut sessions = bgp.sessions();
     let mut publish: Option<latest::Sender<Arc<announcement::Desired>>> = None;
     let mut dirty = false;
@@ -237,9 +277,17 @@ pub async fn run(
                         warn!(resource = what, error = %e, "watch failed, retrying");
                     }
                     Some(Ok(Change::Objects)) => {}
-                    Some(Ok(Change::Synced)) => synced += 1,
-                    Some(Ok(Change::Service(ev))) => synced += usize::from(services.apply(ev)),
-                    Some(Ok(Change::Slice(ev))) => synced += usize::from(slices.apply(ev)),
+                    Some(Ok(Change::Synced)) => gate.listed(Listed::Nodes),
+                    Some(Ok(Change::Service(ev))) => {
+                        if services.apply(ev) {
+                            gate.listed(Listed::Services);
+                        }
+                    }
+                    Some(Ok(Change::Slice(ev))) => {
+                        if slices.apply(ev) {
+                            gate.listed(Listed::EndpointSlices);
+                        }
+                    }
                     Some(Ok(Change::ConfigListStart)) => seen_in_list = false,
                     Some(Ok(Change::Config(cm))) => {
                         seen_in_list |= cm.is_some();
@@ -249,7 +297,7 @@ pub async fn run(
                         if !seen_in_list {
                             load_config(None, &mut config, &metrics);
                         }
-                        config_ready = true;
+                        gate.config_read();
                     }
                 }
                 if !dirty {
@@ -269,32 +317,28 @@ pub async fn run(
                 debounce.as_mut().reset(tokio::time::Instant::now());
             }
             Some(ev) = l2_events.recv() => {
-                // The responder reports a burst (a thousand IPs taken at once) as a burst of
-                // events: take all that are waiting, then gather the announcement once.
-                let mut next_ev = Some(ev);
-                while let Some(ev) = next_ev {
-                    shown.note(&ev);
-                    report(&events, &settings, &winners, &services, ev);
-                    next_ev = l2_events.try_recv().ok();
-                }
+                // Events only: what the responder answers for comes as its snapshot below.
+                report(&events, &settings, &winners, &services, ev);
+            }
+            Ok(()) = answered.changed() => {
                 if let Some(to) = &publish {
-                    let (next, changes) = shown.update(&sessions.borrow());
+                    let (next, changes) =
+                        shown.update(&answered.borrow_and_update(), &sessions.borrow());
                     hand_over(to, next);
                     report_bgp(&events, &settings, &shown, &services, changes);
                 }
             }
             Ok(()) = sessions.changed() => {
                 if let Some(to) = &publish {
-                    let (next, changes) = shown.update(&sessions.borrow_and_update());
+                    let (next, changes) =
+                        shown.update(&answered.borrow(), &sessions.borrow_and_update());
                     hand_over(to, next);
                     report_bgp(&events, &settings, &shown, &services, changes);
                 }
             }
             () = &mut debounce, if dirty => {
                 dirty = false;
-                // Each watch reports InitDone after every (re)list: three means all
-                // three have listed at least once (a relist only adds to the count).
-                if !config_ready || synced < 3 {
+                if !gate.is_open() {
                     continue;
                 }
                 if let Some(g) = gossip {
@@ -332,7 +376,7 @@ pub async fn run(
                 shown.bgp_ips.clone_from(&wanted.ips);
                 shown.services = views.holders();
                 bgp.set(wanted).map_err(|_| WatchError::BgpStopped)?;
-                let (next, changes) = shown.update(&sessions.borrow());
+                let (next, changes) = shown.update(&answered.borrow(), &sessions.borrow());
                 match &publish {
                     Some(to) => hand_over(to, next),
                     None => publish = Some(start_publisher(&client, &settings, &nodes, next)),
@@ -468,7 +512,6 @@ impl Views {
 /// What this node's NodeAnnouncement is built from, kept up to date by the loop.
 #[derive(Default)]
 struct Shown {
-    l2: BTreeMap<IpAddr, BTreeSet<String>>,
     bgp_ips: BTreeSet<IpAddr>,
     services: BTreeMap<IpAddr, BTreeSet<ServiceKey>>,
     /// The content handed over last (shared with the publisher: one copy of a thousand
@@ -477,28 +520,12 @@ struct Shown {
 }
 
 impl Shown {
-    /// Follows the responder: which interfaces answer for which IP.
-    fn note(&mut self, ev: &L2Event) {
-        match ev {
-            L2Event::Took { ip, iface } => {
-                self.l2.entry(*ip).or_default().insert(iface.clone());
-            }
-            L2Event::Released { ip, iface } => {
-                if let Some(ifaces) = self.l2.get_mut(ip) {
-                    ifaces.remove(iface);
-                    if ifaces.is_empty() {
-                        self.l2.remove(ip);
-                    }
-                }
-            }
-            L2Event::Conflict { .. } => {}
-        }
-    }
-
-    /// The NodeAnnouncement's content given the BGP sessions' states; remembered as the
-    /// last content, and returned with the BGP changes since the previous one.
+    /// The NodeAnnouncement's content given what the responder answers for (`l2`) and the
+    /// BGP sessions' states; remembered as the last content, and returned with the BGP
+    /// changes since the previous one.
     fn update(
         &mut self,
+        l2: &Answered,
         sessions: &[crate::bgp::PeerStatus],
     ) -> (Arc<announcement::Desired>, Vec<BgpChange>) {
         let sessions: Vec<SessionView> = sessions
@@ -510,7 +537,7 @@ impl Shown {
             })
             .collect();
         let next = Arc::new(announcement::gather(
-            &self.l2,
+            l2,
             &self.bgp_ips,
             &sessions,
             &self.services,
@@ -717,5 +744,43 @@ where
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_elected_before_all_three_kinds_are_listed() {
+        let mut gate = StartGate::default();
+        gate.config_read();
+        // Relists of two kinds, however many, never stand in for the third.
+        for kind in [
+            Listed::Services,
+            Listed::Nodes,
+            Listed::Services,
+            Listed::Nodes,
+            Listed::Nodes,
+        ] {
+            gate.listed(kind);
+            assert!(
+                !gate.is_open(),
+                "open after {kind:?} without EndpointSlices"
+            );
+        }
+        gate.listed(Listed::EndpointSlices);
+        assert!(gate.is_open());
+    }
+
+    #[test]
+    fn nothing_is_elected_before_the_config_is_read() {
+        let mut gate = StartGate::default();
+        for kind in [Listed::Services, Listed::EndpointSlices, Listed::Nodes] {
+            gate.listed(kind);
+        }
+        assert!(!gate.is_open());
+        gate.config_read();
+        assert!(gate.is_open());
     }
 }
