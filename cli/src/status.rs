@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use ironlb_config::{Config, Protocol};
-use ironlb_speaker::announcement::{AnnounceMode, BgpSession, NodeAnnouncement};
+use ironlb_speaker::k8s::node_announcement::{AnnounceMode, BgpSession, NodeAnnouncement};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
@@ -108,7 +108,7 @@ pub struct NodeView {
     /// The node.
     pub node: String,
     /// What it announces.
-    pub announcements: Vec<ironlb_speaker::announcement::Announcement>,
+    pub announcements: Vec<ironlb_speaker::k8s::node_announcement::Announcement>,
     /// Its BGP sessions.
     pub bgp_sessions: Vec<BgpSession>,
 }

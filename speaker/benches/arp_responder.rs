@@ -11,8 +11,8 @@
 //! 192.0.2.1, the node interface's own address. Everything lives in namespaces this
 //! binary creates and deletes.
 
-use ironlb_speaker::arp::{ArpFrame, ArpOp};
-use ironlb_speaker::ethernet::MacAddr;
+use ironlb_speaker::l2::arp::{ArpFrame, ArpOp};
+use ironlb_speaker::l2::ethernet::MacAddr;
 use pnet::datalink::{self, Channel};
 use std::io::{BufRead, BufReader};
 use std::net::Ipv4Addr;
@@ -137,7 +137,7 @@ fn orchestrate() {
 }
 
 fn responder() {
-    use ironlb_speaker::announcer::IfaceSelection;
+    use ironlb_speaker::l2::IfaceSelection;
     use ironlb_speaker::l2::{self, L2Event, L2Options};
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,17 +1,25 @@
 //! IronLB speaker: decides per IP which node announces it, and announces it.
+//!
+//! ```text
+//!  k8s/ (watches -> facts, index; Events; NodeAnnouncement writer; gossip setup)
+//!    └──> run (driver) ──> election (pure) ──> plan (pure, layer 2) / bgp::plan (pure)
+//!              │                                   │                   │
+//!              │                                   v                   v
+//!              │                               l2/ (driver around the responder state
+//!              │                                    machine; ARP, NDP, Ethernet)
+//!              │                                                   bgp/ (handle + driver
+//!              │                                                    around the session FSM)
+//!              └──> view (pure: the announcement view) ──> k8s::node_announcement
+//!  gossip/ ──> live members ──> run
+//! ```
 
-pub mod announcement;
-pub mod announcer;
-pub mod arp;
 pub mod bgp;
 pub mod election;
-pub mod ethernet;
-pub mod events;
 pub mod gossip;
 pub mod http;
-pub mod index;
+pub mod k8s;
 pub mod l2;
 pub mod metrics;
-pub mod ndp;
-pub mod state;
-pub mod watch;
+pub mod plan;
+pub mod run;
+pub mod view;

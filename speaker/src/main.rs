@@ -3,12 +3,13 @@
 
 use anyhow::Context as _;
 use clap::Parser;
-use ironlb_speaker::announcement::Publisher;
-use ironlb_speaker::bgp::{BgpMetrics, announcer as bgp_announcer};
+use ironlb_speaker::bgp::{self, BgpMetrics};
 use ironlb_speaker::http;
+use ironlb_speaker::k8s::gossip_setup;
+use ironlb_speaker::k8s::node_announcement::NodeAnnouncementWriter;
 use ironlb_speaker::l2::{self, L2Options};
 use ironlb_speaker::metrics::Metrics;
-use ironlb_speaker::watch::{self, Settings};
+use ironlb_speaker::run::{self, Settings};
 use std::net::SocketAddr;
 use tracing_subscriber::EnvFilter;
 
@@ -72,7 +73,7 @@ async fn main() -> anyhow::Result<()> {
         ..L2Options::default()
     };
     let (l2, l2_task) = l2::spawn(opts, metrics.l2.clone(), events_tx);
-    let bgp = bgp_announcer::spawn(
+    let bgp = bgp::spawn(
         BgpMetrics::register(metrics.registry()).context("registering BGP metrics")?,
         metrics
             .announced_ips
@@ -86,7 +87,7 @@ async fn main() -> anyhow::Result<()> {
         lb_class: flags.lb_class,
         gossip_port: flags.gossip_port,
     };
-    let gossip = watch::start_gossip(&client, &settings).await;
+    let gossip = gossip_setup::start_gossip(&client, &settings).await;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     // Whatever ends the speaker, it withdraws and says goodbye before returning the cause.
@@ -95,7 +96,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("terminated, exiting");
             Ok(())
         }
-        r = watch::run(client.clone(), settings, metrics, l2, events_rx, gossip.as_ref().map(|g| &g.0), &bgp) => r.context("speaker stopped"),
+        r = run::run(client.clone(), settings, metrics, l2, events_rx, gossip.as_ref().map(|g| &g.0), &bgp) => r.context("speaker stopped"),
         r = server => r.context("metrics server task").and_then(|r| r.context("metrics server")),
         r = l2_task => r.context("layer-2 responder task"),
         r = tokio::signal::ctrl_c() => r.context("waiting for a signal").map(|()| {
@@ -105,8 +106,8 @@ async fn main() -> anyhow::Result<()> {
     // Withdraw every BGP route and close the sessions with Cease before exiting.
     bgp.shutdown().await;
     // Show that this node announces nothing any more (best effort: the API may be down).
-    let mut publisher = Publisher::new(client, &node_name, None);
-    match tokio::time::timeout(CLEAR_TIMEOUT, publisher.clear()).await {
+    let mut writer = NodeAnnouncementWriter::new(client, &node_name, None);
+    match tokio::time::timeout(CLEAR_TIMEOUT, writer.clear()).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => tracing::warn!(error = %e, "NodeAnnouncement not cleared"),
         Err(_) => tracing::warn!("NodeAnnouncement not cleared: the API did not answer in time"),

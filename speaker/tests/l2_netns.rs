@@ -241,7 +241,7 @@ fn solicited_node_group_is_joined_for_each_ipv6_vip() {
 #[test]
 #[ignore = "helper process: started inside a namespace by the namespace tests"]
 fn responder_child() {
-    use ironlb_speaker::announcer::IfaceSelection;
+    use ironlb_speaker::l2::IfaceSelection;
     use ironlb_speaker::l2::{self, L2Event, L2Options};
     use std::collections::{BTreeMap, BTreeSet};
     use std::net::IpAddr;

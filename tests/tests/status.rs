@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use ironlb_speaker::announcement::{
-    AnnounceMode, Announced, BgpSessionState, Desired, NodeAnnouncement, Publisher,
+use ironlb_speaker::k8s::node_announcement::{
+    AnnounceMode, BgpSessionState, NodeAnnouncement, NodeAnnouncementWriter,
 };
+use ironlb_speaker::view::{Announced, AnnouncementView};
 use ironlb_tests::{Lab, apply_checkout_manifests, lab, ok};
 
 const NS: &str = "status-test";
@@ -258,9 +259,9 @@ fn publisher_writes_only_on_change() {
             .expect("config");
         let client = kube::Client::try_from(cfg).expect("client");
         let api: kube::Api<NodeAnnouncement> = kube::Api::all(client.clone());
-        let mut publisher = Publisher::new(client, node, None);
+        let mut publisher = NodeAnnouncementWriter::new(client, node, None);
 
-        let mut desired = Desired {
+        let mut desired = AnnouncementView {
             announcements: BTreeMap::from([(
                 "203.0.113.88".parse().unwrap(),
                 Announced {
@@ -291,7 +292,7 @@ fn publisher_writes_only_on_change() {
 
         // A fresh publisher (a restarted speaker) starts from the API: still nothing to write.
         let client2 = api.clone().into_client();
-        let mut restarted = Publisher::new(client2, node, None);
+        let mut restarted = NodeAnnouncementWriter::new(client2, node, None);
         assert!(
             !restarted
                 .publish(&desired)
@@ -323,7 +324,7 @@ fn publisher_writes_only_on_change() {
         let cleared = api.get(node).await.expect("object exists").status;
         assert_eq!(cleared, Some(Default::default()));
         let other = "status-publisher-no-object";
-        let mut fresh = Publisher::new(api.clone().into_client(), other, None);
+        let mut fresh = NodeAnnouncementWriter::new(api.clone().into_client(), other, None);
         assert!(!fresh.clear().await.expect("clear without object"));
         assert!(api.get_opt(other).await.expect("get").is_none());
     });

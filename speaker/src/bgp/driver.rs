@@ -1,6 +1,20 @@
-//! The tokio side of BGP: one task per peer owns its [`Session`] and performs
-//! its outputs (connect, send, timers, close); [`BgpSpeaker`] is the
-//! declarative handle the rest of the speaker uses.
+//! The tokio side of BGP. [`BgpHandle`] is what the rest of the speaker holds: one task
+//! owns the [`BgpSpeaker`], applies each new [`BgpPlan`] to it, mirrors its sessions into
+//! Prometheus and a watch channel, and on shutdown withdraws every route and closes every
+//! session with Cease. Under it, one task per peer owns its [`Session`] and performs its
+//! outputs (connect, send, timers, close).
+//!
+//! ```text
+//!  orchestrator ──BgpHandle::set(BgpPlan)──watch (latest wins)──┐
+//!  main         ──BgpHandle::shutdown()───oneshot─────────────┐ │
+//!                                                             v v
+//!                                   task: BgpSpeaker::set_routes / set_peers
+//!                                         every second: status() ──> BgpMetrics, sessions
+//!                                         on shutdown: BgpSpeaker::shutdown()
+//! ```
+//! Dropping the handle without calling [`BgpHandle::shutdown`] shuts the sessions down too
+//! (the task sees its input closed), so routes are never left behind by a speaker that
+//! stops.
 //!
 //! Each peer task receives everything as one [`PeerEvent`] enum on one
 //! channel: API calls, connection results, decoded messages, closures.
@@ -15,13 +29,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use netgauze_bgp_pkt::BgpMessage;
+use prometheus::IntGauge;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument, info, warn};
+
+use super::metrics::{BgpMetrics, Exporter};
+use super::plan::BgpPlan;
 
 use super::message::{DecodeError, Framer, encode};
 use super::route::Route;
@@ -30,10 +48,141 @@ use super::session::{
 };
 use super::socket;
 
+/// How often session state is copied into the metrics.
+pub const METRICS_PERIOD: Duration = Duration::from_secs(1);
 /// How long a TCP connect may take before it counts as failed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a stopping session may take to flush its withdrawals and Cease.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why a [`BgpHandle`] call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BgpError {
+    /// The announcer task is gone.
+    #[error("BGP announcer stopped")]
+    Stopped,
+}
+
+/// The handle the rest of the speaker drives the BGP announcer with.
+#[derive(Debug)]
+pub struct BgpHandle {
+    desired: watch::Sender<BgpPlan>,
+    sessions: watch::Receiver<Vec<PeerStatus>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl BgpHandle {
+    /// Replaces the whole wanted state: sessions and routes. The task is
+    /// woken only when the set differs from the last one.
+    pub fn set(&self, desired: BgpPlan) -> Result<(), BgpError> {
+        if self.desired.is_closed() {
+            return Err(BgpError::Stopped);
+        }
+        self.desired.send_if_modified(|current| {
+            if *current == desired {
+                return false;
+            }
+            *current = desired;
+            true
+        });
+        Ok(())
+    }
+
+    /// A receiver of the sets given to [`BgpHandle::set`] (the latest one).
+    pub fn subscribe(&self) -> watch::Receiver<BgpPlan> {
+        self.desired.subscribe()
+    }
+
+    /// A receiver of the sessions' states (for `NodeAnnouncement` and
+    /// `ironlb status`), refreshed every [`METRICS_PERIOD`], changed only
+    /// when a session's snapshot does.
+    pub fn sessions(&self) -> watch::Receiver<Vec<PeerStatus>> {
+        self.sessions.clone()
+    }
+
+    /// Withdraws every route, closes every session with Cease /
+    /// Administrative Shutdown and waits (bounded) until they are closed.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(STOP_TIMEOUT + Duration::from_secs(1), self.task).await;
+    }
+}
+
+/// Starts the announcer with no sessions. `announced` is the
+/// `ironlb_announced_ips{node,protocol="bgp"}` gauge of this node.
+pub fn spawn(metrics: BgpMetrics, announced: IntGauge) -> BgpHandle {
+    let (desired, rx) = watch::channel(BgpPlan::default());
+    let (stop, stop_rx) = oneshot::channel();
+    let (sessions_tx, sessions) = watch::channel(Vec::new());
+    let task = tokio::spawn(run(
+        rx,
+        stop_rx,
+        Exporter::new(metrics),
+        announced,
+        sessions_tx,
+    ));
+    BgpHandle {
+        desired,
+        sessions,
+        stop: Some(stop),
+        task,
+    }
+}
+
+async fn run(
+    mut desired: watch::Receiver<BgpPlan>,
+    mut stop: oneshot::Receiver<()>,
+    mut exporter: Exporter,
+    announced: IntGauge,
+    sessions: watch::Sender<Vec<PeerStatus>>,
+) {
+    let publish = |exporter: &mut Exporter, now: Vec<PeerStatus>| {
+        exporter.export(&now);
+        sessions.send_if_modified(|s| {
+            if *s == now {
+                return false;
+            }
+            *s = now;
+            true
+        });
+    };
+    let mut speaker = BgpSpeaker::new();
+    let mut missing_ids: Vec<SocketAddr> = Vec::new();
+    let mut tick = tokio::time::interval(METRICS_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            changed = desired.changed() => {
+                // The handle is gone without shutdown: stop cleanly all the same.
+                if changed.is_err() {
+                    break;
+                }
+                let d = desired.borrow_and_update().clone();
+                if d.without_router_id != missing_ids {
+                    for peer in &d.without_router_id {
+                        warn!(%peer, "no router-id for this peer and the node has no IPv4 address: no session");
+                    }
+                    missing_ids = d.without_router_id.clone();
+                }
+                info!(peers = d.peers.len(), routes = d.routes.len(), ips = d.ips.len(), "BGP set");
+                announced.set(i64::try_from(d.ips.len()).unwrap_or(i64::MAX));
+                // Routes first: sessions started by set_peers begin with them.
+                speaker.set_routes(d.routes);
+                speaker.set_peers(d.peers);
+                publish(&mut exporter, speaker.status());
+            }
+            _ = tick.tick() => publish(&mut exporter, speaker.status()),
+        }
+    }
+    info!("BGP shutting down: withdrawing routes, closing sessions");
+    announced.set(0);
+    speaker.shutdown().await;
+    publish(&mut exporter, Vec::new());
+}
 
 /// One peer as the BGP layer needs it, resolved for this node.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -555,4 +704,55 @@ async fn write_loop(mut w: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Write
         }
     }
     let _ = w.shutdown().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use prometheus::Registry;
+
+    fn render(registry: &Registry) -> String {
+        use prometheus::Encoder;
+        let mut buf = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&registry.gather(), &mut buf)
+            .unwrap();
+        String::from_utf8(buf).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_task_applies_sets_and_stops_on_shutdown() {
+        let registry = Registry::new();
+        let announced = IntGauge::new("announced", "test").unwrap();
+        let h = spawn(BgpMetrics::register(&registry).unwrap(), announced.clone());
+        let mut d = BgpPlan::default();
+        d.ips.insert("203.0.113.10".parse().unwrap());
+        d.routes
+            .insert(crate::bgp::Route::host("203.0.113.10".parse().unwrap()));
+        // A peer nobody listens on: the session keeps trying, which is enough
+        // to see it in the metrics.
+        d.peers.push(crate::bgp::PeerSpec::new(
+            64512,
+            64500,
+            "127.0.0.1:1".parse().unwrap(),
+            "192.0.2.11".parse().unwrap(),
+        ));
+        h.set(d).unwrap();
+        let start = tokio::time::Instant::now();
+        while !render(&registry).contains("ironlb_bgp_session_up{peer=\"127.0.0.1:1\"} 0") {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "no session metric"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(announced.get(), 1);
+        let sessions = h.sessions();
+        assert_eq!(sessions.borrow().len(), 1);
+        assert_eq!(sessions.borrow()[0].key.peer.port(), 1);
+        h.shutdown().await;
+        assert_eq!(announced.get(), 0);
+        assert!(sessions.borrow().is_empty());
+        assert!(!render(&registry).contains("127.0.0.1:1"));
+    }
 }

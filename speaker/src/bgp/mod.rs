@@ -1,9 +1,12 @@
-//! BGP announcer: one outgoing session per configured peer, announcing the
-//! routes the rest of the speaker asks for.
+//! BGP: one outgoing session per configured peer, announcing the routes the rest of the
+//! speaker plans for this node.
 //!
 //! ```text
-//!  speaker (election, watches)
-//!        │ set_peers(Vec<PeerSpec>) / set_routes(BTreeSet<Route>) / shutdown()
+//!  orchestrator ──plan.rs (pure: sessions and routes of this node)──> BgpPlan
+//!        │ BgpHandle::set(BgpPlan) / shutdown()
+//!        v
+//!  BgpHandle task (driver.rs) ── metrics.rs (per-peer series), sessions watch
+//!        │ set_peers(Vec<PeerSpec>) / set_routes(BTreeSet<Route>)
 //!        v
 //!  BgpSpeaker (driver.rs) ── one tokio task per peer, fed by one mpsc of PeerEvent
 //!        │                     ├─ connect task (socket.rs: source address, TCP-MD5, TTL)
@@ -19,16 +22,16 @@
 
 #![deny(unsafe_code)]
 
-pub mod announcer;
-pub mod desired;
 pub mod driver;
 pub mod message;
+pub mod metrics;
+pub mod plan;
 pub mod route;
 pub mod session;
 pub mod socket;
 
-pub use announcer::{BgpError, BgpHandle, BgpMetrics};
-pub use desired::{Desired, desired};
-pub use driver::{BgpSpeaker, PeerKey, PeerSpec, PeerStatus};
+pub use driver::{BgpError, BgpHandle, BgpSpeaker, PeerKey, PeerSpec, PeerStatus, spawn};
+pub use metrics::BgpMetrics;
+pub use plan::{BgpPlan, plan};
 pub use route::{Route, RouteAttrs, routes_for};
 pub use session::{Session, SessionConfig, State};

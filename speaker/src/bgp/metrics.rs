@@ -1,43 +1,16 @@
-//! The BGP announcer task: owns the [`BgpSpeaker`], applies each new
-//! [`Desired`] set to it, mirrors its sessions into Prometheus, and on
-//! shutdown withdraws every route and closes every session with Cease.
+//! The per-peer BGP metrics and the exporter that copies session snapshots into them.
 //!
-//! ```text
-//!  watch loop ──BgpHandle::set(Desired)──watch (latest wins)──┐
-//!  main       ──BgpHandle::shutdown()───oneshot─────────────┐ │
-//!                                                           v v
-//!                                   task: BgpSpeaker::set_routes / set_peers
-//!                                         every second: status() ──> BgpMetrics
-//!                                         on shutdown: BgpSpeaker::shutdown()
-//! ```
-//! Dropping the handle without calling [`BgpHandle::shutdown`] shuts the
-//! sessions down too (the task sees its input closed), so routes are never
-//! left behind by a speaker that stops.
+//! Invariant: counters only ever grow (a restarted session's counters start again from
+//! zero and are added whole), and the series of a peer that is removed are deleted, so
+//! labels stay bounded by the configured peers.
 #![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
-use std::time::Duration;
 
-use prometheus::{IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
-use tokio::sync::{oneshot, watch};
-use tokio::task::JoinHandle;
-use tracing::{info, warn};
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 
-use super::desired::Desired;
-use super::driver::{BgpSpeaker, PeerKey, PeerStatus, STOP_TIMEOUT};
+use super::driver::{PeerKey, PeerStatus};
 use super::session::State;
-
-/// How often session state is copied into the metrics.
-pub const METRICS_PERIOD: Duration = Duration::from_secs(1);
-
-/// Why a [`BgpHandle`] call failed.
-#[derive(Debug, thiserror::Error)]
-pub enum BgpError {
-    /// The announcer task is gone.
-    #[error("BGP announcer stopped")]
-    Stopped,
-}
 
 /// The per-peer BGP metrics, labelled by `peer` (`address:port`, bounded by
 /// the configured peers). Series of a peer that is removed are deleted.
@@ -135,7 +108,7 @@ impl Totals {
 /// Copies session snapshots into [`BgpMetrics`], remembering what it has
 /// counted so that the counters only ever grow.
 #[derive(Debug)]
-struct Exporter {
+pub(super) struct Exporter {
     metrics: BgpMetrics,
     seen: BTreeMap<PeerKey, Totals>,
     labels: BTreeSet<String>,
@@ -146,7 +119,7 @@ fn peer_label(key: &PeerKey) -> String {
 }
 
 impl Exporter {
-    fn new(metrics: BgpMetrics) -> Self {
+    pub(super) fn new(metrics: BgpMetrics) -> Self {
         Self {
             metrics,
             seen: BTreeMap::new(),
@@ -154,7 +127,7 @@ impl Exporter {
         }
     }
 
-    fn export(&mut self, statuses: &[PeerStatus]) {
+    pub(super) fn export(&mut self, statuses: &[PeerStatus]) {
         let m = &self.metrics;
         // Two sessions may share a peer address (other source or AS): their
         // gauges add up under the one label.
@@ -200,127 +173,6 @@ impl Exporter {
         self.labels = labels;
         self.seen = seen;
     }
-}
-
-/// The handle the rest of the speaker drives the BGP announcer with.
-#[derive(Debug)]
-pub struct BgpHandle {
-    desired: watch::Sender<Desired>,
-    sessions: watch::Receiver<Vec<PeerStatus>>,
-    stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
-}
-
-impl BgpHandle {
-    /// Replaces the whole wanted state: sessions and routes. The task is
-    /// woken only when the set differs from the last one.
-    pub fn set(&self, desired: Desired) -> Result<(), BgpError> {
-        if self.desired.is_closed() {
-            return Err(BgpError::Stopped);
-        }
-        self.desired.send_if_modified(|current| {
-            if *current == desired {
-                return false;
-            }
-            *current = desired;
-            true
-        });
-        Ok(())
-    }
-
-    /// A receiver of the sets given to [`BgpHandle::set`] (the latest one).
-    pub fn subscribe(&self) -> watch::Receiver<Desired> {
-        self.desired.subscribe()
-    }
-
-    /// A receiver of the sessions' states (for `NodeAnnouncement` and
-    /// `ironlb status`), refreshed every [`METRICS_PERIOD`], changed only
-    /// when a session's snapshot does.
-    pub fn sessions(&self) -> watch::Receiver<Vec<PeerStatus>> {
-        self.sessions.clone()
-    }
-
-    /// Withdraws every route, closes every session with Cease /
-    /// Administrative Shutdown and waits (bounded) until they are closed.
-    pub async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        let _ = tokio::time::timeout(STOP_TIMEOUT + Duration::from_secs(1), self.task).await;
-    }
-}
-
-/// Starts the announcer with no sessions. `announced` is the
-/// `ironlb_announced_ips{node,protocol="bgp"}` gauge of this node.
-pub fn spawn(metrics: BgpMetrics, announced: IntGauge) -> BgpHandle {
-    let (desired, rx) = watch::channel(Desired::default());
-    let (stop, stop_rx) = oneshot::channel();
-    let (sessions_tx, sessions) = watch::channel(Vec::new());
-    let task = tokio::spawn(run(
-        rx,
-        stop_rx,
-        Exporter::new(metrics),
-        announced,
-        sessions_tx,
-    ));
-    BgpHandle {
-        desired,
-        sessions,
-        stop: Some(stop),
-        task,
-    }
-}
-
-async fn run(
-    mut desired: watch::Receiver<Desired>,
-    mut stop: oneshot::Receiver<()>,
-    mut exporter: Exporter,
-    announced: IntGauge,
-    sessions: watch::Sender<Vec<PeerStatus>>,
-) {
-    let publish = |exporter: &mut Exporter, now: Vec<PeerStatus>| {
-        exporter.export(&now);
-        sessions.send_if_modified(|s| {
-            if *s == now {
-                return false;
-            }
-            *s = now;
-            true
-        });
-    };
-    let mut speaker = BgpSpeaker::new();
-    let mut missing_ids: Vec<SocketAddr> = Vec::new();
-    let mut tick = tokio::time::interval(METRICS_PERIOD);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = &mut stop => break,
-            changed = desired.changed() => {
-                // The handle is gone without shutdown: stop cleanly all the same.
-                if changed.is_err() {
-                    break;
-                }
-                let d = desired.borrow_and_update().clone();
-                if d.without_router_id != missing_ids {
-                    for peer in &d.without_router_id {
-                        warn!(%peer, "no router-id for this peer and the node has no IPv4 address: no session");
-                    }
-                    missing_ids = d.without_router_id.clone();
-                }
-                info!(peers = d.peers.len(), routes = d.routes.len(), ips = d.ips.len(), "BGP set");
-                announced.set(i64::try_from(d.ips.len()).unwrap_or(i64::MAX));
-                // Routes first: sessions started by set_peers begin with them.
-                speaker.set_routes(d.routes);
-                speaker.set_peers(d.peers);
-                publish(&mut exporter, speaker.status());
-            }
-            _ = tick.tick() => publish(&mut exporter, speaker.status()),
-        }
-    }
-    info!("BGP shutting down: withdrawing routes, closing sessions");
-    announced.set(0);
-    speaker.shutdown().await;
-    publish(&mut exporter, Vec::new());
 }
 
 #[cfg(test)]
@@ -404,41 +256,5 @@ mod tests {
         let registry = Registry::new();
         assert!(BgpMetrics::register(&registry).is_ok());
         assert!(BgpMetrics::register(&registry).is_err());
-    }
-
-    #[tokio::test]
-    async fn the_task_applies_sets_and_stops_on_shutdown() {
-        let registry = Registry::new();
-        let announced = IntGauge::new("announced", "test").unwrap();
-        let h = spawn(BgpMetrics::register(&registry).unwrap(), announced.clone());
-        let mut d = Desired::default();
-        d.ips.insert("203.0.113.10".parse().unwrap());
-        d.routes
-            .insert(crate::bgp::Route::host("203.0.113.10".parse().unwrap()));
-        // A peer nobody listens on: the session keeps trying, which is enough
-        // to see it in the metrics.
-        d.peers.push(crate::bgp::PeerSpec::new(
-            64512,
-            64500,
-            "127.0.0.1:1".parse().unwrap(),
-            "192.0.2.11".parse().unwrap(),
-        ));
-        h.set(d).unwrap();
-        let start = tokio::time::Instant::now();
-        while !render(&registry).contains("ironlb_bgp_session_up{peer=\"127.0.0.1:1\"} 0") {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "no session metric"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        assert_eq!(announced.get(), 1);
-        let sessions = h.sessions();
-        assert_eq!(sessions.borrow().len(), 1);
-        assert_eq!(sessions.borrow()[0].key.peer.port(), 1);
-        h.shutdown().await;
-        assert_eq!(announced.get(), 0);
-        assert!(sessions.borrow().is_empty());
-        assert!(!render(&registry).contains("127.0.0.1:1"));
     }
 }

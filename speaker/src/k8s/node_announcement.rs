@@ -6,7 +6,7 @@
 //! states of its BGP sessions.
 //!
 //! ```text
-//!   election + announcers ──Desired (full set)──> Publisher ──next_status (pure)──> changed?
+//!   election + announcers ──AnnouncementView (full set)──> NodeAnnouncementWriter ──next_status (pure)──> changed?
 //!                                                                       yes: server-side apply
 //!                                                                       no:  nothing written
 //! ```
@@ -14,7 +14,6 @@
 //! `since` of an entry whose content is unchanged is kept (also across speaker restarts, since
 //! the publisher starts from the object already in the API).
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -26,6 +25,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, warn};
+
+use crate::view::AnnouncementView;
 
 /// The field manager of the speaker's server-side applies.
 pub const FIELD_MANAGER: &str = "ironlb-speaker";
@@ -146,28 +147,6 @@ fn time_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "string", "format": "date-time"})
 }
 
-/// One IP the node should be shown announcing (input of the publisher; no timestamps).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Announced {
-    /// Services holding the IP, as `namespace/name`.
-    pub services: BTreeSet<String>,
-    /// How it is announced.
-    pub mode: AnnounceMode,
-    /// Layer 2: the answering interface.
-    pub interface: Option<String>,
-    /// BGP: the peers it is advertised to.
-    pub peers: BTreeSet<IpAddr>,
-}
-
-/// The full desired content of this node's [`NodeAnnouncement`] status.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Desired {
-    /// Announced IPs.
-    pub announcements: BTreeMap<IpAddr, Announced>,
-    /// BGP sessions by peer.
-    pub bgp_sessions: BTreeMap<IpAddr, BgpSessionState>,
-}
-
 /// The status to publish given what is `published` (`None`: no object yet) and what is
 /// `desired`, or `None` when the published status already says exactly that (nothing to write).
 ///
@@ -175,7 +154,7 @@ pub struct Desired {
 /// otherwise it is `now`.
 pub fn next_status(
     published: Option<&NodeAnnouncementStatus>,
-    desired: &Desired,
+    desired: &AnnouncementView,
     now: &Time,
 ) -> Option<NodeAnnouncementStatus> {
     let empty = NodeAnnouncementStatus::default();
@@ -223,139 +202,15 @@ pub fn next_status(
     (published != Some(&next)).then_some(next)
 }
 
-impl From<crate::bgp::State> for BgpSessionState {
-    fn from(s: crate::bgp::State) -> Self {
-        use crate::bgp::State;
-        match s {
-            State::Idle => BgpSessionState::Idle,
-            State::Connect => BgpSessionState::Connect,
-            State::OpenSent => BgpSessionState::OpenSent,
-            State::OpenConfirm => BgpSessionState::OpenConfirm,
-            State::Established => BgpSessionState::Established,
-        }
-    }
-}
-
-/// One BGP session as [`gather`] sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionView {
-    /// The peer's address.
-    pub peer: IpAddr,
-    /// The session's state.
-    pub state: BgpSessionState,
-    /// Our address on the connection, when connected.
-    pub local: Option<IpAddr>,
-}
-
-/// What this node announces, from what its announcers report.
-///
-/// * `l2`: the IPs the layer-2 responder answers for, with the interfaces it answers on;
-/// * `bgp_ips`: the Service IPs whose routes the BGP announcer offers;
-/// * `sessions`: the BGP sessions. A route counts as announced to the Established sessions of
-///   its family (a session carries the routes of its connection's family only), and an IP with
-///   no such session is not shown: nobody outside hears of it;
-/// * `services`: the Services holding each IP, as `namespace/name`.
-pub fn gather(
-    l2: &BTreeMap<IpAddr, BTreeSet<String>>,
-    bgp_ips: &BTreeSet<IpAddr>,
-    sessions: &[SessionView],
-    services: &BTreeMap<IpAddr, BTreeSet<impl std::fmt::Display>>,
-) -> Desired {
-    let holders = |ip: &IpAddr| -> BTreeSet<String> {
-        services
-            .get(ip)
-            .into_iter()
-            .flatten()
-            .map(ToString::to_string)
-            .collect()
-    };
-    let mut announcements = BTreeMap::new();
-    for ip in bgp_ips {
-        let peers: BTreeSet<IpAddr> = sessions
-            .iter()
-            .filter(|s| s.state == BgpSessionState::Established)
-            .filter(|s| s.local.unwrap_or(s.peer).is_ipv4() == ip.is_ipv4())
-            .map(|s| s.peer)
-            .collect();
-        if !peers.is_empty() {
-            let entry = Announced {
-                services: holders(ip),
-                mode: AnnounceMode::Bgp,
-                interface: None,
-                peers,
-            };
-            announcements.insert(*ip, entry);
-        }
-    }
-    // An IP is in one pool, hence one mode; should both report it, layer 2 is what answers.
-    for (ip, ifaces) in l2.iter().filter(|(_, i)| !i.is_empty()) {
-        let entry = Announced {
-            services: holders(ip),
-            mode: AnnounceMode::Layer2,
-            interface: Some(ifaces.iter().cloned().collect::<Vec<_>>().join(",")),
-            peers: BTreeSet::new(),
-        };
-        announcements.insert(*ip, entry);
-    }
-    Desired {
-        announcements,
-        bgp_sessions: sessions.iter().map(|s| (s.peer, s.state)).collect(),
-    }
-}
-
-/// A change in whether this node advertises a BGP IP (for Events on its Services).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BgpChange {
-    /// The IP is now advertised to these peers (it was not before).
-    Advertised {
-        /// The IP.
-        ip: IpAddr,
-        /// The peers.
-        peers: BTreeSet<IpAddr>,
-    },
-    /// The IP is still wanted but no longer advertised: no Established session of its family.
-    Lost {
-        /// The IP.
-        ip: IpAddr,
-    },
-}
-
-/// The BGP changes from `before` to `after`; `wanted` are the IPs offered to BGP now (an IP
-/// no longer wanted, e.g. its Service deleted, is withdrawn on purpose: no change reported).
-pub fn bgp_changes(before: &Desired, after: &Desired, wanted: &BTreeSet<IpAddr>) -> Vec<BgpChange> {
-    let bgp = |d: &Desired| -> BTreeMap<IpAddr, BTreeSet<IpAddr>> {
-        d.announcements
-            .iter()
-            .filter(|(_, a)| a.mode == AnnounceMode::Bgp)
-            .map(|(ip, a)| (*ip, a.peers.clone()))
-            .collect()
-    };
-    let (was, now) = (bgp(before), bgp(after));
-    let mut out: Vec<BgpChange> = now
-        .iter()
-        .filter(|(ip, _)| !was.contains_key(ip))
-        .map(|(ip, peers)| BgpChange::Advertised {
-            ip: *ip,
-            peers: peers.clone(),
-        })
-        .collect();
-    out.extend(
-        was.keys()
-            .filter(|ip| !now.contains_key(ip) && wanted.contains(ip))
-            .map(|ip| BgpChange::Lost { ip: *ip }),
-    );
-    out
-}
-
 /// The CRD of [`NodeAnnouncement`] as YAML, as committed at `deploy/crds/nodeannouncement.yaml`.
 pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
     Ok(format!(
-        "# Generated from speaker/src/announcement.rs (do not edit); see docs/announcements.md.\n{}",
+        "# Generated from speaker/src/k8s/node_announcement.rs (do not edit); see docs/announcements.md.\n{}",
         serde_saphyr::to_string(&NodeAnnouncement::crd())?
     ))
 }
 
-/// Errors of [`Publisher::publish`].
+/// Errors of [`NodeAnnouncementWriter::publish`].
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// Reading this node's object failed.
@@ -378,9 +233,9 @@ pub enum PublishError {
 
 /// Publishes this node's [`NodeAnnouncement`], writing only when its content changes.
 ///
-/// Call [`Publisher::publish`] with the full desired set whenever it may have changed; a failed
+/// Call [`NodeAnnouncementWriter::publish`] with the full desired set whenever it may have changed; a failed
 /// write leaves the publisher unchanged, so calling again (e.g. on a retry timer) retries it.
-pub struct Publisher {
+pub struct NodeAnnouncementWriter {
     api: Api<NodeAnnouncement>,
     node: String,
     owner: Option<OwnerReference>,
@@ -389,11 +244,11 @@ pub struct Publisher {
     published: Option<Option<NodeAnnouncementStatus>>,
 }
 
-impl Publisher {
+impl NodeAnnouncementWriter {
     /// A publisher for node `node`. With the Node's `uid`, the object is owned by the Node, so it
     /// is garbage-collected when the Node is deleted.
-    pub fn new(client: Client, node: &str, node_uid: Option<&str>) -> Publisher {
-        Publisher {
+    pub fn new(client: Client, node: &str, node_uid: Option<&str>) -> NodeAnnouncementWriter {
+        NodeAnnouncementWriter {
             api: Api::all(client),
             node: node.to_owned(),
             owner: node_uid.map(|uid| OwnerReference {
@@ -427,11 +282,11 @@ impl Publisher {
             return Ok(false);
         };
         self.published = Some(Some(status));
-        self.publish(&Desired::default()).await
+        self.publish(&AnnouncementView::default()).await
     }
 
     /// Makes the API show `desired`; returns whether anything was written.
-    pub async fn publish(&mut self, desired: &Desired) -> Result<bool, PublishError> {
+    pub async fn publish(&mut self, desired: &AnnouncementView) -> Result<bool, PublishError> {
         let published = match &self.published {
             Some(p) => p.clone(),
             None => self.read().await?,
@@ -482,8 +337,8 @@ impl Publisher {
 /// write is retried with backoff (0.5 s doubling to 30 s) until it succeeds or a newer set
 /// replaces it, so an API outage delays the object but loses nothing.
 pub async fn publish_changes(
-    mut publisher: Publisher,
-    mut desired: watch::Receiver<std::sync::Arc<Desired>>,
+    mut publisher: NodeAnnouncementWriter,
+    mut desired: watch::Receiver<std::sync::Arc<AnnouncementView>>,
 ) {
     const FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
     const LAST_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
@@ -523,6 +378,8 @@ fn now() -> Time {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::view::Announced;
+    use std::collections::BTreeSet;
 
     fn t(secs: i64) -> Time {
         Time(Timestamp::from_second(secs).unwrap())
@@ -541,8 +398,11 @@ mod tests {
         }
     }
 
-    fn desired(anns: &[(&str, Announced)], sessions: &[(&str, BgpSessionState)]) -> Desired {
-        Desired {
+    fn desired(
+        anns: &[(&str, Announced)],
+        sessions: &[(&str, BgpSessionState)],
+    ) -> AnnouncementView {
+        AnnouncementView {
             announcements: anns.iter().map(|(i, a)| (ip(i), a.clone())).collect(),
             bgp_sessions: sessions.iter().map(|(p, s)| (ip(p), *s)).collect(),
         }
@@ -551,7 +411,7 @@ mod tests {
     #[test]
     fn nothing_published_and_nothing_desired_writes_an_empty_status() {
         // The object must exist so that `kubectl get` shows the node announces nothing.
-        let next = next_status(None, &Desired::default(), &t(1));
+        let next = next_status(None, &AnnouncementView::default(), &t(1));
         assert_eq!(next, Some(NodeAnnouncementStatus::default()));
     }
 
@@ -622,7 +482,7 @@ mod tests {
             &t(1),
         )
         .unwrap();
-        let next = next_status(Some(&first), &Desired::default(), &t(2)).unwrap();
+        let next = next_status(Some(&first), &AnnouncementView::default(), &t(2)).unwrap();
         assert!(next.announcements.is_empty());
     }
 
@@ -666,96 +526,6 @@ mod tests {
         let back: NodeAnnouncementStatus =
             serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
         assert_eq!(back, s);
-    }
-
-    fn session(peer: &str, state: BgpSessionState, local: Option<&str>) -> SessionView {
-        SessionView {
-            peer: ip(peer),
-            state,
-            local: local.map(ip),
-        }
-    }
-
-    fn names(list: &[(&str, &[&str])]) -> BTreeMap<IpAddr, BTreeSet<String>> {
-        list.iter()
-            .map(|(i, n)| (ip(i), n.iter().map(|s| s.to_string()).collect()))
-            .collect()
-    }
-
-    #[test]
-    fn gather_shows_layer2_ips_with_their_interfaces_and_services() {
-        let l2 = names(&[("192.0.2.200", &["eth1", "eth0"]), ("192.0.2.201", &[])]);
-        let services = names(&[("192.0.2.200", &["a/x", "b/y"])]);
-        let d = gather(&l2, &BTreeSet::new(), &[], &services);
-        // An IP with no interface left is not answered anywhere: not shown.
-        assert_eq!(d.announcements.len(), 1);
-        let a = &d.announcements[&ip("192.0.2.200")];
-        assert_eq!(a.mode, AnnounceMode::Layer2);
-        assert_eq!(a.interface.as_deref(), Some("eth0,eth1"));
-        assert_eq!(a.services, ["a/x".to_owned(), "b/y".to_owned()].into());
-    }
-
-    #[test]
-    fn gather_shows_bgp_ips_only_to_established_sessions_of_their_family() {
-        use BgpSessionState::*;
-        let sessions = [
-            session("192.0.2.1", Established, Some("192.0.2.10")),
-            session("192.0.2.2", Connect, None),
-            session("2001:db8:1::1", Established, Some("2001:db8:1::10")),
-        ];
-        let bgp: BTreeSet<IpAddr> = [ip("203.0.113.5"), ip("2001:db8:2::5")].into();
-        let d = gather(&BTreeMap::new(), &bgp, &sessions, &names(&[]));
-        assert_eq!(
-            d.announcements[&ip("203.0.113.5")].peers,
-            [ip("192.0.2.1")].into()
-        );
-        assert_eq!(
-            d.announcements[&ip("2001:db8:2::5")].peers,
-            [ip("2001:db8:1::1")].into()
-        );
-        assert_eq!(d.bgp_sessions.len(), 3);
-        assert_eq!(d.bgp_sessions[&ip("192.0.2.2")], Connect);
-    }
-
-    #[test]
-    fn gather_hides_bgp_ips_while_no_session_is_up() {
-        let sessions = [session("192.0.2.1", BgpSessionState::OpenSent, None)];
-        let bgp: BTreeSet<IpAddr> = [ip("203.0.113.5")].into();
-        let d = gather(&BTreeMap::new(), &bgp, &sessions, &names(&[]));
-        assert!(d.announcements.is_empty());
-        assert_eq!(d.bgp_sessions.len(), 1);
-    }
-
-    #[test]
-    fn bgp_changes_report_new_and_lost_advertisements_but_not_withdrawals() {
-        use BgpSessionState::*;
-        let up = [session("192.0.2.1", Established, Some("192.0.2.10"))];
-        let down = [session("192.0.2.1", Idle, None)];
-        let ips: BTreeSet<IpAddr> = [ip("203.0.113.5"), ip("203.0.113.6")].into();
-        let none = BTreeMap::new();
-        let before = gather(&none, &ips, &down, &none);
-        let after = gather(&none, &ips, &up, &none);
-        let peers: BTreeSet<IpAddr> = [ip("192.0.2.1")].into();
-        assert_eq!(
-            bgp_changes(&before, &after, &ips),
-            vec![
-                BgpChange::Advertised {
-                    ip: ip("203.0.113.5"),
-                    peers: peers.clone()
-                },
-                BgpChange::Advertised {
-                    ip: ip("203.0.113.6"),
-                    peers
-                },
-            ]
-        );
-        assert_eq!(bgp_changes(&after, &after, &ips), vec![]);
-        // The session drops: both IPs are lost.
-        assert_eq!(bgp_changes(&after, &before, &ips).len(), 2);
-        // One Service goes away: its IP is withdrawn on purpose, nothing to report.
-        let fewer: BTreeSet<IpAddr> = [ip("203.0.113.5")].into();
-        let later = gather(&none, &fewer, &up, &none);
-        assert_eq!(bgp_changes(&after, &later, &fewer), vec![]);
     }
 
     /// The committed CRD must be the generated one; `IRONLB_BLESS=1` rewrites it.

@@ -1,11 +1,9 @@
-//! From Kubernetes objects to the election's plain inputs, and from the election's
-//! result to this node's announcement set. Pure: no client, no sockets, so every rule
-//! here (which Services count, what "ready" means) is tested with plain objects.
+//! Facts from Kubernetes objects: the election's plain inputs (which Services count, what
+//! "ready" means, where a node's speaker gossips). Pure: no client, no sockets, so every
+//! rule here is tested with plain objects.
 #![forbid(unsafe_code)]
 
-use crate::announcer::IfaceSelection;
-use crate::election::{NodeView, ServiceKey, ServiceView, TrafficPolicy, Winner};
-use ironlb_config::{Config, Protocol};
+use crate::election::{NodeView, ServiceKey, ServiceView, TrafficPolicy};
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,7 +44,7 @@ pub fn node_gossip_addr(node: &Node, port: u16) -> Option<std::net::SocketAddr> 
     Some(std::net::SocketAddr::new(*ip, port))
 }
 
-/// What the speaker keeps of a LoadBalancer Service it serves (see [`crate::index`]).
+/// What the speaker keeps of a LoadBalancer Service it serves (see [`super::index`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceFacts {
     /// `metadata.uid` (Events name the Service by it).
@@ -160,30 +158,6 @@ pub fn service_view(
         ips: facts.ips.clone(),
         policy,
     }
-}
-
-/// The IPs `me` won, with the interfaces their pool names (empty: all suitable).
-pub fn my_set(
-    me: &str,
-    config: &Config,
-    winners: &BTreeMap<IpAddr, Winner>,
-) -> BTreeMap<IpAddr, IfaceSelection> {
-    winners
-        .iter()
-        .filter(|(_, w)| w.node == me)
-        .filter_map(|(ip, w)| {
-            let pool = config.pool(&w.pool.0)?;
-            if pool.protocol != Protocol::Layer2 {
-                return None;
-            }
-            let sel = if pool.interfaces.is_empty() {
-                IfaceSelection::AllSuitable
-            } else {
-                IfaceSelection::Only(pool.interfaces.iter().cloned().collect())
-            };
-            Some((*ip, sel))
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -373,32 +347,6 @@ mod tests {
             TrafficPolicy::Local {
                 ready_nodes: BTreeSet::from(["n2".to_string()])
             }
-        );
-    }
-
-    #[test]
-    fn my_set_uses_pool_interfaces() {
-        let mut config = ironlb_config::parse(
-            "address-pools:\n- name: l2\n  protocol: layer2\n  addresses: [192.0.2.200-192.0.2.254]\n",
-        )
-        .unwrap();
-        let w = |node: &str| Winner {
-            node: node.into(),
-            pool: ironlb_config::PoolName("l2".into()),
-            services: vec![],
-        };
-        let winners = BTreeMap::from([
-            ("192.0.2.200".parse().unwrap(), w("me")),
-            ("192.0.2.201".parse().unwrap(), w("other")),
-        ]);
-        let set = my_set("me", &config, &winners);
-        assert_eq!(set.len(), 1);
-        assert_eq!(set.values().next(), Some(&IfaceSelection::AllSuitable));
-        config.pools[0].interfaces = vec!["eth1".into()];
-        let set = my_set("me", &config, &winners);
-        assert_eq!(
-            set.values().next(),
-            Some(&IfaceSelection::Only(BTreeSet::from(["eth1".to_string()])))
         );
     }
 }

@@ -28,7 +28,7 @@ use crate::election::{NodeView, ServiceView, TrafficPolicy};
 
 /// This node's wanted BGP state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Desired {
+pub struct BgpPlan {
     /// One session per configured peer whose node selectors match this node.
     pub peers: Vec<PeerSpec>,
     /// Every route to announce on those sessions.
@@ -47,17 +47,17 @@ pub struct Desired {
 /// * `nodes`: every node; `me` must be among them, else nothing is wanted
 ///   (its labels, hence its peers and pools, are unknown).
 /// * `services`: the LoadBalancer Services with their status IPs.
-pub fn desired(
+pub fn plan(
     me: &str,
     default_router_id: Option<Ipv4Addr>,
     config: &Config,
     nodes: &[NodeView],
     services: &[ServiceView],
-) -> Desired {
+) -> BgpPlan {
     let Some(node) = nodes.iter().find(|n| n.name == me) else {
-        return Desired::default();
+        return BgpPlan::default();
     };
-    let mut out = Desired::default();
+    let mut out = BgpPlan::default();
     for peer in config.peers_for_node(&node.labels) {
         match peer.router_id.or(default_router_id) {
             Some(id) => out.peers.push(PeerSpec::from_config(peer, id)),
@@ -172,7 +172,7 @@ address-pools:
         }
     }
 
-    fn prefixes(d: &Desired) -> BTreeSet<String> {
+    fn prefixes(d: &BgpPlan) -> BTreeSet<String> {
         d.routes.iter().map(|r| r.prefix.to_string()).collect()
     }
 
@@ -186,7 +186,7 @@ address-pools:
     fn peers_follow_node_selectors_and_default_the_router_id() {
         let c = config();
         let nodes = [node("n1", &[]), node("n2", &[("rack", "a")])];
-        let d1 = desired("n1", ROUTER_ID, &c, &nodes, &[]);
+        let d1 = plan("n1", ROUTER_ID, &c, &nodes, &[]);
         let ids: Vec<(String, Ipv4Addr)> = d1
             .peers
             .iter()
@@ -202,7 +202,7 @@ address-pools:
                 ),
             ]
         );
-        let d2 = desired("n2", ROUTER_ID, &c, &nodes, &[]);
+        let d2 = plan("n2", ROUTER_ID, &c, &nodes, &[]);
         assert_eq!(d2.peers.len(), 3);
         assert_eq!(d2.peers[2].peer_asn, 64501);
     }
@@ -210,7 +210,7 @@ address-pools:
     #[test]
     fn a_peer_without_any_router_id_is_left_out_and_named() {
         let c = config();
-        let d = desired("n1", None, &c, &[node("n1", &[])], &[]);
+        let d = plan("n1", None, &c, &[node("n1", &[])], &[]);
         assert_eq!(d.peers.len(), 1, "only the peer with its own router-id");
         assert_eq!(d.peers[0].router_id, Ipv4Addr::new(192, 0, 2, 99));
         assert_eq!(
@@ -223,8 +223,8 @@ address-pools:
     fn an_unknown_node_wants_nothing() {
         let c = config();
         let svcs = [svc("a", &["203.0.113.10"], None)];
-        let d = desired("n9", ROUTER_ID, &c, &[node("n1", &[])], &svcs);
-        assert_eq!(d, Desired::default());
+        let d = plan("n9", ROUTER_ID, &c, &[node("n1", &[])], &svcs);
+        assert_eq!(d, BgpPlan::default());
     }
 
     /// One row: the node asking, its labels and state, the Service's IPs,
@@ -381,7 +381,7 @@ address-pools:
             let nodes = [me, node("n2", &[]), node("n3", &[])];
             let mut s = svc("a", row.ips, row.local.then_some(row.endpoints));
             s.has_ready_endpoint = !row.endpoints.is_empty();
-            let d = desired(row.me, ROUTER_ID, &c, &nodes, &[s]);
+            let d = plan(row.me, ROUTER_ID, &c, &nodes, &[s]);
             assert_eq!(prefixes(&d), strs(row.expect), "{}", row.what);
             assert_eq!(
                 d.ips.is_empty(),
@@ -400,7 +400,7 @@ address-pools:
             svc("a", &["198.51.100.7"], None),
             svc("b", &["198.51.100.9"], None),
         ];
-        let d = desired("n1", ROUTER_ID, &c, &[node("n1", &[])], &svcs);
+        let d = plan("n1", ROUTER_ID, &c, &[node("n1", &[])], &svcs);
         assert_eq!(
             prefixes(&d),
             strs(&["198.51.100.7/32", "198.51.100.9/32", "198.51.100.0/24"])
@@ -427,7 +427,7 @@ address-pools:
         ];
         let nodes = [node("n1", &[]), node("n2", &[]), node("n3", &[])];
         for (me, expect) in [("n1", 1), ("n2", 1), ("n3", 0)] {
-            let d = desired(me, ROUTER_ID, &c, &nodes, &svcs);
+            let d = plan(me, ROUTER_ID, &c, &nodes, &svcs);
             assert_eq!(d.routes.len(), expect, "{me}");
         }
     }
@@ -438,7 +438,7 @@ address-pools:
         let mut me = node("n1", &[]);
         me.live = false;
         let svcs = [svc("a", &["203.0.113.10"], None)];
-        let d = desired("n1", ROUTER_ID, &c, &[me], &svcs);
+        let d = plan("n1", ROUTER_ID, &c, &[me], &svcs);
         assert_eq!(d.peers.len(), 2);
         assert!(d.routes.is_empty());
     }
@@ -487,13 +487,13 @@ address-pools:
             let c = config();
             let nodes = [node("n1", &[]), node("n2", &[]), node("n3", &[])];
             let me = ["n1", "n2", "n3"][me];
-            let d = desired(me, ROUTER_ID, &c, &nodes, &views);
+            let d = plan(me, ROUTER_ID, &c, &nodes, &views);
             // Same answer whatever the order of the Services and nodes.
             let mut rev_views = views.clone();
             rev_views.reverse();
             let mut rev_nodes = nodes.clone();
             rev_nodes.reverse();
-            prop_assert_eq!(&d, &desired(me, ROUTER_ID, &c, &rev_nodes, &rev_views));
+            prop_assert_eq!(&d, &plan(me, ROUTER_ID, &c, &rev_nodes, &rev_views));
             // Every announced IP is a BGP pool IP of a Service this node may serve.
             for ip in &d.ips {
                 let pool = c.pool_of(*ip).unwrap();

@@ -1,17 +1,17 @@
 //! The layer-2 responder's I/O: raw packet sockets on the chosen interfaces, around the
-//! pure [`Announcer`] state machine.
+//! pure [`Responder`] state machine (in `responder.rs`; ARP, NDP and Ethernet codecs beside it).
 //!
 //! ```text
 //!   per interface (std thread, blocking)        one tokio task owns all state
 //!  ┌──────────────────────────────┐  frames   ┌─────────────────────────────────┐
-//!  │ pnet datalink rx.next()      │──mpsc────>│ Announcer::handle(Input)        │
+//!  │ pnet datalink rx.next()      │──mpsc────>│ Responder::handle(Input)          │
 //!  │ keeps only ARP and NS/NA     │ (bounded, │   ├─ Send     -> pnet tx.send_to │
 //!  └──────────────────────────────┘  drops on │   ├─ Join/Leave -> UDP socket    │
 //!  L2Handle::set_announced ──watch──────────> │   ├─ Count    -> metrics         │
 //!  (the whole desired set, latest wins)       │   └─ Took/Released/Conflict      │
 //!  tick 250 ms, rescan interfaces 1 s ──────> │        -> L2Event channel        │
 //!                                             │ after a Took/Released:          │
-//!  L2Handle::answered <──watch (snapshot)──── │   Announcer::answered()         │
+//!  L2Handle::answered <──watch (snapshot)──── │   Responder::answered()         │
 //!                                             └─────────────────────────────────┘
 //! ```
 //! What is answered where is published as a whole snapshot on a watch channel, latest
@@ -19,16 +19,21 @@
 //! the [`L2Event`] channel only feeds Kubernetes Events and logs, best effort.
 //! Receive threads poll with a short timeout so they notice a stop flag; an interface
 //! that disappears or goes down leaves the suitable set at the next rescan, and the
-//! announcer releases its IPs there. Solicited-node groups are joined with
+//! responder releases its IPs there. Solicited-node groups are joined with
 //! `IPV6_JOIN_GROUP` on one UDP socket per interface (membership lasts as long as the
 //! socket), through the standard library, so this module needs no `unsafe`.
 #![forbid(unsafe_code)]
 
-pub use crate::announcer::L2Event;
-use crate::announcer::{Announcer, Counter, IfIndex, IfaceInfo, IfaceSelection, Input, Output};
-use crate::ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, MacAddr};
+pub mod arp;
+pub mod ethernet;
+pub mod ndp;
+pub mod responder;
+
 use crate::metrics::L2Counters;
+use ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, MacAddr};
 use pnet::datalink::{self, Channel, DataLinkSender, NetworkInterface};
+use responder::{Counter, IfIndex, IfaceInfo, Input, Output, Responder};
+pub use responder::{IfaceSelection, L2Event};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr, UdpSocket};
 use std::sync::Arc;
@@ -133,7 +138,7 @@ pub fn suitability(iface: &IfaceFacts, selected: &[String]) -> Result<MacAddr, U
     }
 }
 
-/// Whether a frame is worth handing to the announcer: ARP, or IPv6 carrying ICMPv6
+/// Whether a frame is worth handing to the responder: ARP, or IPv6 carrying ICMPv6
 /// type 135/136 directly. Cheap, so floods of other traffic stay in the rx thread.
 pub fn is_candidate(frame: &[u8]) -> bool {
     match frame.get(12..14) {
@@ -225,7 +230,7 @@ async fn run(
     answered: watch::Sender<Answered>,
 ) {
     let (frame_tx, mut frame_rx) = mpsc::channel::<Frame>(FRAME_QUEUE);
-    let mut announcer = Announcer::new();
+    let mut responder = Responder::new();
     let mut ios: BTreeMap<IfIndex, IfaceIo> = BTreeMap::new();
     let mut tick = tokio::time::interval(opts.tick);
     let mut rescan = tokio::time::interval(opts.rescan);
@@ -257,7 +262,7 @@ async fn run(
             }
         };
         let mut moved = false;
-        for output in announcer.handle(input) {
+        for output in responder.handle(input) {
             moved |= matches!(
                 output,
                 Output::Event(L2Event::Took { .. } | L2Event::Released { .. })
@@ -265,7 +270,7 @@ async fn run(
             perform(output, &mut ios, &counters, &events);
         }
         if moved {
-            answered.send_replace(announcer.answered());
+            answered.send_replace(responder.answered());
         }
     }
     debug!("layer-2 responder stopping");
@@ -401,7 +406,7 @@ fn rescan_interfaces(
     }
     let after: BTreeSet<IfaceInfo> = ios.values().map(|io| io.info.clone()).collect();
     // An interface re-opened unchanged (its thread had died) needs no new input: the
-    // announcer's view of it is still right.
+    // responder's view of it is still right.
     (before != after).then(|| after.into_iter().collect())
 }
 
@@ -560,18 +565,16 @@ mod tests {
 
     #[test]
     fn candidate_filter() {
-        let arp = crate::arp::ArpFrame::gratuitous(
+        let arp = arp::ArpFrame::gratuitous(
             MacAddr([2, 0, 0, 0, 0, 1]),
             "192.0.2.1".parse().unwrap(),
-            crate::arp::ArpOp::Request,
+            arp::ArpOp::Request,
         )
         .encode();
         assert!(is_candidate(&arp));
-        let na = crate::ndp::NdpFrame::unsolicited(
-            MacAddr([2, 0, 0, 0, 0, 1]),
-            "2001:db8::1".parse().unwrap(),
-        )
-        .encode();
+        let na =
+            ndp::NdpFrame::unsolicited(MacAddr([2, 0, 0, 0, 0, 1]), "2001:db8::1".parse().unwrap())
+                .encode();
         assert!(is_candidate(&na));
         let mut echo = na.clone();
         echo[54] = 128;

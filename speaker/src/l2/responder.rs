@@ -1,6 +1,6 @@
-//! The layer-2 announcer as a state machine: which IPs this node answers for on which
+//! The layer-2 responder as a state machine: which IPs this node answers for on which
 //! interfaces, and what to send in reply to each frame. No sockets and no clocks:
-//! [`Announcer::handle`] takes an [`Input`] and returns the [`Output`]s a driver
+//! [`Responder::handle`] takes an [`Input`] and returns the [`Output`]s a driver
 //! performs (the driver is [`crate::l2`]).
 //!
 //! Invariants:
@@ -8,16 +8,16 @@
 //!   the current desired set **and** the frame came in on an interface that IP is
 //!   announced on; the answer carries that interface's MAC.
 //! * The set is declarative: [`Input::SetAnnounced`] carries the whole desired set and
-//!   the announcer computes the difference, so repeating an input changes nothing.
+//!   the responder computes the difference, so repeating an input changes nothing.
 //! * Every (IPv6 VIP, interface) pair it answers on has its solicited-node group
 //!   joined, and a group is left only when no announced IP on that interface needs it.
 //! * A takeover (an (IP, interface) pair that was not announced before) sends a burst
 //!   of [`BURST_ROUNDS`] gratuitous ARP / unsolicited NA rounds, one per [`Input::Tick`].
 #![forbid(unsafe_code)]
 
-use crate::arp::{ArpFrame, ArpOp};
-use crate::ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, EthernetHeader, MacAddr};
-use crate::ndp::{NdpFrame, NdpMessage, solicited_node};
+use super::arp::{ArpFrame, ArpOp};
+use super::ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, EthernetHeader, MacAddr};
+use super::ndp::{NdpFrame, NdpMessage, solicited_node};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -47,7 +47,7 @@ pub struct IfaceInfo {
     pub mac: MacAddr,
 }
 
-/// Everything the announcer reacts to.
+/// Everything the responder reacts to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// The whole desired set of IPs this node announces now.
@@ -141,9 +141,9 @@ pub enum L2Event {
     },
 }
 
-/// The announcer's state.
+/// The responder's state.
 #[derive(Debug, Default)]
-pub struct Announcer {
+pub struct Responder {
     desired: BTreeMap<IpAddr, IfaceSelection>,
     ifaces: BTreeMap<IfIndex, IfaceInfo>,
     /// Resolved: (IP, interface) pairs answered now.
@@ -154,8 +154,8 @@ pub struct Announcer {
     burst: BTreeMap<(IpAddr, IfIndex), u8>,
 }
 
-impl Announcer {
-    /// An announcer with nothing to announce and no interfaces.
+impl Responder {
+    /// A responder with nothing to announce and no interfaces.
     pub fn new() -> Self {
         Self::default()
     }
@@ -425,7 +425,7 @@ mod tests {
     fn ns(target: &str) -> Vec<u8> {
         let t: Ipv6Addr = target.parse().unwrap();
         NdpFrame {
-            eth_dst: crate::ndp::multicast_mac(solicited_node(t)),
+            eth_dst: crate::l2::ndp::multicast_mac(solicited_node(t)),
             eth_src: CLIENT,
             src: "2001:db8:1::99".parse().unwrap(),
             dst: solicited_node(t),
@@ -446,8 +446,8 @@ mod tests {
             .collect()
     }
 
-    fn ready() -> Announcer {
-        let mut a = Announcer::new();
+    fn ready() -> Responder {
+        let mut a = Responder::new();
         a.handle(Input::Interfaces(vec![eth(2, "eth0", MAC1)]));
         a
     }
@@ -472,7 +472,7 @@ mod tests {
 
     #[test]
     fn answered_is_the_whole_set_after_a_large_takeover() {
-        let mut a = Announcer::new();
+        let mut a = Responder::new();
         a.handle(Input::Interfaces(vec![
             eth(2, "eth0", MAC1),
             eth(3, "eth1", MAC2),
@@ -545,7 +545,7 @@ mod tests {
 
     #[test]
     fn answers_only_on_the_selected_interface() {
-        let mut a = Announcer::new();
+        let mut a = Responder::new();
         a.handle(Input::Interfaces(vec![
             eth(2, "eth0", MAC1),
             eth(3, "eth1", MAC2),

@@ -1,46 +1,48 @@
-//! The Kubernetes side of the speaker: watches on Services, EndpointSlices, Nodes and
-//! the config ConfigMap; after each change (debounced) it runs the election and hands this node's set to the layer-2 responder. It also turns the
-//! responder's events into Kubernetes Events on the Services concerned.
+//! The speaker's driver: the watches, the election after each change (debounced), this
+//! node's plan handed to the layer-2 responder and to BGP, the announcement view handed
+//! to the NodeAnnouncement writer, and the responder's events turned into Kubernetes
+//! Events on the Services concerned.
 //!
 //! ```text
 //!  Service watcher ───────> index ┐
 //!  EndpointSlice watcher ─> index ┤
-//!  Node reflector ────────────────┼──> select! ──(debounce)──> election::elect ──> my_set
-//!  ConfigMap watcher ─────────────┤                                  │                 │
-//!  L2Event (Took/Conflict) ───────┘── Events on Services <── winners ┘   L2Handle::set_announced
+//!  Node reflector ────────────────┼──> select! ──(debounce)──> election::elect ──> plan
+//!  ConfigMap watcher ─────────────┤                                  │              │
+//!  gossip members ────────────────┤                                  │   L2Handle::set_announced
+//!  L2Event (Took/Conflict) ───────┘── Events on Services <── winners ┘   BgpHandle::set
+//!  L2Handle::answered, BGP sessions ──> view::gather ──> NodeAnnouncementWriter (own task)
 //! ```
 //! Of Services and EndpointSlices only the facts the election reads are kept
-//! ([`crate::index`]); Nodes (few) are kept whole, trimmed.
-//! What the node then announces (the responder's Took/Released events, the IPs offered to
-//! BGP, the BGP sessions' states) is gathered into its NodeAnnouncement
-//! ([`crate::announcement`]), written by a task of its own, only on change.
+//! ([`crate::k8s::index`]); Nodes (few) are kept whole, trimmed ([`crate::k8s::watch`]).
+//! What the node then announces (the responder's snapshot, the IPs offered to BGP, the BGP
+//! sessions' states) is gathered into its NodeAnnouncement ([`crate::view`]), written by a
+//! task of its own, only on change.
 //!
 //! When the API server is unreachable the indexes keep their last state and retry
-//! with backoff, so announcements go on from the last known view. The same views also
-//! give this node's BGP sessions and routes ([`crate::bgp::desired`]), handed to the BGP
-//! announcer after each election. Nothing is announced
-//! until every watch has listed once and the config has been read (or found absent).
+//! with backoff, so announcements go on from the last known view. Nothing is announced
+//! until Services, EndpointSlices and Nodes have each been listed once and the config has
+//! been read (or found absent).
 #![forbid(unsafe_code)]
 
-use crate::announcement::{self, BgpChange, Publisher, SessionView};
 use crate::bgp::BgpHandle;
 use crate::election::{self, NodeView, ServiceKey, ServiceView, Winner};
-use crate::events::{Events, Said};
-use crate::gossip::{self, GossipHandle, GossipOptions};
-use crate::index::{self, Index};
+use crate::gossip::GossipHandle;
+use crate::k8s::events::{Events, Said};
+use crate::k8s::facts::{self, ServiceFacts, SliceFacts};
+use crate::k8s::index::Index;
+use crate::k8s::node_announcement::{self, NodeAnnouncementWriter};
+use crate::k8s::watch::{self as watches, Change};
 use crate::l2::{Answered, L2Event, L2Handle};
 use crate::metrics::Metrics;
-use crate::state::{self, ServiceFacts, SliceFacts};
-use futures::{Stream, StreamExt};
+use crate::plan;
+use crate::view::{self, AnnouncementView, BgpChange, SessionView};
+use futures::StreamExt;
 use ironlb_config::Config;
-use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference, Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::core::v1::{ConfigMap, Node, ObjectReference};
+use kube::Client;
 use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
-use kube::{Api, Client, Resource};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch as latest};
@@ -120,77 +122,6 @@ pub enum WatchError {
     StreamEnded(&'static str),
 }
 
-enum Change {
-    /// A Node changed.
-    Objects,
-    /// The Node reflector finished a (re)list.
-    Synced,
-    /// A Service's facts changed.
-    Service(index::Event<ServiceFacts>),
-    /// An EndpointSlice's facts changed.
-    Slice(index::Event<SliceFacts>),
-    /// The ConfigMap watcher starts a (re)list.
-    ConfigListStart,
-    /// The ConfigMap now reads so (`None`: deleted).
-    Config(Option<Box<ConfigMap>>),
-    /// The ConfigMap watcher finished a (re)list.
-    ConfigListDone,
-}
-
-type Changes = Pin<Box<dyn Stream<Item = Result<Change, (&'static str, watcher::Error)>> + Send>>;
-
-/// A reflector on `api` whose objects are trimmed by `trim` before they are stored
-/// (the speaker reads few fields; managed fields and the like would dominate memory).
-fn reflect<K>(api: Api<K>, what: &'static str, trim: fn(&mut K)) -> (Store<K>, Changes)
-where
-    K: Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let source = watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .modify(move |obj: &mut K| {
-            obj.meta_mut().managed_fields = None;
-            obj.meta_mut().annotations = None;
-            trim(obj);
-        });
-    let stream = reflector::reflector(writer, source).map(move |ev| match ev {
-        Ok(watcher::Event::InitDone) => Ok(Change::Synced),
-        Ok(_) => Ok(Change::Objects),
-        Err(e) => Err((what, e)),
-    });
-    (reader, Box::pin(stream))
-}
-
-/// A watch on `api` turned into events of the facts `facts` keeps of each object: the
-/// objects themselves are dropped as they arrive.
-fn watch_facts<K, V>(
-    api: Api<K>,
-    what: &'static str,
-    facts: impl Fn(&K) -> Option<V> + Send + 'static,
-    change: fn(index::Event<V>) -> Change,
-) -> Changes
-where
-    K: Resource + Clone + std::fmt::Debug + serde::de::DeserializeOwned + Send + 'static,
-    V: Send + 'static,
-{
-    let stream = watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
-        .filter_map(move |ev| {
-            let out = match ev {
-                Ok(ev) => index::event(ev, &facts).map(|e| Ok(change(e))),
-                Err(e) => Some(Err((what, e))),
-            };
-            std::future::ready(out)
-        });
-    Box::pin(stream)
-}
-
 /// Runs until the responder stops. Watch errors are logged and retried, never fatal.
 pub async fn run(
     client: Client,
@@ -203,52 +134,9 @@ pub async fn run(
 ) -> Result<(), WatchError> {
     let started = tokio::time::Instant::now();
     let mut members = gossip.as_ref().map(|g| g.members.clone());
-    let lb_class = settings.lb_class.clone();
-    let svc_changes = watch_facts(
-        Api::<Service>::all(client.clone()),
-        "Service",
-        move |s: &Service| state::service_facts(s, &lb_class),
-        Change::Service,
-    );
-    let slice_changes = watch_facts(
-        Api::<EndpointSlice>::all(client.clone()),
-        "EndpointSlice",
-        state::slice_facts,
-        Change::Slice,
-    );
+    let (nodes, mut changes) = watches::changes(&client, &settings);
     let mut services: Index<ServiceFacts> = Index::default();
     let mut slices: Index<SliceFacts> = Index::default();
-    let (nodes, node_changes) =
-        reflect(Api::<Node>::all(client.clone()), "Node", |n: &mut Node| {
-            n.spec = None;
-            if let Some(st) = n.status.as_mut() {
-                st.images = None;
-                st.node_info = None;
-                st.volumes_attached = None;
-                st.volumes_in_use = None;
-                st.allocatable = None;
-                st.capacity = None;
-            }
-        });
-    let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), &settings.namespace);
-    let cm_changes: Changes = Box::pin(
-        watcher(
-            cm_api,
-            watcher::Config::default().fields(&format!("metadata.name={}", settings.config_name)),
-        )
-        .default_backoff()
-        .map(|ev| match ev {
-            Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
-                Ok(Change::Config(Some(Box::new(cm))))
-            }
-            Ok(watcher::Event::Delete(_)) => Ok(Change::Config(None)),
-            Ok(watcher::Event::Init) => Ok(Change::ConfigListStart),
-            Ok(watcher::Event::InitDone) => Ok(Change::ConfigListDone),
-            Err(e) => Err(("ConfigMap", e)),
-        }),
-    );
-    let mut changes =
-        futures::stream::select_all([svc_changes, slice_changes, node_changes, cm_changes]);
 
     let events = Events::new(client.clone(), &settings.node_name);
     let mut gate = StartGate::default();
@@ -257,13 +145,13 @@ pub async fn run(
     let mut config = Config::default();
     let mut seen_in_list = false;
     let mut winners: BTreeMap<IpAddr, Winner> = BTreeMap::new();
-    let mut mine: BTreeMap<IpAddr, crate::announcer::IfaceSelection> = BTreeMap::new();
+    let mut mine: BTreeMap<IpAddr, crate::l2::IfaceSelection> = BTreeMap::new();
     // What the NodeAnnouncement shows: the interfaces the responder answers on (its
     // snapshot), the IPs offered to BGP, and the Services holding each IP.
     let mut shown = Shown::default();
     let mut answered = l2.answered();
     let mut sessions = bgp.sessions();
-    let mut publish: Option<latest::Sender<Arc<announcement::Desired>>> = None;
+    let mut publish: Option<latest::Sender<Arc<AnnouncementView>>> = None;
     let mut dirty = false;
     let debounce = tokio::time::sleep(DEBOUNCE);
     tokio::pin!(debounce);
@@ -361,7 +249,7 @@ pub async fn run(
                 let views = Views::read(&services, &slices, &nodes, live.as_ref());
                 winners = election::elect(&config, &views.nodes, &views.services);
                 debug!(ips = winners.len(), services = views.services.len(), "elected");
-                let next = state::my_set(&settings.node_name, &config, &winners);
+                let next = plan::layer2_set(&settings.node_name, &config, &winners);
                 if next != mine {
                     metrics.election_changes.inc();
                     info!(node = %settings.node_name, ips = next.len(), "announcement set changed");
@@ -416,7 +304,7 @@ fn all_ready_are_members(nodes: &Store<Node>, members: &BTreeSet<String>) -> boo
     nodes
         .state()
         .iter()
-        .filter_map(|n| state::node_view(n))
+        .filter_map(|n| facts::node_view(n))
         .filter(|v| v.ready)
         .all(|v| members.contains(&v.name))
 }
@@ -428,7 +316,7 @@ fn peers(nodes: &Store<Node>, settings: &Settings) -> BTreeMap<String, SocketAdd
         .iter()
         .filter_map(|n| {
             let name = n.metadata.name.clone()?;
-            Some((name, state::node_gossip_addr(n, settings.gossip_port)?))
+            Some((name, facts::node_gossip_addr(n, settings.gossip_port)?))
         })
         .collect()
 }
@@ -448,7 +336,7 @@ impl Views {
         nodes: &Store<Node>,
         live: Option<&BTreeSet<String>>,
     ) -> Views {
-        let ready = state::ready_nodes_by_service(slices.iter().map(|(_, f)| f));
+        let ready = facts::ready_nodes_by_service(slices.iter().map(|(_, f)| f));
         let services = services
             .iter()
             .map(|(key, facts)| {
@@ -456,13 +344,13 @@ impl Views {
                     namespace: key.namespace.clone(),
                     name: key.name.clone(),
                 };
-                state::service_view(key, facts, &ready)
+                facts::service_view(key, facts, &ready)
             })
             .collect();
         let nodes = nodes
             .state()
             .iter()
-            .filter_map(|n| state::node_view(n))
+            .filter_map(|n| facts::node_view(n))
             .map(|mut v| {
                 if let Some(live) = live {
                     v.live = v.ready && live.contains(&v.name);
@@ -480,15 +368,15 @@ impl Views {
         settings: &Settings,
         config: &Config,
         nodes: &Store<Node>,
-    ) -> crate::bgp::Desired {
+    ) -> crate::bgp::BgpPlan {
         let router_id = nodes
             .get(&reflector::ObjectRef::new(&settings.node_name))
-            .and_then(|n| state::node_gossip_addr(&n, 0))
+            .and_then(|n| facts::node_gossip_addr(&n, 0))
             .and_then(|a| match a.ip() {
                 IpAddr::V4(v4) => Some(v4),
                 IpAddr::V6(_) => None,
             });
-        crate::bgp::desired(
+        crate::bgp::plan(
             &settings.node_name,
             router_id,
             config,
@@ -516,7 +404,7 @@ struct Shown {
     services: BTreeMap<IpAddr, BTreeSet<ServiceKey>>,
     /// The content handed over last (shared with the publisher: one copy of a thousand
     /// entries, not three).
-    last: Arc<announcement::Desired>,
+    last: Arc<AnnouncementView>,
 }
 
 impl Shown {
@@ -527,7 +415,7 @@ impl Shown {
         &mut self,
         l2: &Answered,
         sessions: &[crate::bgp::PeerStatus],
-    ) -> (Arc<announcement::Desired>, Vec<BgpChange>) {
+    ) -> (Arc<AnnouncementView>, Vec<BgpChange>) {
         let sessions: Vec<SessionView> = sessions
             .iter()
             .map(|s| SessionView {
@@ -536,20 +424,15 @@ impl Shown {
                 local: s.local_address,
             })
             .collect();
-        let next = Arc::new(announcement::gather(
-            l2,
-            &self.bgp_ips,
-            &sessions,
-            &self.services,
-        ));
-        let changes = announcement::bgp_changes(&self.last, &next, &self.bgp_ips);
+        let next = Arc::new(view::gather(l2, &self.bgp_ips, &sessions, &self.services));
+        let changes = view::bgp_changes(&self.last, &next, &self.bgp_ips);
         self.last = Arc::clone(&next);
         (next, changes)
     }
 }
 
 /// Hands `next` to the publisher (which writes only on change).
-fn hand_over(to: &latest::Sender<Arc<announcement::Desired>>, next: Arc<announcement::Desired>) {
+fn hand_over(to: &latest::Sender<Arc<AnnouncementView>>, next: Arc<AnnouncementView>) {
     to.send_if_modified(|current| {
         let changed = **current != *next;
         if changed {
@@ -565,14 +448,14 @@ fn start_publisher(
     client: &Client,
     settings: &Settings,
     nodes: &Store<Node>,
-    first: Arc<announcement::Desired>,
-) -> latest::Sender<Arc<announcement::Desired>> {
+    first: Arc<AnnouncementView>,
+) -> latest::Sender<Arc<AnnouncementView>> {
     let uid = nodes
         .get(&reflector::ObjectRef::new(&settings.node_name))
         .and_then(|n| n.metadata.uid.clone());
-    let publisher = Publisher::new(client.clone(), &settings.node_name, uid.as_deref());
+    let writer = NodeAnnouncementWriter::new(client.clone(), &settings.node_name, uid.as_deref());
     let (tx, rx) = latest::channel(first);
-    tokio::spawn(announcement::publish_changes(publisher, rx));
+    tokio::spawn(node_announcement::publish_changes(writer, rx));
     tx
 }
 
@@ -674,77 +557,6 @@ fn publish_event(
         note: note.to_owned(),
     };
     events.publish(service_ref(key, services), said);
-}
-
-/// Starts gossip if the `memberlist` Secret (key `secretkey`) exists and this node has
-/// an InternalIP; otherwise warns and returns `None` (liveness is node readiness then).
-pub async fn start_gossip(
-    client: &Client,
-    settings: &Settings,
-) -> Option<(GossipHandle, tokio::task::JoinHandle<()>)> {
-    // Nothing can be announced before the API answers anyway, so API errors are
-    // retried here; only a definite answer (no Secret, no key, no node) disables gossip.
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), &settings.namespace);
-    let Some(secret) = retry("the memberlist Secret", || secrets.get_opt("memberlist")).await
-    else {
-        warn!("no memberlist Secret: liveness falls back to node readiness");
-        return None;
-    };
-    let Some(key) = secret.data.as_ref().and_then(|d| d.get("secretkey")) else {
-        warn!("memberlist Secret has no secretkey: liveness falls back to node readiness");
-        return None;
-    };
-    let nodes: Api<Node> = Api::all(client.clone());
-    let Some(node) = retry("this node", || nodes.get_opt(&settings.node_name)).await else {
-        warn!(node = %settings.node_name, "node not found: no gossip, liveness is node readiness");
-        return None;
-    };
-    let Some(advertise) = state::node_gossip_addr(&node, settings.gossip_port) else {
-        warn!(node = %settings.node_name, "node has no InternalIP: no gossip, liveness is node readiness");
-        return None;
-    };
-    let bind = SocketAddr::new(
-        if advertise.is_ipv4() {
-            IpAddr::from([0u8; 4])
-        } else {
-            IpAddr::from([0u16; 8])
-        },
-        settings.gossip_port,
-    );
-    let opts = GossipOptions {
-        name: settings.node_name.clone(),
-        bind,
-        advertise,
-    };
-    match gossip::spawn(opts, &key.0).await {
-        Ok(g) => {
-            info!(%advertise, "gossip started");
-            Some(g)
-        }
-        Err(e) => {
-            warn!(error = %e, "gossip not started: liveness falls back to node readiness");
-            None
-        }
-    }
-}
-
-/// Runs `get` until the API answers, backing off from 0.5 s to 5 s between tries.
-async fn retry<T, F, Fut>(what: &str, mut get: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>, kube::Error>>,
-{
-    let mut delay = Duration::from_millis(500);
-    loop {
-        match get().await {
-            Ok(v) => return v,
-            Err(e) => {
-                warn!(error = %e, "cannot read {what}, retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
-    }
 }
 
 #[cfg(test)]

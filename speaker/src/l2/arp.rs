@@ -19,7 +19,7 @@
 //! trailing bytes (Ethernet padding) are ignored.
 #![forbid(unsafe_code)]
 
-use crate::ethernet::{self, ETHERTYPE_ARP, EthernetError, EthernetHeader, MacAddr};
+use super::ethernet::{self, ETHERTYPE_ARP, EthernetError, EthernetHeader, MacAddr};
 use std::net::Ipv4Addr;
 
 /// Length of an Ethernet/IPv4 ARP packet.

@@ -31,7 +31,7 @@
 //! followed (a solicitation carrying them is refused as `NextHeader`).
 #![forbid(unsafe_code)]
 
-use crate::ethernet::{self, ETHERTYPE_IPV6, EthernetError, EthernetHeader, MacAddr};
+use super::ethernet::{self, ETHERTYPE_IPV6, EthernetError, EthernetHeader, MacAddr};
 use std::net::Ipv6Addr;
 
 const IPV6_HEADER_LEN: usize = 40;
