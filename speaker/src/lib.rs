@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  k8s/ (watches -> facts, index; Events; NodeAnnouncement writer; gossip setup)
-//!    └──> run (driver) ──> election (pure) ──> plan (pure, layer 2) / bgp::plan (pure)
+//!    └──> run (driver) ──> orchestrator (pure) ──> election ──> plan (layer 2) / bgp::plan
 //!              │                                   │                   │
 //!              │                                   v                   v
 //!              │                               l2/ (driver around the responder state
@@ -20,6 +20,7 @@ pub mod http;
 pub mod k8s;
 pub mod l2;
 pub mod metrics;
+pub mod orchestrator;
 pub mod plan;
 pub mod run;
 pub mod view;

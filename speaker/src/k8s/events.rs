@@ -27,13 +27,39 @@ const QUEUE: usize = 2048;
 /// Creates in flight at once.
 const IN_FLIGHT: usize = 4;
 
+/// Why the speaker reports an Event on a Service; the reason strings are part of the
+/// interface (tests and users match them) and never change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventReason {
+    /// Normal `nodeAssigned`: this node announces the Service's IP (layer 2 or BGP).
+    NodeAssigned,
+    /// Warning `L2Conflict`: another MAC claims an IP this node announces.
+    L2Conflict,
+    /// Warning `BGPNotAdvertised`: a wanted IP lost its last Established session.
+    BgpNotAdvertised,
+}
+
+impl EventReason {
+    /// The Event's `reason`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventReason::NodeAssigned => "nodeAssigned",
+            EventReason::L2Conflict => "L2Conflict",
+            EventReason::BgpNotAdvertised => "BGPNotAdvertised",
+        }
+    }
+
+    /// Whether the Event is a Warning (else Normal).
+    pub fn is_warning(self) -> bool {
+        !matches!(self, EventReason::NodeAssigned)
+    }
+}
+
 /// What an Event says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Said {
-    /// Warning (else Normal).
-    pub warning: bool,
-    /// Machine-readable reason, e.g. `nodeAssigned`.
-    pub reason: &'static str,
+    /// Why.
+    pub reason: EventReason,
     /// The message.
     pub note: String,
 }
@@ -59,7 +85,7 @@ impl Events {
         if let Err(mpsc::error::TrySendError::Full((_, said, _))) =
             self.queue.try_send((regarding, said, Timestamp::now()))
         {
-            warn!(reason = said.reason, note = %said.note, "event dropped: too many waiting");
+            warn!(reason = said.reason.as_str(), note = %said.note, "event dropped: too many waiting");
         }
     }
 }
@@ -77,7 +103,7 @@ async fn create_all(
             let api = Api::<Event>::namespaced(client.clone(), namespace);
             async move {
                 if let Err(e) = api.create(&PostParams::default(), &ev).await {
-                    debug!(reason = said.reason, error = %e, "event not published");
+                    debug!(reason = said.reason.as_str(), error = %e, "event not published");
                 }
             }
         })
@@ -95,10 +121,17 @@ fn receiver_stream<T>(rx: mpsc::Receiver<T>) -> impl futures::Stream<Item = T> {
 pub fn build(regarding: ObjectReference, said: &Said, instance: &str, now: Timestamp) -> Event {
     Event {
         action: Some("Announce".to_owned()),
-        reason: Some(said.reason.to_owned()),
+        reason: Some(said.reason.as_str().to_owned()),
         note: Some(said.note.clone()),
         event_time: Some(MicroTime(now)),
-        type_: Some(if said.warning { "Warning" } else { "Normal" }.to_owned()),
+        type_: Some(
+            if said.reason.is_warning() {
+                "Warning"
+            } else {
+                "Normal"
+            }
+            .to_owned(),
+        ),
         reporting_controller: Some(CONTROLLER.to_owned()),
         reporting_instance: Some(instance.to_owned()),
         metadata: ObjectMeta {
@@ -132,8 +165,7 @@ mod tests {
             ..ObjectReference::default()
         };
         let said = Said {
-            warning: true,
-            reason: "L2Conflict",
+            reason: EventReason::L2Conflict,
             note: "02:00:00:00:00:01 also claims 192.0.2.200 on eth0".into(),
         };
         let now = Timestamp::from_second(1_700_000_000).unwrap();
@@ -151,5 +183,18 @@ mod tests {
         assert_eq!(ev.reason.as_deref(), Some("L2Conflict"));
         assert_eq!(ev.reporting_instance.as_deref(), Some("node1"));
         assert_eq!(ev.reporting_controller.as_deref(), Some(CONTROLLER));
+    }
+
+    #[test]
+    fn reasons_are_the_documented_strings() {
+        let table = [
+            (EventReason::NodeAssigned, "nodeAssigned", false),
+            (EventReason::L2Conflict, "L2Conflict", true),
+            (EventReason::BgpNotAdvertised, "BGPNotAdvertised", true),
+        ];
+        for (reason, text, warning) in table {
+            assert_eq!(reason.as_str(), text);
+            assert_eq!(reason.is_warning(), warning, "{text}");
+        }
     }
 }

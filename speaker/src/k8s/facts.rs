@@ -44,6 +44,27 @@ pub fn node_gossip_addr(node: &Node, port: u16) -> Option<std::net::SocketAddr> 
     Some(std::net::SocketAddr::new(*ip, port))
 }
 
+/// What the speaker keeps of a Node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFacts {
+    /// The election's view of it (`live` is its readiness; gossip refines it).
+    pub view: NodeView,
+    /// Its first `InternalIP`, IPv4 preferred: where its speaker gossips, and this node's
+    /// default BGP router id when IPv4.
+    pub internal_ip: Option<IpAddr>,
+    /// `metadata.uid` (this node's NodeAnnouncement is owned by its Node).
+    pub uid: Option<String>,
+}
+
+/// The facts of a Node; `None` for a Node without a name (the API never sends one).
+pub fn node_facts(node: &Node) -> Option<NodeFacts> {
+    Some(NodeFacts {
+        view: node_view(node)?,
+        internal_ip: node_gossip_addr(node, 0).map(|a| a.ip()),
+        uid: node.metadata.uid.clone(),
+    })
+}
+
 /// What the speaker keeps of a LoadBalancer Service it serves (see [`super::index`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceFacts {
@@ -248,6 +269,29 @@ mod tests {
         assert!(!node_view(&node("a", "False")).unwrap().ready);
         assert!(!node_view(&node("a", "Unknown")).unwrap().live);
         assert!(node_view(&Node::default()).is_none());
+    }
+
+    #[test]
+    fn node_facts_keep_view_address_and_uid() {
+        let mut n = node("a", "True");
+        n.metadata.uid = Some("u-a".into());
+        if let Some(st) = n.status.as_mut() {
+            st.addresses = Some(vec![
+                k8s_openapi::api::core::v1::NodeAddress {
+                    type_: "InternalIP".into(),
+                    address: "2001:db8::a".into(),
+                },
+                k8s_openapi::api::core::v1::NodeAddress {
+                    type_: "InternalIP".into(),
+                    address: "192.0.2.10".into(),
+                },
+            ]);
+        }
+        let f = node_facts(&n).unwrap();
+        assert_eq!(f.view, node_view(&n).unwrap());
+        assert_eq!(f.internal_ip, Some("192.0.2.10".parse().unwrap()));
+        assert_eq!(f.uid.as_deref(), Some("u-a"));
+        assert!(node_facts(&Node::default()).is_none());
     }
 
     #[test]

@@ -165,7 +165,7 @@ pub type Answered = BTreeMap<IpAddr, BTreeSet<String>>;
 #[derive(Debug)]
 pub struct L2Handle {
     desired: watch::Sender<BTreeMap<IpAddr, IfaceSelection>>,
-    answered: watch::Receiver<Answered>,
+    answered: watch::Receiver<Arc<Answered>>,
 }
 
 impl L2Handle {
@@ -175,7 +175,7 @@ impl L2Handle {
     }
 
     /// The snapshot of what the responder answers for now, updated after every change.
-    pub fn answered(&self) -> watch::Receiver<Answered> {
+    pub fn answered(&self) -> watch::Receiver<Arc<Answered>> {
         self.answered.clone()
     }
 }
@@ -187,7 +187,7 @@ pub fn spawn(
     events: mpsc::Sender<L2Event>,
 ) -> (L2Handle, tokio::task::JoinHandle<()>) {
     let (desired_tx, desired_rx) = watch::channel(BTreeMap::new());
-    let (answered_tx, answered_rx) = watch::channel(Answered::new());
+    let (answered_tx, answered_rx) = watch::channel(Arc::new(Answered::new()));
     let task = tokio::spawn(run(opts, counters, events, desired_rx, answered_tx));
     (
         L2Handle {
@@ -227,7 +227,7 @@ async fn run(
     counters: L2Counters,
     events: mpsc::Sender<L2Event>,
     mut desired: watch::Receiver<BTreeMap<IpAddr, IfaceSelection>>,
-    answered: watch::Sender<Answered>,
+    answered: watch::Sender<Arc<Answered>>,
 ) {
     let (frame_tx, mut frame_rx) = mpsc::channel::<Frame>(FRAME_QUEUE);
     let mut responder = Responder::new();
@@ -270,7 +270,7 @@ async fn run(
             perform(output, &mut ios, &counters, &events);
         }
         if moved {
-            answered.send_replace(responder.answered());
+            answered.send_replace(Arc::new(responder.answered()));
         }
     }
     debug!("layer-2 responder stopping");
