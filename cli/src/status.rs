@@ -14,19 +14,13 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use ironlb_config::{Config, Protocol};
-use ironlb_speaker::k8s::node_announcement::{AnnounceMode, BgpSession, NodeAnnouncement};
+use ironlb_k8s::annotations;
+use ironlb_k8s::node_announcement::{AnnounceMode, BgpSession, NodeAnnouncement};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
 use kube::{Client, Resource};
 use serde::Serialize;
-
-/// Annotations naming a Service's pool, ours first, then MetalLB's spellings.
-const POOL_ANNOTATIONS: [&str; 3] = [
-    "ironlb.io/address-pool",
-    "metallb.universe.tf/address-pool",
-    "metallb.io/address-pool",
-];
 
 /// `ironlb status` flags.
 #[derive(Args, Debug)]
@@ -108,7 +102,7 @@ pub struct NodeView {
     /// The node.
     pub node: String,
     /// What it announces.
-    pub announcements: Vec<ironlb_speaker::k8s::node_announcement::Announcement>,
+    pub announcements: Vec<ironlb_k8s::node_announcement::Announcement>,
     /// Its BGP sessions.
     pub bgp_sessions: Vec<BgpSession>,
 }
@@ -129,17 +123,11 @@ fn row(svc: &Service, inputs: &Inputs) -> ServiceRow {
     let namespace = svc.metadata.namespace.clone().unwrap_or_default();
     let name = svc.metadata.name.clone().unwrap_or_default();
     // Ingress entries that are not IPs (hostnames) are not ours to announce.
-    let ips: Vec<IpAddr> = svc
-        .status
-        .iter()
-        .flat_map(|s| s.load_balancer.iter())
-        .flat_map(|lb| lb.ingress.iter().flatten())
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .collect();
-    let annotations = svc.metadata.annotations.as_ref();
-    let pool_by_annotation = POOL_ANNOTATIONS
-        .iter()
-        .find_map(|a| annotations.and_then(|m| m.get(*a)).cloned());
+    let ips = ironlb_k8s::service::status_ips(svc);
+    // One precedence with the controller (ironlb.io, metallb.io, metallb.universe.tf); where
+    // spellings disagree the controller refuses the Service, and this shows the first.
+    let pool_by_annotation =
+        annotations::first(svc.metadata.annotations.as_ref(), annotations::ADDRESS_POOL);
     let pool_in_config = inputs
         .config
         .as_ref()

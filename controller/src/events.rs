@@ -3,11 +3,12 @@
 //! Each Event is created directly, with no client-side cache: kube's `Recorder` keeps every
 //! Event it sent for six minutes to fold repeats into series, which at 10k Services costs
 //! more memory than the rest of the controller. Repeats are already suppressed upstream
-//! (the state machine reports a failure once until it changes).
+//! (the state machine reports a failure once until it changes). The Event object itself is
+//! built by [`ironlb_k8s::events::build`], as the speaker's are.
 
+use ironlb_k8s::events::{self, Reporter, Said};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use k8s_openapi::jiff::Timestamp;
 use kube::Api;
 use kube::api::PostParams;
@@ -69,40 +70,26 @@ pub fn build(
     instance: &str,
     now: Timestamp,
 ) -> Event {
-    let regarding = reference(&event.subject, config_map);
-    Event {
-        action: Some(event.action.to_owned()),
-        reason: Some(event.reason.to_owned()),
-        note: Some(event.note.clone()),
-        event_time: Some(MicroTime(now)),
-        type_: Some(if event.warning { "Warning" } else { "Normal" }.to_owned()),
-        reporting_controller: Some(CONTROLLER.to_owned()),
-        reporting_instance: Some(instance.to_owned()),
-        metadata: ObjectMeta {
-            namespace: regarding.namespace.clone(),
-            name: Some(format!(
-                "{}.{:x}",
-                regarding.name.as_deref().unwrap_or("ironlb"),
-                now.as_nanosecond()
-            )),
-            ..ObjectMeta::default()
-        },
-        regarding: Some(regarding),
-        ..Event::default()
-    }
+    let said = Said {
+        reason: event.reason,
+        action: event.action,
+        note: event.note.clone(),
+    };
+    let reporter = Reporter {
+        controller: CONTROLLER,
+        instance: instance.to_owned(),
+        // One leader reports: names need no instance.
+        name_with_instance: false,
+    };
+    events::build(reference(&event.subject, config_map), &said, &reporter, now)
 }
 
 fn reference(subject: &Subject, config_map: &ObjectReference) -> ObjectReference {
     match subject {
         Subject::ConfigMap => config_map.clone(),
-        Subject::Service { key, uid } => ObjectReference {
-            api_version: Some("v1".to_owned()),
-            kind: Some("Service".to_owned()),
-            namespace: Some(key.namespace.clone()),
-            name: Some(key.name.clone()),
-            uid: (!uid.is_empty()).then(|| uid.clone()),
-            ..ObjectReference::default()
-        },
+        Subject::Service { key, uid } => {
+            events::service_ref(key, (!uid.is_empty()).then(|| uid.clone()))
+        }
     }
 }
 
@@ -118,8 +105,7 @@ mod tests {
                 key: ServiceKey::new("ns", "web"),
                 uid: "u1".to_owned(),
             },
-            warning: true,
-            reason: "AllocationFailed",
+            reason: ironlb_k8s::events::Reason::AllocationFailed,
             action: "PoolExhausted",
             note: "no free IPv4 address".to_owned(),
         };

@@ -8,7 +8,7 @@ use ironlb_controller::events::Publisher;
 use ironlb_controller::metrics::Metrics;
 use ironlb_controller::request::Classes;
 use ironlb_controller::run::{Context, Settings};
-use ironlb_controller::{http, leader, run};
+use ironlb_controller::{leader, run};
 use tracing_subscriber::EnvFilter;
 
 /// Gives LoadBalancer Services their external IPs.
@@ -58,7 +58,15 @@ async fn main() -> anyhow::Result<()> {
         .context("building the Kubernetes client")?;
     let metrics = Metrics::new().context("registering metrics")?;
     let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(http::serve(flags.metrics_addr, metrics.clone(), ready_rx));
+    let readiness = ironlb_k8s::http::Readiness {
+        ready: ready_rx,
+        waiting_for: "waiting for config and the Service list",
+    };
+    let server = tokio::spawn(ironlb_k8s::http::serve(
+        flags.metrics_addr,
+        metrics.registry().clone(),
+        Some(readiness),
+    ));
     let (leader, campaign) = leader::campaign(
         client.clone(),
         &flags.namespace,

@@ -2,7 +2,7 @@
 //! and handed to whoever updates or serves them. Labels are bounded: pool names come
 //! from the config, families and results from fixed sets.
 
-use prometheus::{Encoder, GaugeVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{GaugeVec, IntCounterVec, IntGauge, Opts, Registry};
 
 use crate::reconcile::Reconciler;
 
@@ -78,11 +78,14 @@ impl Metrics {
         }
     }
 
+    /// The registry every metric is in (served by [`ironlb_k8s::http`]).
+    pub fn registry(&self) -> &prometheus::Registry {
+        &self.registry
+    }
+
     /// The text exposition of every metric.
     pub fn encode(&self) -> Result<String, prometheus::Error> {
-        let mut buf = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buf)?;
-        String::from_utf8(buf).map_err(|e| prometheus::Error::Msg(e.to_string()))
+        ironlb_k8s::http::encode(&self.registry)
     }
 }
 

@@ -19,6 +19,7 @@ use tracing::{info, warn};
 
 use crate::allocator::{AllocError, Allocator, ClaimProblem, ServiceKey};
 use crate::request::{Handling, ServiceView};
+use ironlb_k8s::events::Reason;
 
 #[cfg(test)]
 #[path = "reconcile_tests.rs"]
@@ -62,10 +63,8 @@ pub enum Subject {
 pub struct EventOut {
     /// What it is about.
     pub subject: Subject,
-    /// Warning (true) or Normal.
-    pub warning: bool,
-    /// PascalCase reason.
-    pub reason: &'static str,
+    /// Why (its kind says Warning or Normal).
+    pub reason: Reason,
     /// PascalCase action. Events with the same subject, reason and action fold into one
     /// series (kube's Recorder), so the action carries the failure kind.
     pub action: &'static str,
@@ -201,8 +200,7 @@ impl Reconciler {
                 if self.leader {
                     out.push(Output::Event(EventOut {
                         subject: Subject::ConfigMap,
-                        warning: true,
-                        reason: "InvalidConfig",
+                        reason: Reason::InvalidConfig,
                         action: "LoadConfig",
                         note: truncate(&format!(
                             "config rejected, last good config kept: {errors}"
@@ -310,8 +308,7 @@ impl Reconciler {
                                 key: k.clone(),
                                 uid,
                             },
-                            warning: true,
-                            reason: "IPConflict",
+                            reason: Reason::IpConflict,
                             action: "Claim",
                             note: n,
                         }));
@@ -391,10 +388,12 @@ impl Reconciler {
                     // A move gets its own reason, so it is not folded into the first
                     // allocation's Event series and its message stays visible.
                     let (reason, note) = match (moved_because, status_ips.is_empty()) {
-                        (Some(why), _) => ("IPReallocated", format!("Assigned {list} ({why})")),
-                        (None, true) => ("IPAllocated", format!("Assigned {list}")),
+                        (Some(why), _) => {
+                            (Reason::IpReallocated, format!("Assigned {list} ({why})"))
+                        }
+                        (None, true) => (Reason::IpAllocated, format!("Assigned {list}")),
                         (None, false) => (
-                            "IPReallocated",
+                            Reason::IpReallocated,
                             format!("Assigned {list} (was {})", join(&status_ips)),
                         ),
                     };
@@ -403,7 +402,6 @@ impl Reconciler {
                             key: key.clone(),
                             uid,
                         },
-                        warning: false,
                         reason,
                         action: "Allocate",
                         note,
@@ -443,8 +441,7 @@ impl Reconciler {
                     key: key.clone(),
                     uid: uid.to_owned(),
                 },
-                warning: true,
-                reason: "AllocationFailed",
+                reason: Reason::AllocationFailed,
                 action: reason,
                 note: truncate(&format!("{reason}: {note}")),
             }));

@@ -62,7 +62,7 @@ fn writes(out: &[Output]) -> Vec<(String, Vec<IpAddr>)> {
 fn events(out: &[Output]) -> Vec<(&'static str, String)> {
     out.iter()
         .filter_map(|o| match o {
-            Output::Event(e) => Some((e.reason, e.note.clone())),
+            Output::Event(e) => Some((e.reason.as_str(), e.note.clone())),
             _ => None,
         })
         .collect()
@@ -119,7 +119,7 @@ fn conflicting_holders_are_reported_on_both_and_left_alone() {
         .filter_map(|o| match o {
             Output::Event(EventOut {
                 subject: Subject::Service { key, .. },
-                reason: "IPConflict",
+                reason: Reason::IpConflict,
                 ..
             }) => Some(key.name.clone()),
             _ => None,
@@ -165,9 +165,9 @@ fn invalid_config_keeps_the_last_good_one() {
         &out[0],
         Output::Event(EventOut {
             subject: Subject::ConfigMap,
-            warning: true,
+            reason,
             ..
-        })
+        }) if reason.is_warning()
     ));
     assert_eq!(
         r.allocator().assigned(&key("a")),

@@ -2,20 +2,19 @@
 //! it asks for (annotations, `spec.loadBalancerIP`, families, ports, traffic policy), and
 //! the addresses its status already records. No I/O.
 //!
-//! Annotations are read under `ironlb.io/`, `metallb.io/` and `metallb.universe.tf/`; if
+//! Annotations are read under `ironlb.io/`, `metallb.io/` and `metallb.universe.tf/`
+//! ([`ironlb_k8s::annotations`], one precedence for the controller and `ironlb status`); if
 //! two spellings disagree the Service is told so rather than one silently winning.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ironlb_config::PoolName;
+use ironlb_k8s::annotations;
 use k8s_openapi::api::core::v1::Service;
 
 use crate::allocator::{Families, Family, Request, ServiceKey, Target};
 use crate::sharing::{L4Protocol, PortSpec, Sharing, SharingKey, TrafficPolicy};
-
-/// Annotation prefixes read, in order of precedence.
-pub const PREFIXES: [&str; 3] = ["ironlb.io/", "metallb.io/", "metallb.universe.tf/"];
 
 /// Why a Service's request cannot be understood. Shown on the Service as an Event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,24 +119,9 @@ pub fn view(svc: &Service, classes: &Classes) -> ServiceView {
     ServiceView {
         uid: svc.metadata.uid.clone().unwrap_or_default(),
         handling: handling(svc, &key, classes),
-        status_ips: status_ips(svc),
+        status_ips: ironlb_k8s::service::status_ips(svc),
         key,
     }
-}
-
-/// The addresses a Service's status records (hostname-only entries are skipped).
-pub fn status_ips(svc: &Service) -> Vec<IpAddr> {
-    svc.status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .map(|ingress| {
-            ingress
-                .iter()
-                .filter_map(|i| i.ip.as_deref().and_then(|ip| ip.parse().ok()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 fn handling(svc: &Service, key: &ServiceKey, classes: &Classes) -> Result<Handling, RequestError> {
@@ -150,25 +134,14 @@ fn handling(svc: &Service, key: &ServiceKey, classes: &Classes) -> Result<Handli
     if !classes.serves(spec.load_balancer_class.as_deref()) {
         return Ok(Handling::OtherClass);
     }
-    let annotations = svc.metadata.annotations.as_ref();
+    let set = svc.metadata.annotations.as_ref();
     let annotation = |name: &str| -> Result<Option<(String, String)>, RequestError> {
-        let mut found: Option<(String, String)> = None;
-        for prefix in PREFIXES {
-            let full = format!("{prefix}{name}");
-            if let Some(value) = annotations.and_then(|a| a.get(&full)) {
-                match &found {
-                    Some((first, v)) if v.trim() != value.trim() => {
-                        return Err(RequestError::Disagreeing {
-                            first: first.clone(),
-                            second: full,
-                        });
-                    }
-                    Some(_) => {}
-                    None => found = Some((full, value.trim().to_owned())),
-                }
-            }
-        }
-        Ok(found)
+        annotations::lookup(set, name)
+            .map(|found| found.map(|f| (f.key, f.value)))
+            .map_err(|d| RequestError::Disagreeing {
+                first: d.first.key,
+                second: d.second,
+            })
     };
 
     let spec_ip = spec
@@ -176,7 +149,7 @@ fn handling(svc: &Service, key: &ServiceKey, classes: &Classes) -> Result<Handli
         .as_deref()
         .map(str::trim)
         .filter(|s| !s.is_empty());
-    let target = match (spec_ip, annotation("loadBalancerIPs")?) {
+    let target = match (spec_ip, annotation(annotations::LOAD_BALANCER_IPS)?) {
         (Some(_), Some(_)) => return Err(RequestError::BothIpRequests),
         (Some(ip), None) => Target::Ips(vec![parse_ip("spec.loadBalancerIP", ip)?]),
         (None, Some((name, list))) => {
@@ -191,7 +164,7 @@ fn handling(svc: &Service, key: &ServiceKey, classes: &Classes) -> Result<Handli
             }
             Target::Ips(ips)
         }
-        (None, None) => match annotation("address-pool")? {
+        (None, None) => match annotation(annotations::ADDRESS_POOL)? {
             Some((_, pool)) if !pool.is_empty() => Target::Pool(PoolName(pool)),
             _ => Target::Auto,
         },
@@ -251,7 +224,7 @@ fn handling(svc: &Service, key: &ServiceKey, classes: &Classes) -> Result<Handli
     } else {
         TrafficPolicy::Cluster
     };
-    let key_value = annotation("allow-shared-ip")?;
+    let key_value = annotation(annotations::ALLOW_SHARED_IP)?;
     Ok(Handling::Ours(Request {
         service: key.clone(),
         target,

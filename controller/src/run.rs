@@ -32,15 +32,15 @@ use crate::events::Publisher;
 use crate::metrics::Metrics;
 use crate::reconcile::{EventOut, Input, Output, Reconciler};
 use crate::{config_watch, request, status};
+use ironlb_k8s::backoff::Backoff;
 
 /// Most status writes in flight at once.
 const MAX_WRITES: usize = 32;
 /// Most Events in flight at once, and most waiting (older ones are dropped beyond that).
 const MAX_EVENTS: usize = 16;
 const MAX_QUEUED_EVENTS: usize = 10_000;
-/// First retry delay after a failed write; doubles up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Retry delays after a failed write: 0.5 s doubling per failure, up to 30 s.
+const WRITE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
 
 /// Names and identity the controller runs with.
 #[derive(Debug, Clone)]
@@ -207,9 +207,7 @@ pub async fn run(ctx: Context, mut leader: watch::Receiver<bool>) -> Result<(), 
                             let attempt = attempts.entry(key.clone()).or_default();
                             *attempt += 1;
                             let attempt = *attempt;
-                            let delay = FIRST_BACKOFF
-                                .saturating_mul(1 << attempt.min(8))
-                                .min(MAX_BACKOFF);
+                            let delay = WRITE_BACKOFF.after(attempt);
                             warn!(service = %key, ?ips, error = %e, ?delay, "status write failed; will retry");
                             retries.insert(key.clone(), Instant::now() + delay);
                             writer.finished(&key);
@@ -272,7 +270,7 @@ fn spawn_event(events: &mut JoinSet<()>, publisher: &Publisher, event: EventOut)
     let publisher = publisher.clone();
     events.spawn(async move {
         if let Err(e) = publisher.publish(&event).await {
-            warn!(error = %e, reason = event.reason, "could not publish event");
+            warn!(error = %e, reason = event.reason.as_str(), "could not publish event");
         }
     });
 }

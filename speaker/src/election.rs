@@ -15,26 +15,12 @@
 #![forbid(unsafe_code)]
 
 use ironlb_config::{Config, PoolName, Protocol};
+use ironlb_k8s::ServiceKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// The node label that removes a node from external load balancing.
 pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
-
-/// A Service's identity: namespace and name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ServiceKey {
-    /// `metadata.namespace`.
-    pub namespace: String,
-    /// `metadata.name`.
-    pub name: String,
-}
-
-impl std::fmt::Display for ServiceKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.namespace, self.name)
-    }
-}
 
 /// What the election needs to know about one node.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,6 @@
 pub mod bgp;
 pub mod election;
 pub mod gossip;
-pub mod http;
 pub mod k8s;
 pub mod l2;
 pub mod metrics;

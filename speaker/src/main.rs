@@ -4,9 +4,8 @@
 use anyhow::Context as _;
 use clap::Parser;
 use ironlb_speaker::bgp::{self, BgpMetrics};
-use ironlb_speaker::http;
+use ironlb_speaker::k8s::announcement_writer::NodeAnnouncementWriter;
 use ironlb_speaker::k8s::gossip_setup;
-use ironlb_speaker::k8s::node_announcement::NodeAnnouncementWriter;
 use ironlb_speaker::l2::{self, L2Options};
 use ironlb_speaker::metrics::Metrics;
 use ironlb_speaker::run::{self, Settings};
@@ -61,7 +60,11 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(node = %flags.node_name, namespace = %flags.namespace, "starting");
 
     let metrics = Metrics::new().context("registering metrics")?;
-    let server = tokio::spawn(http::serve(flags.metrics_addr, metrics.clone()));
+    let server = tokio::spawn(ironlb_k8s::http::serve(
+        flags.metrics_addr,
+        metrics.registry().clone(),
+        None,
+    ));
     let client = kube::Client::try_default()
         .await
         .context("building the Kubernetes client")?;

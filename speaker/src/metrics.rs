@@ -3,7 +3,7 @@
 //! and protocol only.
 #![forbid(unsafe_code)]
 
-use prometheus::{Encoder, IntCounter, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// The layer-2 counters, cheap to clone (each is a shared handle).
 #[derive(Clone, Debug)]
@@ -103,20 +103,6 @@ impl Metrics {
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
-
-    /// Every metric in the Prometheus text format.
-    pub fn render(&self) -> String {
-        let mut buf = Vec::new();
-        // Encoding into a Vec cannot fail for I/O reasons; a failure would be a
-        // malformed metric, which registration already rules out.
-        if TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .is_err()
-        {
-            return String::new();
-        }
-        String::from_utf8(buf).unwrap_or_default()
-    }
 }
 
 #[cfg(test)]
@@ -130,7 +116,7 @@ mod tests {
             .with_label_values(&["node1", "layer2"])
             .set(3);
         m.l2.arp_replies.inc();
-        let text = m.render();
+        let text = ironlb_k8s::http::encode(m.registry()).unwrap();
         for name in [
             "ironlb_announced_ips{node=\"node1\",protocol=\"layer2\"} 3",
             "ironlb_arp_requests_total 0",

@@ -10,7 +10,7 @@
 //!  wake timer (one deadline, set by WakeAt) ────────────────┘           │
 //!        ┌──────────────────────────────────────────────────────────────┘
 //!        ├─ SetLayer2 ──> L2Handle::set_announced     ├─ SetGossipPeers ──> GossipHandle
-//!        ├─ SetBgp ─────> BgpHandle::set              ├─ Event ──> k8s::events (bounded)
+//!        ├─ SetBgp ─────> BgpHandle::set              ├─ Event ──> EventPublisher (bounded)
 //!        ├─ Publish ────> NodeAnnouncementWriter task (watch, latest wins; writes on change)
 //!        └─ Metric ─────> Metrics
 //! ```
@@ -20,20 +20,22 @@
 
 use crate::bgp::BgpHandle;
 use crate::gossip::GossipHandle;
-use crate::k8s::events::Events;
-use crate::k8s::node_announcement::{self, NodeAnnouncementWriter};
+use crate::k8s::announcement_writer::{self, NodeAnnouncementWriter};
 use crate::k8s::watch as watches;
 use crate::l2::{L2Event, L2Handle};
 use crate::metrics::Metrics;
 use crate::orchestrator::{Input, MetricUpdate, Orchestrator, Output};
 use crate::view::AnnouncementView;
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::ObjectReference;
+use ironlb_k8s::events::{self, EventPublisher, Reporter};
 use kube::Client;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch as latest};
 use tokio::time::Instant;
 use tracing::warn;
+
+/// The `reportingController` of the speaker's Events.
+pub const REPORTING_CONTROLLER: &str = "ironlb.io/speaker";
 
 /// What the speaker needs to know about its surroundings.
 #[derive(Debug, Clone)]
@@ -69,7 +71,7 @@ struct Performer<'a> {
     client: Client,
     settings: &'a Settings,
     metrics: Metrics,
-    events: Events,
+    events: EventPublisher,
     l2: &'a L2Handle,
     gossip: Option<&'a GossipHandle>,
     bgp: &'a BgpHandle,
@@ -97,7 +99,14 @@ pub async fn run(
     let mut answered = l2.answered();
     let mut sessions = bgp.sessions();
     let mut performer = Performer {
-        events: Events::new(client.clone(), &settings.node_name),
+        events: EventPublisher::new(
+            client.clone(),
+            Reporter {
+                controller: REPORTING_CONTROLLER,
+                instance: settings.node_name.clone(),
+                name_with_instance: true,
+            },
+        ),
         client,
         settings: &settings,
         metrics,
@@ -160,14 +169,7 @@ impl Performer<'_> {
                 None => self.writer = Some(self.start_writer(view, node_uid)),
             },
             Output::Event { service, uid, said } => {
-                let regarding = ObjectReference {
-                    uid,
-                    api_version: Some("v1".into()),
-                    kind: Some("Service".into()),
-                    namespace: Some(service.namespace),
-                    name: Some(service.name),
-                    ..ObjectReference::default()
-                };
+                let regarding = events::service_ref(&service, uid);
                 // Queued, never awaited: the API server may be down; announcing must not
                 // wait for it.
                 self.events.publish(regarding, said);
@@ -204,7 +206,7 @@ impl Performer<'_> {
             node_uid.as_deref(),
         );
         let (tx, rx) = latest::channel(first);
-        tokio::spawn(node_announcement::publish_changes(writer, rx));
+        tokio::spawn(announcement_writer::publish_changes(writer, rx));
         tx
     }
 }

@@ -1,6 +1,6 @@
 //! The announcement view: what this node shows as announced, gathered from what the
 //! layer-2 responder answers for, the IPs offered to BGP and the sessions' states. Pure;
-//! [`crate::k8s::node_announcement`] writes it into the node's `NodeAnnouncement`.
+//! [`crate::k8s::announcement_writer`] writes it into the node's `NodeAnnouncement`.
 //!
 //! Invariant: an IP is shown only where someone outside can hear of it: answered on an
 //! interface, or advertised over an Established session of its family.
@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::k8s::node_announcement::{AnnounceMode, BgpSessionState};
+use ironlb_k8s::node_announcement::{AnnounceMode, BgpSessionState};
 
 /// One IP the node should be shown announcing (input of the publisher; no timestamps).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -11,9 +11,8 @@ use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use ironlb_speaker::k8s::node_announcement::{
-    AnnounceMode, BgpSessionState, NodeAnnouncement, NodeAnnouncementWriter,
-};
+use ironlb_k8s::node_announcement::{AnnounceMode, BgpSessionState, NodeAnnouncement};
+use ironlb_speaker::k8s::announcement_writer::NodeAnnouncementWriter;
 use ironlb_speaker::view::{Announced, AnnouncementView};
 use ironlb_tests::{Lab, apply_checkout_manifests, lab, ok};
 

@@ -100,8 +100,9 @@ fn serves_from(svc: &ServiceView, me: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::election::{EXCLUDE_LABEL, ServiceKey};
+    use crate::election::EXCLUDE_LABEL;
     use ipnet::IpNet;
+    use ironlb_k8s::ServiceKey;
     use proptest::prelude::*;
 
     const CONFIG: &str = "\

@@ -3,7 +3,8 @@
 //! rule here is tested with plain objects.
 #![forbid(unsafe_code)]
 
-use crate::election::{NodeView, ServiceKey, ServiceView, TrafficPolicy};
+use crate::election::{NodeView, ServiceView, TrafficPolicy};
+use ironlb_k8s::ServiceKey;
 use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use std::collections::{BTreeMap, BTreeSet};
@@ -90,15 +91,7 @@ pub fn service_facts(svc: &Service, lb_class: &str) -> Option<ServiceFacts> {
     {
         return None;
     }
-    let mut ips: Vec<IpAddr> = svc
-        .status
-        .as_ref()
-        .and_then(|s| s.load_balancer.as_ref())
-        .and_then(|lb| lb.ingress.as_ref())
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i.ip.as_deref()?.parse().ok())
-        .collect();
+    let mut ips = ironlb_k8s::service::status_ips(svc);
     if ips.is_empty() {
         return None;
     }

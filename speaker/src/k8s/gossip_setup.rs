@@ -6,6 +6,7 @@
 use super::facts;
 use crate::gossip::{self, GossipHandle, GossipOptions};
 use crate::run::Settings;
+use ironlb_k8s::backoff::Backoff;
 use k8s_openapi::api::core::v1::{Node, Secret};
 use kube::{Api, Client};
 use std::net::{IpAddr, SocketAddr};
@@ -70,14 +71,13 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<Option<T>, kube::Error>>,
 {
-    let mut delay = Duration::from_millis(500);
+    let mut backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(5));
     loop {
         match get().await {
             Ok(v) => return v,
             Err(e) => {
                 warn!(error = %e, "cannot read {what}, retrying");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
+                tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }

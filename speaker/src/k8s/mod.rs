@@ -1,10 +1,11 @@
 //! The Kubernetes side of the speaker: watches turned into plain facts, the indexes that
-//! keep them, Events on Services, this node's `NodeAnnouncement` and gossip's inputs.
-//! Nothing here decides anything: the election and the plans are pure modules fed by it.
+//! keep them, the writer of this node's `NodeAnnouncement` and gossip's inputs. What the
+//! controller and the CLI share (CRD types, Service keys, status IPs, Events, backoff, the
+//! metrics server) is in the `ironlb-k8s` crate. Nothing here decides anything: the
+//! orchestrator, the election and the plans are pure modules fed by it.
 
-pub mod events;
+pub mod announcement_writer;
 pub mod facts;
 pub mod gossip_setup;
 pub mod index;
-pub mod node_announcement;
 pub mod watch;

@@ -28,8 +28,7 @@
 #![forbid(unsafe_code)]
 
 use crate::bgp::{BgpPlan, PeerStatus};
-use crate::election::{self, NodeView, ServiceKey, ServiceView, Winner};
-use crate::k8s::events::{EventReason, Said};
+use crate::election::{self, NodeView, ServiceView, Winner};
 use crate::k8s::facts::{self, NodeFacts, ServiceFacts, SliceFacts};
 use crate::k8s::index::{self, Index};
 use crate::l2::{Answered, IfaceSelection, L2Event};
@@ -37,6 +36,8 @@ use crate::plan;
 use crate::run::Settings;
 use crate::view::{self, AnnouncementView, BgpChange, SessionView};
 use ironlb_config::Config;
+use ironlb_k8s::ServiceKey;
+use ironlb_k8s::events::{Reason, Said};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -46,6 +47,8 @@ use tracing::{debug, info, warn};
 #[cfg(test)]
 mod tests;
 
+/// The action of every Event the speaker reports.
+pub const ANNOUNCE: &str = "Announce";
 /// How long to wait after a change for more changes before re-electing.
 pub const DEBOUNCE: Duration = Duration::from_millis(50);
 /// How long gossip gets to find the other speakers before the first election.
@@ -454,7 +457,7 @@ impl Orchestrator {
     }
 
     /// An Event on `key`, with its uid when known.
-    fn event(&self, key: &ServiceKey, reason: EventReason, note: &str, out: &mut Vec<Output>) {
+    fn event(&self, key: &ServiceKey, reason: Reason, note: &str, out: &mut Vec<Output>) {
         let uid = self
             .services
             .get(&key.namespace, &key.name)
@@ -464,6 +467,7 @@ impl Orchestrator {
             uid,
             said: Said {
                 reason,
+                action: ANNOUNCE,
                 note: note.to_owned(),
             },
         });
@@ -475,12 +479,12 @@ impl Orchestrator {
         let (ip, reason, note) = match &ev {
             L2Event::Took { ip, iface } => (
                 *ip,
-                EventReason::NodeAssigned,
+                Reason::NodeAssigned,
                 format!("announcing {ip} from node {node} on {iface}"),
             ),
             L2Event::Conflict { ip, iface, mac } => (
                 *ip,
-                EventReason::L2Conflict,
+                Reason::L2Conflict,
                 format!("{mac} also claims {ip} on {iface}; node {node} announces it"),
             ),
             L2Event::Released { .. } => return,
@@ -505,13 +509,13 @@ impl Orchestrator {
                         "announcing {ip} from node {node} over BGP to {}",
                         peers.join(", ")
                     );
-                    (ip, EventReason::NodeAssigned, note)
+                    (ip, Reason::NodeAssigned, note)
                 }
                 BgpChange::Lost { ip } => {
                     let note = format!(
                         "node {node} no longer advertises {ip}: no Established BGP session of its family"
                     );
-                    (ip, EventReason::BgpNotAdvertised, note)
+                    (ip, Reason::BgpNotAdvertised, note)
                 }
             };
             for key in self.holders.get(&ip).into_iter().flatten() {

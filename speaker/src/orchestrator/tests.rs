@@ -400,7 +400,8 @@ fn the_responders_reports_become_events_on_the_services_holding_the_ip() {
             },
             uid: Some("uid-web".into()),
             said: Said {
-                reason: EventReason::NodeAssigned,
+                reason: Reason::NodeAssigned,
+                action: ANNOUNCE,
                 note: "announcing 192.0.2.200 from node me on eth0".into(),
             },
         }]

@@ -1,151 +1,33 @@
-//! `NodeAnnouncement` (`ironlb.io/v1alpha1`, cluster-scoped): who announces what, readable with
-//! `kubectl get nodeannouncements` and `ironlb status`.
-//!
-//! One object per node, named after the node, written by that node's speaker only. Its status
-//! lists the IPs the node announces (Services, mode, interface or BGP peers, since when) and the
-//! states of its BGP sessions.
+//! Writes this node's `NodeAnnouncement` ([`ironlb_k8s::node_announcement`]) from the
+//! orchestrator's announcement view.
 //!
 //! ```text
-//!   election + announcers ──AnnouncementView (full set)──> NodeAnnouncementWriter ──next_status (pure)──> changed?
+//!   orchestrator ──AnnouncementView (full set)──> NodeAnnouncementWriter ──next_status (pure)──> changed?
 //!                                                                       yes: server-side apply
 //!                                                                       no:  nothing written
 //! ```
 //! Invariant: the API is written only when the published content changes, never periodically;
 //! `since` of an entry whose content is unchanged is kept (also across speaker restarts, since
-//! the publisher starts from the object already in the API).
+//! the writer starts from the object already in the API).
 
-use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{OwnerReference, Time};
 use k8s_openapi::jiff::Timestamp;
+use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
-use kube::{Client, CustomResource, CustomResourceExt};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::{debug, warn};
+
+use ironlb_k8s::backoff::Backoff;
+use ironlb_k8s::node_announcement::{
+    Announcement, BgpSession, NodeAnnouncement, NodeAnnouncementStatus,
+};
 
 use crate::view::AnnouncementView;
 
 /// The field manager of the speaker's server-side applies.
 pub const FIELD_MANAGER: &str = "ironlb-speaker";
-
-/// Spec of a [`NodeAnnouncement`]: only the node it describes (also its name).
-#[derive(
-    CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema,
-)]
-#[kube(
-    group = "ironlb.io",
-    version = "v1alpha1",
-    kind = "NodeAnnouncement",
-    plural = "nodeannouncements",
-    singular = "nodeannouncement",
-    shortname = "nodeann",
-    category = "ironlb",
-    doc = "What one node announces (IPs, Services, mode, interface or BGP peers) and its BGP sessions; written by that node's speaker.",
-    status = "NodeAnnouncementStatus",
-    printcolumn = r#"{"name":"IPs","type":"string","jsonPath":".status.announcements[*].ip"}"#,
-    printcolumn = r#"{"name":"BGP-Peers","type":"string","jsonPath":".status.bgpSessions[*].peer"}"#,
-    printcolumn = r#"{"name":"BGP-States","type":"string","jsonPath":".status.bgpSessions[*].state"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
-)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeAnnouncementSpec {
-    /// The node whose announcements the status lists (equal to the object's name).
-    pub node_name: String,
-}
-
-/// What a node announces and the state of its BGP sessions.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct NodeAnnouncementStatus {
-    /// IPs this node announces, sorted by IP.
-    #[serde(default)]
-    pub announcements: Vec<Announcement>,
-    /// This node's BGP sessions, sorted by peer.
-    #[serde(default)]
-    pub bgp_sessions: Vec<BgpSession>,
-}
-
-/// One IP announced by the node.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Announcement {
-    /// The announced IP.
-    #[schemars(schema_with = "ip_schema")]
-    pub ip: IpAddr,
-    /// Services holding this IP, as `namespace/name`, sorted.
-    #[serde(default)]
-    pub services: Vec<String>,
-    /// How the IP is announced.
-    pub mode: AnnounceMode,
-    /// Layer 2: the interface answering ARP/NDP for the IP.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interface: Option<String>,
-    /// BGP: the peers the route is advertised to, sorted.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(schema_with = "ip_list_schema")]
-    pub peers: Vec<IpAddr>,
-    /// Since when this node announces the IP this way.
-    #[schemars(schema_with = "time_schema")]
-    pub since: Time,
-}
-
-/// How an IP is announced.
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum AnnounceMode {
-    /// ARP / NDP answers on a LAN interface.
-    Layer2,
-    /// Routes to BGP peers.
-    Bgp,
-}
-
-/// One BGP session of the node.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BgpSession {
-    /// The peer's address.
-    #[schemars(schema_with = "ip_schema")]
-    pub peer: IpAddr,
-    /// The session's state (RFC 4271).
-    pub state: BgpSessionState,
-    /// Since when the session is in this state.
-    #[schemars(schema_with = "time_schema")]
-    pub since: Time,
-}
-
-/// States of a BGP session (RFC 4271 section 8; we only dial out, so no Active).
-#[derive(
-    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, JsonSchema,
-)]
-pub enum BgpSessionState {
-    /// Not trying (stopped, or waiting to retry).
-    Idle,
-    /// Dialling the peer.
-    Connect,
-    /// OPEN sent, waiting for the peer's.
-    OpenSent,
-    /// OPENs exchanged, waiting for the first KEEPALIVE.
-    OpenConfirm,
-    /// Up: routes exchanged.
-    Established,
-}
-
-fn ip_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({"type": "string"})
-}
-
-fn ip_list_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({"type": "array", "items": {"type": "string"}})
-}
-
-fn time_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
-    schemars::json_schema!({"type": "string", "format": "date-time"})
-}
 
 /// The status to publish given what is `published` (`None`: no object yet) and what is
 /// `desired`, or `None` when the published status already says exactly that (nothing to write).
@@ -200,14 +82,6 @@ pub fn next_status(
     };
     // No object yet (`None`): write even an empty status, so the node is listed.
     (published != Some(&next)).then_some(next)
-}
-
-/// The CRD of [`NodeAnnouncement`] as YAML, as committed at `deploy/crds/nodeannouncement.yaml`.
-pub fn crd_yaml() -> Result<String, serde_saphyr::SerializeError> {
-    Ok(format!(
-        "# Generated from speaker/src/k8s/node_announcement.rs (do not edit); see docs/announcements.md.\n{}",
-        serde_saphyr::to_string(&NodeAnnouncement::crd())?
-    ))
 }
 
 /// Errors of [`NodeAnnouncementWriter::publish`].
@@ -340,14 +214,15 @@ pub async fn publish_changes(
     mut publisher: NodeAnnouncementWriter,
     mut desired: watch::Receiver<std::sync::Arc<AnnouncementView>>,
 ) {
-    const FIRST_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
-    const LAST_RETRY: std::time::Duration = std::time::Duration::from_secs(30);
-    let mut delay = FIRST_RETRY;
+    let mut backoff = Backoff::new(
+        std::time::Duration::from_millis(500),
+        std::time::Duration::from_secs(30),
+    );
     loop {
         let want = std::sync::Arc::clone(&desired.borrow_and_update());
         match publisher.publish(&want).await {
             Ok(written) => {
-                delay = FIRST_RETRY;
+                backoff.reset();
                 if written {
                     debug!(ips = want.announcements.len(), "NodeAnnouncement written");
                 }
@@ -356,12 +231,12 @@ pub async fn publish_changes(
                 }
             }
             Err(e) => {
+                let delay = backoff.next_delay();
                 warn!(error = %e, retry_in = ?delay, "NodeAnnouncement not published");
                 tokio::select! {
                     changed = desired.changed() => if changed.is_err() { return },
                     () = tokio::time::sleep(delay) => {}
                 }
-                delay = (delay * 2).min(LAST_RETRY);
             }
         }
     }
@@ -379,7 +254,9 @@ fn now() -> Time {
 mod tests {
     use super::*;
     use crate::view::Announced;
+    use ironlb_k8s::node_announcement::{AnnounceMode, BgpSessionState};
     use std::collections::BTreeSet;
+    use std::net::IpAddr;
 
     fn t(secs: i64) -> Time {
         Time(Timestamp::from_second(secs).unwrap())
@@ -526,30 +403,5 @@ mod tests {
         let back: NodeAnnouncementStatus =
             serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
         assert_eq!(back, s);
-    }
-
-    /// The committed CRD must be the generated one; `IRONLB_BLESS=1` rewrites it.
-    #[test]
-    fn committed_crd_yaml_is_generated_one() {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../deploy/crds/nodeannouncement.yaml"
-        );
-        let generated = crd_yaml().unwrap();
-        if std::env::var_os("IRONLB_BLESS").is_some() {
-            std::fs::write(path, &generated).unwrap();
-        }
-        let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(
-            committed == generated,
-            "{path} is out of date: run `IRONLB_BLESS=1 cargo test -p ironlb-speaker \
-             committed_crd_yaml` and commit it"
-        );
-        // And it is YAML meaning exactly the CRD.
-        let parsed: serde_json::Value = serde_saphyr::from_str(&committed).unwrap();
-        assert_eq!(
-            parsed,
-            serde_json::to_value(NodeAnnouncement::crd()).unwrap()
-        );
     }
 }

@@ -1,0 +1,24 @@
+//! IronLB's Kubernetes glue, one copy shared by the controller, the speaker and the `ironlb`
+//! CLI:
+//!
+//! * [`node_announcement`]: the `NodeAnnouncement` CRD (the speaker writes it, the CLI
+//!   reads it);
+//! * [`service`]: a Service's identity ([`ServiceKey`]) and the IPs its status records;
+//! * [`annotations`]: the one lookup of IronLB's and MetalLB's annotation spellings, with
+//!   one documented precedence;
+//! * [`events`]: Event reasons as an enum, Event building, and a bounded publisher;
+//! * [`backoff`]: the retry delays after API failures;
+//! * [`http`]: the `/metrics` and `/healthz` (and `/readyz`) server.
+//!
+//! Nothing here decides anything about allocation or announcement: it only turns Kubernetes
+//! objects into plain values and back.
+#![forbid(unsafe_code)]
+
+pub mod annotations;
+pub mod backoff;
+pub mod events;
+pub mod http;
+pub mod node_announcement;
+pub mod service;
+
+pub use service::ServiceKey;
