@@ -12,7 +12,7 @@ pub const KEY: &str = "config";
 /// deleted one: the last config is kept.
 pub fn input(cm: &ConfigMap) -> Input {
     match cm.data.as_ref().and_then(|d| d.get(KEY)) {
-        Some(text) => Input::ConfigApplied(ironlb_config::parse(text).map_err(|e| e.to_string())),
+        Some(text) => Input::ConfigApplied(ironlb_config::parse(text)),
         None => Input::ConfigDeleted,
     }
 }

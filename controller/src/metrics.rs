@@ -4,7 +4,7 @@
 
 use prometheus::{GaugeVec, IntCounterVec, IntGauge, Opts, Registry};
 
-use crate::reconcile::Reconciler;
+use crate::reconcile::{Outcome, Reconciler};
 
 /// The controller's metrics and their registry.
 #[derive(Debug, Clone)]
@@ -57,9 +57,11 @@ impl Metrics {
         })
     }
 
-    /// Counts one allocation outcome (`ok` or a failure reason).
-    pub fn count(&self, result: &str) {
-        self.allocations.with_label_values(&[result]).inc();
+    /// Counts one allocation outcome.
+    pub fn count(&self, outcome: Outcome) {
+        self.allocations
+            .with_label_values(&[outcome.as_str()])
+            .inc();
     }
 
     /// Brings the gauges in line with the controller's state.
@@ -93,7 +95,6 @@ impl Metrics {
 mod tests {
     use super::*;
     use crate::reconcile::Input;
-    use ironlb_config::Config;
 
     #[test]
     fn exposes_pool_sizes_and_config_state() -> Result<(), Box<dyn std::error::Error>> {
@@ -103,9 +104,12 @@ mod tests {
             "address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.0/30, 'fd00::/64']\n",
         )?;
         r.handle(Input::ConfigApplied(Ok(config)));
-        r.handle(Input::ConfigApplied(Err::<Config, _>("bad".to_owned())));
+        r.handle(Input::ConfigApplied(Err(ironlb_config::parse(
+            "address-pools: 3",
+        )
+        .unwrap_err())));
         m.observe(&r);
-        m.count("ok");
+        m.count(Outcome::Ok);
         let text = m.encode()?;
         for line in [
             r#"ironlb_address_pool_size{family="ipv4",pool="p"} 4"#,

@@ -14,10 +14,10 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use ironlb_config::Config;
+use ironlb_config::{Config, ConfigErrors};
 use tracing::{info, warn};
 
-use crate::allocator::{AllocError, Allocator, ClaimProblem, ServiceKey};
+use crate::allocator::{AllocError, Allocator, ClaimProblem, Reason as AllocReason, ServiceKey};
 use crate::request::{Handling, ServiceView};
 use ironlb_k8s::events::Reason;
 
@@ -34,8 +34,8 @@ pub enum Input {
     ServiceApplied(ServiceView),
     /// A Service was deleted.
     ServiceDeleted(ServiceKey),
-    /// The ConfigMap holds this document: parsed, or the parse errors (one per line).
-    ConfigApplied(Result<Config, String>),
+    /// The ConfigMap holds this document: parsed, or the errors found in it.
+    ConfigApplied(Result<Config, ConfigErrors>),
     /// The ConfigMap (or its `config` key) is gone.
     ConfigDeleted,
     /// This replica became (true) or stopped being (false) the leader.
@@ -72,6 +72,46 @@ pub struct EventOut {
     pub note: String,
 }
 
+/// Why an allocation attempt failed: the `result` label of `ironlb_allocations_total` and
+/// the action of the `AllocationFailed` Event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failure {
+    /// The allocator refused (pool exhausted, unknown pool, address in use, ...).
+    Alloc(AllocReason),
+    /// The Service's request does not parse (annotations, and also families, ports).
+    BadRequest,
+}
+
+impl Failure {
+    /// The label: the allocator's reason, or `BadAnnotation` for a malformed request (the
+    /// name dashboards and alerts already match).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Alloc(r) => r.as_str(),
+            Failure::BadRequest => "BadAnnotation",
+        }
+    }
+}
+
+/// The outcome of one allocation attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Addresses assigned.
+    Ok,
+    /// No addresses, for this reason.
+    Failed(Failure),
+}
+
+impl Outcome {
+    /// The `result` label: `ok`, or the failure's.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed(f) => f.as_str(),
+        }
+    }
+}
+
 /// Something the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
@@ -84,8 +124,8 @@ pub enum Output {
     },
     /// Publish an Event.
     Event(EventOut),
-    /// Count one allocation attempt by result (`ok` or a failure reason).
-    Counted(&'static str),
+    /// Count one allocation attempt by its outcome.
+    Counted(Outcome),
 }
 
 /// The state machine. See the module docs.
@@ -357,7 +397,7 @@ impl Reconciler {
             Err(e) => {
                 // Keep whatever it holds; say what is wrong.
                 let note = e.to_string();
-                self.report(key, &uid, e.reason(), note, out);
+                self.report(key, &uid, Failure::BadRequest, note, out);
                 return;
             }
         };
@@ -376,7 +416,7 @@ impl Reconciler {
                 self.reported.remove(key);
                 let moved_because = self.moving.remove(key);
                 if previous.as_deref() != Some(ips.as_slice()) {
-                    out.push(Output::Counted("ok"));
+                    out.push(Output::Counted(Outcome::Ok));
                     info!(service = %key, ?ips, "addresses allocated");
                 }
                 if ips != status_ips && self.leader {
@@ -416,8 +456,7 @@ impl Reconciler {
     }
 
     fn fail(&mut self, key: &ServiceKey, uid: &str, e: &AllocError, out: &mut Vec<Output>) {
-        let reason = e.reason().as_str();
-        self.report(key, uid, reason, e.to_string(), out);
+        self.report(key, uid, Failure::Alloc(e.reason()), e.to_string(), out);
     }
 
     /// A Warning on the Service, once per distinct failure.
@@ -425,15 +464,16 @@ impl Reconciler {
         &mut self,
         key: &ServiceKey,
         uid: &str,
-        reason: &'static str,
+        failure: Failure,
         note: String,
         out: &mut Vec<Output>,
     ) {
         if self.reported.get(key) == Some(&note) {
             return;
         }
+        let reason = failure.as_str();
         warn!(service = %key, reason, %note, "allocation failed");
-        out.push(Output::Counted(reason));
+        out.push(Output::Counted(Outcome::Failed(failure)));
         self.reported.insert(key.clone(), note.clone());
         if self.leader {
             out.push(Output::Event(EventOut {

@@ -68,6 +68,14 @@ fn events(out: &[Output]) -> Vec<(&'static str, String)> {
         .collect()
 }
 
+/// The errors of a document that does not validate (an unknown protocol).
+fn bad_config() -> ironlb_config::ConfigErrors {
+    ironlb_config::parse(
+        "address-pools:\n- name: x\n  protocol: layer9\n  addresses: [10.0.0.0/30]\n",
+    )
+    .unwrap_err()
+}
+
 fn leader_with(cfg: Config) -> Reconciler {
     let mut r = Reconciler::new();
     r.handle(Input::Leader(true));
@@ -158,7 +166,7 @@ fn followers_compute_but_never_write_then_write_on_promotion() {
 fn invalid_config_keeps_the_last_good_one() {
     let mut r = leader_with(config(&[("10.0.0.1", "10.0.0.1")]));
     r.handle(Input::ServicesListed(vec![svc("a", &[])]));
-    let out = r.handle(Input::ConfigApplied(Err("pool x: bad cidr".to_owned())));
+    let out = r.handle(Input::ConfigApplied(Err(bad_config())));
     assert!(r.config_stale() && r.config_loaded());
     assert_eq!(out.len(), 1);
     assert!(matches!(
@@ -229,7 +237,7 @@ fn invalid_then_shrinking_config_moves_only_the_orphan() {
     let out = r.handle(Input::ServiceApplied(svc("b", &[])));
     assert_eq!(writes(&out), vec![("b".to_owned(), vec![ip("10.0.0.1")])]);
     r.handle(Input::ServiceApplied(svc("b", &["10.0.0.1"])));
-    r.handle(Input::ConfigApplied(Err("bad".to_owned())));
+    r.handle(Input::ConfigApplied(Err(bad_config())));
     let out = r.handle(Input::ConfigApplied(Ok(config(&[(
         "10.0.0.1", "10.0.0.3",
     )]))));

@@ -52,13 +52,6 @@ pub enum RequestError {
     BadPort(i32),
 }
 
-impl RequestError {
-    /// Bounded reason for Events and metrics.
-    pub fn reason(&self) -> &'static str {
-        "BadAnnotation"
-    }
-}
-
 /// What IronLB does with a Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Handling {

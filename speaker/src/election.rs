@@ -309,6 +309,18 @@ mod tests {
             score("node1", ip("192.0.2.201"))
         );
         assert_eq!(score("", ip("0.0.0.0")), fmix64(FNV_EMPTY_V4));
+        // Literal values, computed outside this code (FNV-1a 64 then MurmurHash3's fmix64,
+        // in Python): the function, not only its determinism, is pinned.
+        let pinned = [
+            ("node1", "192.0.2.200", 0x5dca_b238_5b1a_6846_u64),
+            ("node2", "192.0.2.200", 0xddfd_791f_6001_fff8),
+            ("node1", "192.0.2.201", 0x708f_bd1e_746c_62f9),
+            ("node1", "2001:db8::1", 0xd6de_e49b_5246_b910),
+            ("", "0.0.0.0", 0x2e03_e2a1_f6fa_9870),
+        ];
+        for (node, addr, want) in pinned {
+            assert_eq!(score(node, ip(addr)), want, "score({node:?}, {addr})");
+        }
     }
     // FNV-1a 64 of [0, 4, 0, 0, 0, 0], computed by hand from the algorithm.
     const FNV_EMPTY_V4: u64 = {

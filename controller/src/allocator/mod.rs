@@ -162,7 +162,50 @@ pub enum AllocError {
     },
     /// An address or pool of a family the Service does not want, or a wanted family missing.
     #[error("family mismatch: {0}")]
-    FamilyMismatch(String),
+    FamilyMismatch(FamilyMismatch),
+}
+
+/// How a Service's address families and what it holds, asks for or can get disagree.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FamilyMismatch {
+    /// It holds no address at all.
+    #[error("no address held")]
+    NoAddressHeld,
+    /// The pool it names (or, with `None`, every auto-assign pool) has none of `family`.
+    #[error("{} has no {family} addresses", .pool.as_ref().map_or("any auto-assign pool".to_owned(), |p| format!("pool {p}")))]
+    PoolLacks {
+        /// The named pool, if any.
+        pool: Option<String>,
+        /// The family missing.
+        family: Family,
+    },
+    /// Dual-stack is required but no pool has every family.
+    #[error("dual-stack required but no pool has both {} addresses", list(.families))]
+    NoDualStackPool {
+        /// The families required.
+        families: Vec<Family>,
+    },
+    /// A requested address is of a family the Service does not have.
+    #[error("{ip} is {family} but the Service's families are {}", list(.families))]
+    WrongFamily {
+        /// The address.
+        ip: IpAddr,
+        /// Its family.
+        family: Family,
+        /// The Service's families.
+        families: Vec<Family>,
+    },
+    /// Two requested addresses of one family.
+    #[error("more than one {0} address requested")]
+    Repeated(Family),
+    /// A required family has no requested address.
+    #[error("no {missing} address requested but the Service requires {}", list(.families))]
+    Missing {
+        /// The family missing.
+        missing: Family,
+        /// The Service's families.
+        families: Vec<Family>,
+    },
 }
 
 /// A bounded, stable name for an outcome: the Event reason and the metric label.
@@ -615,7 +658,7 @@ impl Allocator {
     /// Whether addresses a Service holds still satisfy its request.
     fn check_current(&self, req: &Request, ips: &[IpAddr]) -> Result<(), AllocError> {
         let Some(&first) = ips.first() else {
-            return Err(AllocError::FamilyMismatch("no address held".to_owned()));
+            return Err(AllocError::FamilyMismatch(FamilyMismatch::NoAddressHeld));
         };
         if let Target::Ips(wanted) = &req.target {
             let a: BTreeSet<_> = wanted.iter().collect();
@@ -741,11 +784,10 @@ impl Allocator {
         };
         for &family in needed {
             if !pools.iter().any(|&p| self.pools[p].has_family(family)) {
-                let whose =
-                    named.map_or("any auto-assign pool".to_owned(), |n| format!("pool {n}"));
-                return Err(AllocError::FamilyMismatch(format!(
-                    "{whose} has no {family} addresses"
-                )));
+                return Err(AllocError::FamilyMismatch(FamilyMismatch::PoolLacks {
+                    pool: named.map(|n| n.to_string()),
+                    family,
+                }));
             }
         }
         if req.families.require_all
@@ -754,10 +796,11 @@ impl Allocator {
                 .iter()
                 .any(|&p| order.iter().all(|f| self.pools[p].has_family(*f)))
         {
-            return Err(AllocError::FamilyMismatch(format!(
-                "dual-stack required but no pool has both {} addresses",
-                list(order)
-            )));
+            return Err(AllocError::FamilyMismatch(
+                FamilyMismatch::NoDualStackPool {
+                    families: order.to_vec(),
+                },
+            ));
         }
         let family = needed.first().copied().unwrap_or(Family::V4);
         let family = needed
@@ -849,24 +892,23 @@ fn check_families(families: &Families, ips: &[IpAddr]) -> Result<(), AllocError>
     for &ip in ips {
         let family = Family::of(ip);
         if !families.order.contains(&family) {
-            return Err(AllocError::FamilyMismatch(format!(
-                "{ip} is {family} but the Service's families are {}",
-                list(&families.order)
-            )));
+            return Err(AllocError::FamilyMismatch(FamilyMismatch::WrongFamily {
+                ip,
+                family,
+                families: families.order.clone(),
+            }));
         }
         if !seen.insert(family) {
-            return Err(AllocError::FamilyMismatch(format!(
-                "more than one {family} address requested"
-            )));
+            return Err(AllocError::FamilyMismatch(FamilyMismatch::Repeated(family)));
         }
     }
     if families.require_all
         && let Some(missing) = families.order.iter().find(|f| !seen.contains(f))
     {
-        return Err(AllocError::FamilyMismatch(format!(
-            "no {missing} address requested but the Service requires {}",
-            list(&families.order)
-        )));
+        return Err(AllocError::FamilyMismatch(FamilyMismatch::Missing {
+            missing: *missing,
+            families: families.order.clone(),
+        }));
     }
     Ok(())
 }

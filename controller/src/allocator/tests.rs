@@ -527,3 +527,56 @@ proptest! {
         prop_assert_eq!(got.len(), 8);
     }
 }
+
+#[test]
+fn family_mismatch_messages_read_as_before() {
+    let v4v6 = vec![Family::V4, Family::V6];
+    let table = [
+        (FamilyMismatch::NoAddressHeld, "no address held"),
+        (
+            FamilyMismatch::PoolLacks {
+                pool: Some("blue".into()),
+                family: Family::V6,
+            },
+            "pool blue has no IPv6 addresses",
+        ),
+        (
+            FamilyMismatch::PoolLacks {
+                pool: None,
+                family: Family::V4,
+            },
+            "any auto-assign pool has no IPv4 addresses",
+        ),
+        (
+            FamilyMismatch::NoDualStackPool {
+                families: v4v6.clone(),
+            },
+            "dual-stack required but no pool has both IPv4,IPv6 addresses",
+        ),
+        (
+            FamilyMismatch::WrongFamily {
+                ip: "2001:db8::1".parse().unwrap(),
+                family: Family::V6,
+                families: vec![Family::V4],
+            },
+            "2001:db8::1 is IPv6 but the Service's families are IPv4",
+        ),
+        (
+            FamilyMismatch::Repeated(Family::V4),
+            "more than one IPv4 address requested",
+        ),
+        (
+            FamilyMismatch::Missing {
+                missing: Family::V6,
+                families: v4v6,
+            },
+            "no IPv6 address requested but the Service requires IPv4,IPv6",
+        ),
+    ];
+    for (problem, text) in table {
+        assert_eq!(
+            AllocError::FamilyMismatch(problem).to_string(),
+            format!("family mismatch: {text}")
+        );
+    }
+}

@@ -89,11 +89,6 @@ impl BgpHandle {
         Ok(())
     }
 
-    /// A receiver of the sets given to [`BgpHandle::set`] (the latest one).
-    pub fn subscribe(&self) -> watch::Receiver<BgpPlan> {
-        self.desired.subscribe()
-    }
-
     /// A receiver of the sessions' states (for `NodeAnnouncement` and
     /// `ironlb status`), refreshed every [`METRICS_PERIOD`], changed only
     /// when a session's snapshot does.
@@ -389,14 +384,6 @@ impl BgpSpeaker {
             .values()
             .map(|h| h.status.borrow().clone())
             .collect()
-    }
-
-    /// A receiver that changes whenever the session of `key` does.
-    pub fn watch_status(&self, key: &PeerKey) -> Option<watch::Receiver<PeerStatus>> {
-        self.peers
-            .iter()
-            .find(|(s, _)| s.key() == *key)
-            .map(|(_, h)| h.status.clone())
     }
 
     /// Withdraws everything, sends Cease / Administrative Shutdown on every

@@ -235,11 +235,6 @@ impl Session {
         self.state
     }
 
-    /// Prefixes the peer holds from us.
-    pub fn advertised(&self) -> impl Iterator<Item = &IpNet> {
-        self.advertised.keys()
-    }
-
     /// Number of prefixes the peer holds from us.
     pub fn advertised_count(&self) -> usize {
         self.advertised.len()
