@@ -19,7 +19,7 @@ const EXIT_USAGE: u8 = 2;
 
 /// Subcommands of `ironlb config`.
 #[derive(Subcommand)]
-pub enum ConfigCommand {
+pub(crate) enum ConfigCommand {
     /// Validate a config document or a ConfigMap manifest; exit 0 valid, 1 invalid, 2 usage error.
     Validate {
         /// The file to read, or `-` for standard input.
@@ -32,7 +32,7 @@ pub enum ConfigCommand {
 
 /// How results are printed.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
+pub(crate) enum Output {
     /// Human-readable lines.
     Text,
     /// One JSON object.
@@ -40,7 +40,7 @@ pub enum Output {
 }
 
 /// Runs a config subcommand; returns the process exit code.
-pub fn run(cmd: ConfigCommand) -> anyhow::Result<u8> {
+pub(crate) fn run(cmd: ConfigCommand) -> anyhow::Result<u8> {
     match cmd {
         ConfigCommand::Validate { file, output } => Ok(validate(&file, output)),
     }

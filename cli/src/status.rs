@@ -24,7 +24,7 @@ use serde::Serialize;
 
 /// `ironlb status` flags.
 #[derive(Args, Debug)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Table)]
     output: Output,
@@ -48,7 +48,7 @@ enum Output {
 
 /// Everything the view is built from, as read from the API.
 #[derive(Debug, Default)]
-pub struct Inputs {
+pub(crate) struct Inputs {
     /// All Services (non-LoadBalancer ones are skipped).
     pub services: Vec<Service>,
     /// All NodeAnnouncements.
@@ -61,7 +61,7 @@ pub struct Inputs {
 
 /// One node announcing one of a Service's IPs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Announcer {
+pub(crate) struct Announcer {
     /// The node.
     pub node: String,
     /// The IP it announces.
@@ -78,7 +78,7 @@ pub struct Announcer {
 
 /// One LoadBalancer Service as `ironlb status` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ServiceRow {
+pub(crate) struct ServiceRow {
     /// Namespace.
     pub namespace: String,
     /// Name.
@@ -98,7 +98,7 @@ pub struct ServiceRow {
 /// One node's view (`--node`); JSON keys as in the NodeAnnouncement (`bgpSessions`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct NodeView {
+pub(crate) struct NodeView {
     /// The node.
     pub node: String,
     /// What it announces.
@@ -108,7 +108,7 @@ pub struct NodeView {
 }
 
 /// The rows of the table: one per LoadBalancer Service, sorted by namespace/name.
-pub fn rows(inputs: &Inputs) -> Vec<ServiceRow> {
+pub(crate) fn rows(inputs: &Inputs) -> Vec<ServiceRow> {
     let mut out: Vec<ServiceRow> = inputs
         .services
         .iter()
@@ -225,7 +225,7 @@ fn event_time(e: &Event) -> Option<Timestamp> {
 }
 
 /// Node `node`'s view, or `None` when it has no NodeAnnouncement.
-pub fn node_view(inputs: &Inputs, node: &str) -> Option<NodeView> {
+pub(crate) fn node_view(inputs: &Inputs, node: &str) -> Option<NodeView> {
     let na = inputs
         .announcements
         .iter()
@@ -239,7 +239,7 @@ pub fn node_view(inputs: &Inputs, node: &str) -> Option<NodeView> {
 }
 
 /// Renders `rows` as an aligned text table.
-pub fn render_rows(rows: &[ServiceRow]) -> String {
+pub(crate) fn render_rows(rows: &[ServiceRow]) -> String {
     let mut cells =
         vec![["SERVICE", "IPS", "POOL", "MODE", "ANNOUNCED BY", "REASON"].map(str::to_owned)];
     for r in rows {
@@ -281,7 +281,7 @@ fn announcer_cell(a: &Announcer) -> String {
 }
 
 /// Renders a node's view: its announcements, then its BGP sessions.
-pub fn render_node(view: &NodeView) -> String {
+pub(crate) fn render_node(view: &NodeView) -> String {
     let mut cells = vec![["IP", "SERVICES", "MODE", "INTERFACE/PEERS", "SINCE"].map(str::to_owned)];
     for a in &view.announcements {
         cells.push([
@@ -336,7 +336,7 @@ fn table<const N: usize>(cells: &[[String; N]]) -> String {
 }
 
 /// Runs `ironlb status`; returns the exit code.
-pub fn run(args: StatusArgs) -> anyhow::Result<u8> {
+pub(crate) fn run(args: StatusArgs) -> anyhow::Result<u8> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

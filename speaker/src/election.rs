@@ -20,11 +20,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// The node label that removes a node from external load balancing.
-pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+pub(crate) const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
 
 /// What the election needs to know about one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeView {
+pub(crate) struct NodeView {
     /// `metadata.name`.
     pub name: String,
     /// The node's labels (for pool node selectors and the exclude label).
@@ -37,14 +37,14 @@ pub struct NodeView {
 
 impl NodeView {
     /// Whether the node may announce anything at all (before pool and endpoint rules).
-    pub fn can_announce(&self) -> bool {
+    pub(crate) fn can_announce(&self) -> bool {
         self.ready && self.live && !self.labels.contains_key(EXCLUDE_LABEL)
     }
 }
 
 /// `spec.externalTrafficPolicy`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TrafficPolicy {
+pub(crate) enum TrafficPolicy {
     /// Any eligible node may announce.
     Cluster,
     /// Only nodes in this set (those with a ready endpoint of the Service) may announce.
@@ -56,7 +56,7 @@ pub enum TrafficPolicy {
 
 /// What the election needs to know about one LoadBalancer Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceView {
+pub(crate) struct ServiceView {
     /// The Service.
     pub key: ServiceKey,
     /// The IPs in its `status.loadBalancer.ingress`.
@@ -70,7 +70,7 @@ pub struct ServiceView {
 
 /// The outcome for one IP.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Winner {
+pub(crate) struct Winner {
     /// The node that announces the IP.
     pub node: String,
     /// The pool holding the IP.
@@ -84,7 +84,7 @@ pub struct Winner {
 /// Stable across processes, platforms and releases: FNV-1a 64 over the node name, a
 /// separator byte that cannot occur in a node name, and the address octets, then a
 /// 64-bit finaliser so that similar names do not get similar scores.
-pub fn score(node: &str, ip: IpAddr) -> u64 {
+pub(crate) fn score(node: &str, ip: IpAddr) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let mut h = OFFSET;
@@ -118,7 +118,7 @@ fn fmix64(mut k: u64) -> u64 {
 
 /// The winner among `candidates` for `ip`: highest [`score`], ties broken by the
 /// smaller name so that the answer never depends on iteration order.
-pub fn rank_first<'a, I>(ip: IpAddr, candidates: I) -> Option<&'a str>
+pub(crate) fn rank_first<'a, I>(ip: IpAddr, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
@@ -135,7 +135,7 @@ where
 /// `Local` policy, has a ready endpoint of every such Service — or, when no node has
 /// endpoints of all of them, of at least one (so a shared IP is still served). IPs with
 /// no eligible node are absent from the result: nobody announces them.
-pub fn elect(
+pub(crate) fn elect(
     config: &Config,
     nodes: &[NodeView],
     services: &[ServiceView],

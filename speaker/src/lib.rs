@@ -14,12 +14,12 @@
 //! ```
 
 pub mod bgp;
-pub mod election;
+pub(crate) mod election;
 pub mod gossip;
 pub mod k8s;
 pub mod l2;
 pub mod metrics;
-pub mod orchestrator;
-pub mod plan;
+pub(crate) mod orchestrator;
+pub(crate) mod plan;
 pub mod run;
 pub mod view;

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 /// The IPs `me` won, with the interfaces their pool names (empty: all suitable).
-pub fn layer2_set(
+pub(crate) fn layer2_set(
     me: &str,
     config: &Config,
     winners: &BTreeMap<IpAddr, Winner>,

@@ -48,7 +48,7 @@ impl From<crate::bgp::State> for BgpSessionState {
 
 /// One BGP session as [`gather`] sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionView {
+pub(crate) struct SessionView {
     /// The peer's address.
     pub peer: IpAddr,
     /// The session's state.
@@ -65,7 +65,7 @@ pub struct SessionView {
 ///   its family (a session carries the routes of its connection's family only), and an IP with
 ///   no such session is not shown: nobody outside hears of it;
 /// * `services`: the Services holding each IP, as `namespace/name`.
-pub fn gather(
+pub(crate) fn gather(
     l2: &BTreeMap<IpAddr, BTreeSet<String>>,
     bgp_ips: &BTreeSet<IpAddr>,
     sessions: &[SessionView],
@@ -115,7 +115,7 @@ pub fn gather(
 
 /// A change in whether this node advertises a BGP IP (for Events on its Services).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BgpChange {
+pub(crate) enum BgpChange {
     /// The IP is now advertised to these peers (it was not before).
     Advertised {
         /// The IP.
@@ -132,7 +132,7 @@ pub enum BgpChange {
 
 /// The BGP changes from `before` to `after`; `wanted` are the IPs offered to BGP now (an IP
 /// no longer wanted, e.g. its Service deleted, is withdrawn on purpose: no change reported).
-pub fn bgp_changes(
+pub(crate) fn bgp_changes(
     before: &AnnouncementView,
     after: &AnnouncementView,
     wanted: &BTreeSet<IpAddr>,

@@ -25,13 +25,14 @@
 pub mod driver;
 pub mod message;
 pub mod metrics;
-pub mod plan;
+pub(crate) mod plan;
 pub mod route;
 pub mod session;
 pub mod socket;
 
 pub use driver::{BgpError, BgpHandle, BgpSpeaker, PeerKey, PeerSpec, PeerStatus, spawn};
 pub use metrics::BgpMetrics;
-pub use plan::{BgpPlan, plan};
+pub use plan::BgpPlan;
+pub(crate) use plan::plan;
 pub use route::{Route, RouteAttrs, routes_for};
 pub use session::{Session, SessionConfig, State};

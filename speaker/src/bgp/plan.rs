@@ -47,7 +47,7 @@ pub struct BgpPlan {
 /// * `nodes`: every node; `me` must be among them, else nothing is wanted
 ///   (its labels, hence its peers and pools, are unknown).
 /// * `services`: the LoadBalancer Services with their status IPs.
-pub fn plan(
+pub(crate) fn plan(
     me: &str,
     default_router_id: Option<Ipv4Addr>,
     config: &Config,

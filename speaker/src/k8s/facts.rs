@@ -11,11 +11,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// The label linking an EndpointSlice to its Service.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+pub(crate) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// The election's view of a Node. Liveness is the node's readiness until gossip says
 /// otherwise (`live` is refined by the caller when membership is known).
-pub fn node_view(node: &Node) -> Option<NodeView> {
+pub(crate) fn node_view(node: &Node) -> Option<NodeView> {
     let name = node.metadata.name.clone()?;
     let ready = node
         .status
@@ -31,7 +31,7 @@ pub fn node_view(node: &Node) -> Option<NodeView> {
 }
 
 /// Where the node's speaker gossips: its first `InternalIP` (IPv4 preferred) at `port`.
-pub fn node_gossip_addr(node: &Node, port: u16) -> Option<std::net::SocketAddr> {
+pub(crate) fn node_gossip_addr(node: &Node, port: u16) -> Option<std::net::SocketAddr> {
     let ips: Vec<IpAddr> = node
         .status
         .as_ref()?
@@ -47,7 +47,7 @@ pub fn node_gossip_addr(node: &Node, port: u16) -> Option<std::net::SocketAddr> 
 
 /// What the speaker keeps of a Node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeFacts {
+pub(crate) struct NodeFacts {
     /// The election's view of it (`live` is its readiness; gossip refines it).
     pub view: NodeView,
     /// Its first `InternalIP`, IPv4 preferred: where its speaker gossips, and this node's
@@ -58,7 +58,7 @@ pub struct NodeFacts {
 }
 
 /// The facts of a Node; `None` for a Node without a name (the API never sends one).
-pub fn node_facts(node: &Node) -> Option<NodeFacts> {
+pub(crate) fn node_facts(node: &Node) -> Option<NodeFacts> {
     Some(NodeFacts {
         view: node_view(node)?,
         internal_ip: node_gossip_addr(node, 0).map(|a| a.ip()),
@@ -68,7 +68,7 @@ pub fn node_facts(node: &Node) -> Option<NodeFacts> {
 
 /// What the speaker keeps of a LoadBalancer Service it serves (see [`super::index`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceFacts {
+pub(crate) struct ServiceFacts {
     /// `metadata.uid` (Events name the Service by it).
     pub uid: Option<String>,
     /// The IPs in its `status.loadBalancer.ingress`.
@@ -79,7 +79,7 @@ pub struct ServiceFacts {
 
 /// The facts of a Service the speaker serves: only `type: LoadBalancer` Services with no
 /// class or with `lb_class`, holding at least one IP; `None` otherwise.
-pub fn service_facts(svc: &Service, lb_class: &str) -> Option<ServiceFacts> {
+pub(crate) fn service_facts(svc: &Service, lb_class: &str) -> Option<ServiceFacts> {
     let spec = svc.spec.as_ref()?;
     if spec.type_.as_deref() != Some("LoadBalancer") {
         return None;
@@ -106,7 +106,7 @@ pub fn service_facts(svc: &Service, lb_class: &str) -> Option<ServiceFacts> {
 /// What the speaker keeps of an EndpointSlice: its Service and the nodes with a ready
 /// endpoint in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SliceFacts {
+pub(crate) struct SliceFacts {
     /// The Service (label `kubernetes.io/service-name`).
     pub service: ServiceKey,
     /// Nodes with at least one ready endpoint in the slice.
@@ -117,7 +117,7 @@ pub struct SliceFacts {
 ///
 /// An endpoint whose `ready` condition is unset counts as ready, as the API
 /// documents; one without `nodeName` counts for no node.
-pub fn slice_facts(slice: &EndpointSlice) -> Option<SliceFacts> {
+pub(crate) fn slice_facts(slice: &EndpointSlice) -> Option<SliceFacts> {
     let service = ServiceKey {
         namespace: slice.metadata.namespace.clone()?,
         name: slice
@@ -140,7 +140,7 @@ pub fn slice_facts(slice: &EndpointSlice) -> Option<SliceFacts> {
 }
 
 /// Nodes with at least one ready endpoint, per Service, from all its slices.
-pub fn ready_nodes_by_service<'a>(
+pub(crate) fn ready_nodes_by_service<'a>(
     slices: impl IntoIterator<Item = &'a SliceFacts>,
 ) -> BTreeMap<ServiceKey, BTreeSet<String>> {
     let mut out: BTreeMap<ServiceKey, BTreeSet<String>> = BTreeMap::new();
@@ -153,7 +153,7 @@ pub fn ready_nodes_by_service<'a>(
 }
 
 /// The election's view of the Service `key` with `facts`, given where endpoints are ready.
-pub fn service_view(
+pub(crate) fn service_view(
     key: ServiceKey,
     facts: &ServiceFacts,
     ready_nodes: &BTreeMap<ServiceKey, BTreeSet<String>>,

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 
 /// An object's namespace (empty for cluster-scoped objects) and name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ObjectKey {
+pub(crate) struct ObjectKey {
     /// `metadata.namespace`, or empty.
     pub namespace: String,
     /// `metadata.name`.
@@ -25,7 +25,7 @@ pub struct ObjectKey {
 /// A watcher event reduced to the facts kept of the object (`None`: nothing kept, e.g. a
 /// Service that is not a LoadBalancer).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event<V> {
+pub(crate) enum Event<V> {
     /// A (re)list starts.
     Listing,
     /// An object of the (re)list.
@@ -40,7 +40,7 @@ pub enum Event<V> {
 
 /// The event of facts for `ev`, with `facts` extracting them; `None` for an object without
 /// a name (the API never sends one).
-pub fn event<K: Resource, V>(
+pub(crate) fn event<K: Resource, V>(
     ev: watcher::Event<K>,
     facts: impl Fn(&K) -> Option<V>,
 ) -> Option<Event<V>> {
@@ -61,7 +61,7 @@ pub fn event<K: Resource, V>(
 
 /// The facts kept of every object of one kind.
 #[derive(Debug, Clone)]
-pub struct Index<V> {
+pub(crate) struct Index<V> {
     items: HashMap<ObjectKey, V>,
     /// A relist in progress.
     listing: Option<HashMap<ObjectKey, V>>,
@@ -78,7 +78,7 @@ impl<V> Default for Index<V> {
 
 impl<V> Index<V> {
     /// Applies `ev`; returns whether it completed a (re)list.
-    pub fn apply(&mut self, ev: Event<V>) -> bool {
+    pub(crate) fn apply(&mut self, ev: Event<V>) -> bool {
         match ev {
             Event::Listing => self.listing = Some(HashMap::new()),
             Event::Listed(key, facts) => {
@@ -104,7 +104,7 @@ impl<V> Index<V> {
     }
 
     /// The facts of the object `namespace`/`name`.
-    pub fn get(&self, namespace: &str, name: &str) -> Option<&V> {
+    pub(crate) fn get(&self, namespace: &str, name: &str) -> Option<&V> {
         // Rare (one lookup per Event sent): building the key is cheaper than a second map.
         self.items.get(&ObjectKey {
             namespace: namespace.to_owned(),
@@ -113,17 +113,19 @@ impl<V> Index<V> {
     }
 
     /// Every object's key and facts, in no order.
-    pub fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &V)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &V)> {
         self.items.iter()
     }
 
-    /// How many objects have facts kept.
-    pub fn len(&self) -> usize {
+    /// How many objects have facts kept (for tests: the speaker only iterates).
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.items.len()
     }
 
     /// Whether no object has facts kept.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.items.is_empty()
     }
 }

@@ -5,7 +5,7 @@
 //! orchestrator, the election and the plans are pure modules fed by it.
 
 pub mod announcement_writer;
-pub mod facts;
+pub(crate) mod facts;
 pub mod gossip_setup;
-pub mod index;
-pub mod watch;
+pub(crate) mod index;
+pub(crate) mod watch;

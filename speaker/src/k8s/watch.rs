@@ -20,7 +20,7 @@ use std::pin::Pin;
 
 /// A failed watch call; the watcher retries it with backoff.
 #[derive(Debug)]
-pub struct WatchFailure {
+pub(crate) struct WatchFailure {
     /// The kind watched, e.g. `Service`.
     pub kind: &'static str,
     /// What failed.
@@ -28,7 +28,7 @@ pub struct WatchFailure {
 }
 
 /// The merged stream of inputs from every watch.
-pub type Changes = Pin<Box<dyn Stream<Item = Result<Input, WatchFailure>> + Send>>;
+pub(crate) type Changes = Pin<Box<dyn Stream<Item = Result<Input, WatchFailure>> + Send>>;
 
 /// A watch on `api` turned into inputs of the facts `facts` keeps of each object: the
 /// objects themselves are dropped as they arrive.
@@ -64,7 +64,7 @@ fn config_text(cm: &ConfigMap) -> String {
 }
 
 /// Starts every watch; their inputs come merged in one stream.
-pub fn changes(client: &Client, settings: &Settings) -> Changes {
+pub(crate) fn changes(client: &Client, settings: &Settings) -> Changes {
     let lb_class = settings.lb_class.clone();
     let services = watch_facts(
         Api::<Service>::all(client.clone()),

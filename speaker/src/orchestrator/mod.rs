@@ -48,15 +48,15 @@ use tracing::{debug, info, warn};
 mod tests;
 
 /// The action of every Event the speaker reports.
-pub const ANNOUNCE: &str = "Announce";
+pub(crate) const ANNOUNCE: &str = "Announce";
 /// How long to wait after a change for more changes before re-electing.
-pub const DEBOUNCE: Duration = Duration::from_millis(50);
+pub(crate) const DEBOUNCE: Duration = Duration::from_millis(50);
 /// How long gossip gets to find the other speakers before the first election.
-pub const GOSSIP_GRACE: Duration = Duration::from_secs(2);
+pub(crate) const GOSSIP_GRACE: Duration = Duration::from_secs(2);
 
 /// Everything the orchestrator reacts to.
 #[derive(Debug, Clone)]
-pub enum Input {
+pub(crate) enum Input {
     /// A Service's facts changed (or a list of them began or ended).
     Services(index::Event<ServiceFacts>),
     /// An EndpointSlice's facts changed.
@@ -86,7 +86,7 @@ pub enum Input {
 
 /// A metric to update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricUpdate {
+pub(crate) enum MetricUpdate {
     /// `ironlb_config_stale`: whether the last config seen was rejected.
     ConfigStale(bool),
     /// `ironlb_gossip_members`: live members seen by gossip (0 without gossip).
@@ -99,7 +99,7 @@ pub enum MetricUpdate {
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Output {
+pub(crate) enum Output {
     /// Send [`Input::Wake`] at this time, replacing any earlier request.
     WakeAt(Instant),
     /// Gossip with these speakers (node name to gossip address).
@@ -166,7 +166,7 @@ impl StartGate {
 
 /// The orchestrator's state.
 #[derive(Debug)]
-pub struct Orchestrator {
+pub(crate) struct Orchestrator {
     settings: Settings,
     started: Instant,
     gate: StartGate,
@@ -196,7 +196,7 @@ pub struct Orchestrator {
 impl Orchestrator {
     /// An orchestrator started at `now`. `members` is the gossip membership now, or `None`
     /// when the speaker runs without gossip.
-    pub fn new(settings: Settings, members: Option<BTreeSet<String>>, now: Instant) -> Self {
+    pub(crate) fn new(settings: Settings, members: Option<BTreeSet<String>>, now: Instant) -> Self {
         Orchestrator {
             settings,
             started: now,
@@ -219,7 +219,7 @@ impl Orchestrator {
     }
 
     /// Handles one input that arrived at `now`.
-    pub fn handle(&mut self, input: Input, now: Instant) -> Vec<Output> {
+    pub(crate) fn handle(&mut self, input: Input, now: Instant) -> Vec<Output> {
         let mut out = Vec::new();
         match input {
             Input::Services(ev) => {

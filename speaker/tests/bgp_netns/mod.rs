@@ -13,6 +13,8 @@
 //!                   2001:db8:1::2, ::3  <──veth──>             2001:db8:1::1
 //!  (our BgpSpeaker)                          (bird / gobgpd / frr)
 //! ```
+// Shared by several test crates as `mod bgp_netns;`: its `pub` items are used across them.
+#![allow(unreachable_pub)]
 #![allow(dead_code)]
 
 use std::net::{Ipv4Addr, SocketAddr};
