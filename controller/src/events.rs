@@ -3,36 +3,40 @@
 //! Each Event is created directly, with no client-side cache: kube's `Recorder` keeps every
 //! Event it sent for six minutes to fold repeats into series, which at 10k Services costs
 //! more memory than the rest of the controller. Repeats are already suppressed upstream
-//! (the state machine reports a failure once until it changes). The Event object itself is
-//! built by [`ironlb_k8s::events::build`], as the speaker's are.
+//! (the state machine reports a failure once until it changes). Events go through the
+//! bounded publisher the speaker uses too ([`ironlb_k8s::events::EventPublisher`]): 16
+//! creates in flight, 10,000 waiting; beyond that new Events are dropped (logged).
 
-use ironlb_k8s::events::{self, Reporter, Said};
+use ironlb_k8s::events::{self, EventPublisher, Limits, Reporter, Said};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::Timestamp;
-use kube::Api;
-use kube::api::PostParams;
 
 use crate::reconcile::{EventOut, Subject};
 
 /// The `reportingController` of every Event.
 pub const CONTROLLER: &str = "ironlb.io/controller";
 
-/// Publishes Events about Services and the IronLB ConfigMap.
+/// Events waiting (more are dropped) and creates in flight at once.
+const LIMITS: Limits = Limits {
+    queue: 10_000,
+    in_flight: 16,
+};
+
+/// Publishes Events about Services and the IronLB ConfigMap, through the bounded publisher
+/// the speaker uses too: never waits for the API.
 #[derive(Clone)]
 pub struct Publisher {
-    client: kube::Client,
-    instance: String,
+    events: EventPublisher,
     config_map: ObjectReference,
 }
 
 impl Publisher {
     /// A publisher reporting as instance `instance`, with the ConfigMap's namespace and
-    /// name for config Events.
+    /// name for config Events. Starts the task creating them.
     pub fn new(client: kube::Client, instance: &str, namespace: &str, config_name: &str) -> Self {
         Self {
-            client,
-            instance: instance.to_owned(),
+            events: EventPublisher::new(client, reporter(instance), LIMITS),
             config_map: ObjectReference {
                 api_version: Some("v1".to_owned()),
                 kind: Some("ConfigMap".to_owned()),
@@ -48,40 +52,43 @@ impl Publisher {
         self.config_map.uid = uid;
     }
 
-    /// Publishes one Event.
-    pub async fn publish(&self, event: &EventOut) -> Result<(), kube::Error> {
-        let ev = build(event, &self.config_map, &self.instance, Timestamp::now());
-        let namespace = ev
-            .metadata
-            .namespace
-            .clone()
-            .unwrap_or_else(|| "default".to_owned());
-        Api::<Event>::namespaced(self.client.clone(), &namespace)
-            .create(&PostParams::default(), &ev)
-            .await
-            .map(|_| ())
+    /// Queues one Event; a full queue drops it (logged).
+    pub fn publish(&self, event: EventOut) {
+        let regarding = reference(&event.subject, &self.config_map);
+        self.events.publish(regarding, said(event));
     }
 }
 
-/// The Event object for `event` at time `now`.
+fn reporter(instance: &str) -> Reporter {
+    Reporter {
+        controller: CONTROLLER,
+        instance: instance.to_owned(),
+        // One leader reports: names need no instance.
+        name_with_instance: false,
+    }
+}
+
+fn said(event: EventOut) -> Said {
+    Said {
+        reason: event.reason,
+        action: event.action,
+        note: event.note,
+    }
+}
+
+/// The Event object the publisher creates for `event` at time `now`.
 pub fn build(
     event: &EventOut,
     config_map: &ObjectReference,
     instance: &str,
     now: Timestamp,
 ) -> Event {
-    let said = Said {
-        reason: event.reason,
-        action: event.action,
-        note: event.note.clone(),
-    };
-    let reporter = Reporter {
-        controller: CONTROLLER,
-        instance: instance.to_owned(),
-        // One leader reports: names need no instance.
-        name_with_instance: false,
-    };
-    events::build(reference(&event.subject, config_map), &said, &reporter, now)
+    events::build(
+        reference(&event.subject, config_map),
+        &said(event.clone()),
+        &reporter(instance),
+        now,
+    )
 }
 
 fn reference(subject: &Subject, config_map: &ObjectReference) -> ObjectReference {

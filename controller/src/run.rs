@@ -7,7 +7,7 @@
 //!  leader (Lease) ───┤        ^                              ├─ WriteStatus ──> Writer (tasks, ≤ 32 in flight,
 //!  retry timers ─────┤        │                              │                  one per Service, latest wins)
 //!  write results ────┘        └──── failed write: Retry ─────┤
-//!                                                            ├─ Event ──> Publisher (≤ 16 in flight)
+//!                                                            ├─ Event ──> Publisher (bounded queue, ≤ 16 in flight)
 //!                                                            └─ Counted ─> Metrics
 //! ```
 //! Writes run concurrently so a burst of Services is not serialised behind round trips;
@@ -30,15 +30,12 @@ use tracing::{debug, warn};
 use crate::allocator::ServiceKey;
 use crate::events::Publisher;
 use crate::metrics::Metrics;
-use crate::reconcile::{EventOut, Input, Output, Reconciler};
+use crate::reconcile::{Input, Output, Reconciler};
 use crate::{config_watch, request, status};
 use ironlb_k8s::backoff::Backoff;
 
 /// Most status writes in flight at once.
 const MAX_WRITES: usize = 32;
-/// Most Events in flight at once, and most waiting (older ones are dropped beyond that).
-const MAX_EVENTS: usize = 16;
-const MAX_QUEUED_EVENTS: usize = 10_000;
 /// Retry delays after a failed write: 0.5 s doubling per failure, up to 30 s.
 const WRITE_BACKOFF: Backoff = Backoff::new(Duration::from_millis(500), Duration::from_secs(30));
 
@@ -155,8 +152,6 @@ pub async fn run(ctx: Context, mut leader: watch::Receiver<bool>) -> Result<(), 
         waiting_ips: HashMap::new(),
         tasks: JoinSet::new(),
     };
-    let mut events: JoinSet<()> = JoinSet::new();
-    let mut event_queue: VecDeque<EventOut> = VecDeque::new();
     let mut listing: Vec<request::ServiceView> = Vec::new();
     // When to look at a Service again after a failed write, and how many writes failed.
     let mut retries: BTreeMap<ServiceKey, Instant> = BTreeMap::new();
@@ -216,13 +211,6 @@ pub async fn run(ctx: Context, mut leader: watch::Receiver<bool>) -> Result<(), 
                     }
                     continue;
                 },
-                Some(_) = events.join_next(), if !events.is_empty() => {
-                    while events.len() < MAX_EVENTS {
-                        let Some(event) = event_queue.pop_front() else { break };
-                        spawn_event(&mut events, &publisher, event);
-                    }
-                    continue;
-                },
                 () = sleep_until(next_retry), if next_retry.is_some() => {
                     let now = Instant::now();
                     let due: Vec<_> = retries.iter().filter(|(_, at)| **at <= now).map(|(k, _)| k.clone()).collect();
@@ -248,31 +236,14 @@ pub async fn run(ctx: Context, mut leader: watch::Receiver<bool>) -> Result<(), 
             match output {
                 Output::WriteStatus { key, ips } if is_leader => writer.submit(key, ips),
                 Output::WriteStatus { .. } => {}
-                Output::Event(event) if events.len() < MAX_EVENTS => {
-                    spawn_event(&mut events, &publisher, event);
-                }
-                Output::Event(event) => {
-                    if event_queue.len() >= MAX_QUEUED_EVENTS {
-                        event_queue.pop_front();
-                        warn!("too many events queued; dropping the oldest");
-                    }
-                    event_queue.push_back(event);
-                }
+                // Queued, never awaited (≤ 16 in flight, 10,000 waiting).
+                Output::Event(event) => publisher.publish(event),
                 Output::Counted(result) => metrics.count(result),
             }
         }
         metrics.observe(&state);
         ready.send_if_modified(|r| std::mem::replace(r, state.ready()) != state.ready());
     }
-}
-
-fn spawn_event(events: &mut JoinSet<()>, publisher: &Publisher, event: EventOut) {
-    let publisher = publisher.clone();
-    events.spawn(async move {
-        if let Err(e) = publisher.publish(&event).await {
-            warn!(error = %e, reason = event.reason.as_str(), "could not publish event");
-        }
-    });
 }
 
 async fn sleep_until(deadline: Option<Instant>) {

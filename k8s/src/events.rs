@@ -147,10 +147,15 @@ pub fn service_ref(key: &crate::ServiceKey, uid: Option<String>) -> ObjectRefere
     }
 }
 
-/// Events waiting to be created; more are dropped.
-const QUEUE: usize = 2048;
-/// Creates in flight at once.
-const IN_FLIGHT: usize = 4;
+/// How much an [`EventPublisher`] holds: Events waiting (more are dropped) and creates
+/// in flight at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Events waiting to be created; more are dropped.
+    pub queue: usize,
+    /// Creates in flight at once.
+    pub in_flight: usize,
+}
 
 /// Publishes Events through a bounded queue; cheap to clone.
 #[derive(Clone)]
@@ -160,9 +165,9 @@ pub struct EventPublisher {
 
 impl EventPublisher {
     /// Starts the task creating the Events, which ends when the last clone is dropped.
-    pub fn new(client: kube::Client, reporter: Reporter) -> Self {
-        let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(create_all(client, reporter, rx));
+    pub fn new(client: kube::Client, reporter: Reporter, limits: Limits) -> Self {
+        let (queue, rx) = mpsc::channel(limits.queue.max(1));
+        tokio::spawn(create_all(client, reporter, limits.in_flight.max(1), rx));
         Self { queue }
     }
 
@@ -177,10 +182,11 @@ impl EventPublisher {
     }
 }
 
-/// Creates the queued Events, `IN_FLIGHT` at a time.
+/// Creates the queued Events, `in_flight` at a time.
 async fn create_all(
     client: kube::Client,
     reporter: Reporter,
+    in_flight: usize,
     rx: mpsc::Receiver<(ObjectReference, Said, Timestamp)>,
 ) {
     let reporter = &reporter;
@@ -195,7 +201,7 @@ async fn create_all(
                 }
             }
         })
-        .buffer_unordered(IN_FLIGHT)
+        .buffer_unordered(in_flight)
         .for_each(|()| async {})
         .await;
 }

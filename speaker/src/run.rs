@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::orchestrator::{Input, MetricUpdate, Orchestrator, Output};
 use crate::view::AnnouncementView;
 use futures::StreamExt;
-use ironlb_k8s::events::{self, EventPublisher, Reporter};
+use ironlb_k8s::events::{self, EventPublisher, Limits, Reporter};
 use kube::Client;
 use std::sync::Arc;
 use tokio::sync::{mpsc, watch as latest};
@@ -36,6 +36,13 @@ use tracing::warn;
 
 /// The `reportingController` of the speaker's Events.
 pub const REPORTING_CONTROLLER: &str = "ironlb.io/speaker";
+
+/// Events waiting and in flight: a thousand IPs taken at once is a thousand Events, sent
+/// a few at a time over one connection rather than all at once.
+const EVENT_LIMITS: Limits = Limits {
+    queue: 2048,
+    in_flight: 4,
+};
 
 /// What the speaker needs to know about its surroundings.
 #[derive(Debug, Clone)]
@@ -106,6 +113,7 @@ pub async fn run(
                 instance: settings.node_name.clone(),
                 name_with_instance: true,
             },
+            EVENT_LIMITS,
         ),
         client,
         settings: &settings,
