@@ -1,17 +1,18 @@
 //! IronLB speaker: decides per IP which node announces it, and announces it.
 //!
 //! ```text
-//!  k8s/ (watches -> facts, index; Events; NodeAnnouncement writer; gossip setup)
-//!    └──> run (driver) ──> orchestrator (pure) ──> election ──> plan (layer 2) / bgp::plan
-//!              │                                   │                   │
-//!              │                                   v                   v
-//!              │                               l2/ (driver around the responder state
-//!              │                                    machine; ARP, NDP, Ethernet)
-//!              │                                                   bgp/ (handle + driver
-//!              │                                                    around the session FSM)
-//!              └──> view (pure: the announcement view) ──> k8s::node_announcement
-//!  gossip/ ──> live members ──> run
+//!  k8s/ watch ──(facts)──> run (driver) <──> orchestrator (pure: handle(Input) -> Vec<Output>)
+//!  gossip/ members ───────────┘  │             ├─ election (pure) ──> plan (layer 2, pure)
+//!                                │             ├─ bgp::plan (pure)
+//!                                │             └─ view (pure: the announcement view)
+//!   outputs: ────────────────────┼──> l2/  (driver around the responder state machine;
+//!                                │          ARP, NDP, Ethernet codecs)
+//!                                ├──> bgp/ (handle + driver around the session FSM)
+//!                                ├──> k8s::announcement_writer (NodeAnnouncement)
+//!                                └──> Events, metrics (ironlb-k8s, metrics)
 //! ```
+//! The Kubernetes glue shared with the controller and the CLI (CRD types, Service keys,
+//! status IPs, Events, backoff, the metrics server) is the `ironlb-k8s` crate.
 
 pub mod bgp;
 pub(crate) mod election;
