@@ -14,8 +14,8 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use ironlb_config::{Config, Protocol};
-use ironlb_k8s::annotations;
 use ironlb_k8s::node_announcement::{AnnounceMode, BgpSession, NodeAnnouncement};
+use ironlb_k8s::{ServiceKey, annotations};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Service};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, ListParams};
@@ -120,8 +120,8 @@ pub(crate) fn rows(inputs: &Inputs) -> Vec<ServiceRow> {
 }
 
 fn row(svc: &Service, inputs: &Inputs) -> ServiceRow {
-    let namespace = svc.metadata.namespace.clone().unwrap_or_default();
-    let name = svc.metadata.name.clone().unwrap_or_default();
+    // As the NodeAnnouncement names it: `namespace/name`.
+    let key = ServiceKey::of(svc);
     // Ingress entries that are not IPs (hostnames) are not ours to announce.
     let ips = ironlb_k8s::service::status_ips(svc);
     // One precedence with the controller (ironlb.io, metallb.io, metallb.universe.tf); where
@@ -133,7 +133,7 @@ fn row(svc: &Service, inputs: &Inputs) -> ServiceRow {
         .as_ref()
         .and_then(|c| ips.iter().find_map(|ip| c.pool_of(*ip)));
     let pool = pool_by_annotation.or_else(|| pool_in_config.map(|p| p.name.0.clone()));
-    let key = format!("{namespace}/{name}");
+    let shown_as = key.to_string();
     let mut announcers: Vec<Announcer> = inputs
         .announcements
         .iter()
@@ -142,7 +142,7 @@ fn row(svc: &Service, inputs: &Inputs) -> ServiceRow {
             na.status
                 .iter()
                 .flat_map(|s| s.announcements.iter())
-                .filter(|a| ips.contains(&a.ip) || a.services.contains(&key))
+                .filter(|a| ips.contains(&a.ip) || a.services.contains(&shown_as))
                 .map(move |a| Announcer {
                     node: node.clone(),
                     ip: a.ip,
@@ -166,13 +166,13 @@ fn row(svc: &Service, inputs: &Inputs) -> ServiceRow {
         .map(str::to_owned)
         .or_else(|| (!announced_modes.is_empty()).then(|| join(announced_modes.iter())));
     let reason = if ips.is_empty() {
-        latest_warning(&inputs.events, &namespace, &name)
+        latest_warning(&inputs.events, &key.namespace, &key.name)
     } else {
         None
     };
     ServiceRow {
-        namespace,
-        name,
+        namespace: key.namespace,
+        name: key.name,
         ips,
         pool,
         mode,
