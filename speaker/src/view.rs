@@ -11,7 +11,7 @@ use std::net::IpAddr;
 
 use ironlb_k8s::node_announcement::{AnnounceMode, BgpSessionState};
 
-/// One IP the node should be shown announcing (input of the publisher; no timestamps).
+/// One IP the node should be shown announcing (input of the writer; no timestamps).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Announced {
     /// Services holding the IP, as `namespace/name`.
@@ -57,10 +57,10 @@ pub(crate) struct SessionView {
     pub local: Option<IpAddr>,
 }
 
-/// What this node announces, from what its announcers report.
+/// What this node announces, from what layer 2 and BGP report.
 ///
 /// * `l2`: the IPs the layer-2 responder answers for, with the interfaces it answers on;
-/// * `bgp_ips`: the Service IPs whose routes the BGP announcer offers;
+/// * `bgp_ips`: the Service IPs whose routes BGP offers;
 /// * `sessions`: the BGP sessions. A route counts as announced to the Established sessions of
 ///   its family (a session carries the routes of its connection's family only), and an IP with
 ///   no such session is not shown: nobody outside hears of it;

@@ -108,7 +108,7 @@ pub enum PublishError {
 /// Publishes this node's [`NodeAnnouncement`], writing only when its content changes.
 ///
 /// Call [`NodeAnnouncementWriter::publish`] with the full desired set whenever it may have changed; a failed
-/// write leaves the publisher unchanged, so calling again (e.g. on a retry timer) retries it.
+/// write leaves the writer unchanged, so calling again (e.g. on a retry timer) retries it.
 pub struct NodeAnnouncementWriter {
     api: Api<NodeAnnouncement>,
     node: String,
@@ -119,7 +119,7 @@ pub struct NodeAnnouncementWriter {
 }
 
 impl NodeAnnouncementWriter {
-    /// A publisher for node `node`. With the Node's `uid`, the object is owned by the Node, so it
+    /// A writer for node `node`. With the Node's `uid`, the object is owned by the Node, so it
     /// is garbage-collected when the Node is deleted.
     pub fn new(client: Client, node: &str, node_uid: Option<&str>) -> NodeAnnouncementWriter {
         NodeAnnouncementWriter {
@@ -207,11 +207,11 @@ impl NodeAnnouncementWriter {
     }
 }
 
-/// Publishes each set sent on `desired` with `publisher` until the sender is dropped. A failed
+/// Publishes each set sent on `desired` with `writer` until the sender is dropped. A failed
 /// write is retried with backoff (0.5 s doubling to 30 s) until it succeeds or a newer set
 /// replaces it, so an API outage delays the object but loses nothing.
 pub async fn publish_changes(
-    mut publisher: NodeAnnouncementWriter,
+    mut writer: NodeAnnouncementWriter,
     mut desired: watch::Receiver<std::sync::Arc<AnnouncementView>>,
 ) {
     let mut backoff = Backoff::new(
@@ -220,7 +220,7 @@ pub async fn publish_changes(
     );
     loop {
         let want = std::sync::Arc::clone(&desired.borrow_and_update());
-        match publisher.publish(&want).await {
+        match writer.publish(&want).await {
             Ok(written) => {
                 backoff.reset();
                 if written {
