@@ -234,6 +234,7 @@ start_node() { # start_node INDEX: containerd, kubelet and kube-proxy of node IN
   kubelet_conf "$n" >"$d/kubelet.yaml"
   kube_proxy_conf "$n" >"$d/kube-proxy.yaml"
   kubeconfig "$d/kubelet.kubeconfig" "$(CP_URL)" "$(cert_user "node-$n")"
+  node_cgroups "$n"
   spawn_node "containerd-$n" "$n" containerd --config "$d/containerd.toml"
   wait_for 20 nctr "$n" version || die "containerd of $n did not start: $(tail -n1 "$STATE/logs/containerd-$n.log") (log $STATE/logs/containerd-$n.log)"
   load_images "$n"
@@ -244,17 +245,47 @@ start_node() { # start_node INDEX: containerd, kubelet and kube-proxy of node IN
   spawn_node "kube-proxy-$n" "$n" "$BIN/kube-proxy" --config="$d/kube-proxy.yaml"
 }
 
+# node_cgroups NODE: the kubelet's cgroup root /NODE in every cgroup v1 hierarchy (cpuset's
+# with its parent's CPUs and memory nodes, which a new cpuset cgroup does not inherit).
+node_cgroups() {
+  local h
+  for h in /sys/fs/cgroup/*/; do
+    [ -f "${h}cgroup.procs" ] && [ "${h%/}" != /sys/fs/cgroup/unified ] || continue
+    mkdir -p "$h$1"
+    if [ -f "${h}cpuset.cpus" ]; then
+      cat "${h}cpuset.cpus" >"$h$1/cpuset.cpus"
+      cat "${h}cpuset.mems" >"$h$1/cpuset.mems"
+    fi
+  done
+}
+
 # wait_nodes_ready: every node registered and Ready, or die naming the first that is not.
 wait_nodes_ready() {
   local n i
   for i in $(seq 1 "$NODES_N"); do
     n=${P}node$i
     wait_for 90 kc wait --for=condition=Ready "node/$n" --timeout=1s ||
-      die "node $n is not Ready after 90 s: $(grep -m1 -E '^E[0-9]{4}' "$STATE/logs/kubelet-$n.log" | cut -c1-300 || true) (log $STATE/logs/kubelet-$n.log)"
+      die "node $n is not Ready after 90 s: $(grep -E '^[EF][0-9]{4}' "$STATE/logs/kubelet-$n.log" | grep -v RuntimeConfig | tail -n1 | cut -c1-300 || true) (log $STATE/logs/kubelet-$n.log)"
   done
 }
 
 # ---------------------------------------------------------------- teardown of the runtime
+# Container logs: the kubelets write them to the machine's /var/log/pods; keep them with the
+# lab's logs (a failed 'up' copies those) and leave nothing there.
+collect_pod_logs() {
+  local d uid l
+  for d in "$STATE"/nodes/*/kubelet/pods/*/; do
+    [ -d "$d" ] || continue
+    uid=$(basename "$d")
+    for l in /var/log/pods/*_"$uid"; do
+      [ -d "$l" ] || continue
+      mkdir -p "$STATE/logs/pods"
+      cp -r "$l" "$STATE/logs/pods/" 2>/dev/null || true
+      rm -rf "$l"
+    done
+  done
+}
+
 # Every process in the lab's kubelet cgroup trees (containers), then the trees themselves,
 # mounts under $STATE and the CNI's pod namespaces nothing uses any more.
 cluster_down() {
@@ -270,6 +301,7 @@ cluster_down() {
     done
   done
   sleep 0.2
+  collect_pod_logs
   findmnt -rn -o TARGET | grep "^$STATE/" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   for d in "$STATE"/nodes/*/; do
     [ -d "$d" ] || continue

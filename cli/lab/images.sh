@@ -9,7 +9,8 @@ ECHO_SCRIPT='mkdir -p /www && hostname >/www/index.html && httpd -p 8080 -h /www
 
 # busybox_layout DIR TAG ENTRYPOINT...: a FROM-scratch OCI layout holding busybox and its applets.
 busybox_layout() {
-  local out=$1 tag=$2 work a; shift 2
+  local out=$1 tag=$2 work a arg entry=(); shift 2
+  for arg in "$@"; do entry+=(--config.entrypoint "$arg"); done
   work=$(mktemp -d)
   rm -rf "$out"
   umoci init --layout "$out" && umoci new --image "$out:$tag" &&
@@ -19,7 +20,7 @@ busybox_layout() {
   for a in sh sleep httpd hostname mkdir cat; do ln -s busybox "$work/b/rootfs/bin/$a"; done
   umoci repack --image "$out:$tag" "$work/b" &&
     umoci config --image "$out:$tag" --os linux --architecture amd64 --config.workingdir / \
-      $(printf -- '--config.entrypoint %q ' "$@") >/dev/null &&
+      "${entry[@]}" >/dev/null &&
     umoci gc --layout "$out"
   local rc=$?
   rm -rf "$work"

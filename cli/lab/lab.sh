@@ -399,7 +399,7 @@ cmd_up() {
   ironlb_image
   ensure_lab_images
   # From here on a failure tears down what was made (logs are kept in /tmp/ironlb-lab-failed).
-  trap 'rc=$?; if [ $rc != 0 ]; then rm -rf /tmp/ironlb-lab-failed; cp -r "$STATE/logs" /tmp/ironlb-lab-failed 2>/dev/null || true; do_down 2>/dev/null || true; fi' EXIT
+  trap 'rc=$?; if [ $rc != 0 ]; then collect_pod_logs; rm -rf /tmp/ironlb-lab-failed; cp -r "$STATE/logs" /tmp/ironlb-lab-failed 2>/dev/null || true; do_down 2>/dev/null || true; fi' EXIT
   trap 'echo "ironlb lab: up failed at: $BASH_COMMAND (logs kept in /tmp/ironlb-lab-failed; nothing is left running)" >&2' ERR
   mkdir -p "$STATE/logs" "$STATE/pids"
   local t0=$SECONDS
