@@ -292,10 +292,13 @@ wait_ironlb_ready() {
 
 # The speaker of NODE stops and starts as an operator keeps it off a node: the label
 # ironlb.io/speaker=false, which the shipped DaemonSet's node affinity honours.
-speaker_pod() { kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=speaker --field-selector "spec.nodeName=$1" -o name 2>/dev/null; }
+no_pods() { # no_pods SELECTOR [FIELD-SELECTOR]: no pod of IronLB's matches (gone, not terminating)
+  [ -z "$(kc -n "$LAB_NS" get pods -l "$1" ${2:+--field-selector "$2"} -o name 2>&1)" ]
+}
 stop_speaker() { # stop_speaker NODE
   kc label node "$1" ironlb.io/speaker=false --overwrite >/dev/null
-  wait_for 60 test -z "$(speaker_pod "$1")" || die "the speaker pod of $1 is still there after 60 s"
+  wait_for 60 no_pods app.kubernetes.io/component=speaker "spec.nodeName=$1" ||
+    die "the speaker pod of $1 is still there after 60 s"
 }
 start_speaker() { # start_speaker NODE
   kc label node "$1" ironlb.io/speaker- >/dev/null
@@ -306,8 +309,7 @@ start_speaker() { # start_speaker NODE
 # No controller replica runs while stopped; start brings back the shipped replica count.
 stop_controller() {
   kc -n "$LAB_NS" scale deployment/controller --replicas=0 >/dev/null
-  wait_for 60 test -z "$(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=controller -o name 2>/dev/null)" ||
-    die "controller pods still running after 60 s"
+  wait_for 60 no_pods app.kubernetes.io/component=controller || die "controller pods still running after 60 s"
 }
 start_controller() {
   local n; n=$(sed -n 's/^ *replicas: *\([0-9]*\).*/\1/p' "$DEPLOY_DIR/controller.yaml" | head -n1)
