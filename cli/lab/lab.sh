@@ -264,7 +264,7 @@ install_ironlb() {
   kc apply -f "$DEPLOY_DIR/examples/config-layer2.yaml" >/dev/null
   local sa
   for sa in controller speaker; do
-    kubeconfig "$STATE/$sa.kubeconfig" "$(CP_URL)" "    token: $(kc -n "$LAB_NS" create token "$sa" --duration=720h)"
+    kubeconfig "$STATE/$sa.kubeconfig" "https://127.0.0.1:$KAS_PORT" "    token: $(kc -n "$LAB_NS" create token "$sa" --duration=720h)"
   done
   # The controller replicas' metrics, from the machine: relayed to a node, which reaches the
   # replicas through a ClusterIP Service the lab adds.
@@ -291,20 +291,44 @@ wait_ironlb_ready() {
 }
 
 # The speaker of NODE stops and starts as an operator keeps it off a node: the label
-# ironlb.io/speaker=false, which the shipped DaemonSet's node affinity honours.
+# ironlb.io/speaker=false, which the shipped DaemonSet's node affinity honours. With the API
+# server stopped no label can be set: then the node's kubelet is frozen (so it restarts nothing)
+# and the speaker stopped with SIGTERM, as its pod's deletion would; `start` thaws the kubelet.
 no_pods() { # no_pods SELECTOR [FIELD-SELECTOR]: no pod of IronLB's matches (gone, not terminating)
   [ -z "$(kc -n "$LAB_NS" get pods -l "$1" ${2:+--field-selector "$2"} -o name 2>&1)" ]
 }
+speaker_pids() { # speaker_pids NODE: the speaker processes in NODE's network namespace
+  local p
+  for p in $(ip netns pids "$1" 2>/dev/null); do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = ironlb-speaker ] && echo "$p"
+  done
+  return 0
+}
 stop_speaker() { # stop_speaker NODE
-  kc label node "$1" ironlb.io/speaker=false --overwrite >/dev/null
-  wait_for 60 no_pods app.kubernetes.io/component=speaker "spec.nodeName=$1" ||
-    die "the speaker pod of $1 is still there after 60 s"
+  if readyz >/dev/null 2>&1; then
+    kc label node "$1" ironlb.io/speaker=false --overwrite >/dev/null
+    wait_for 60 no_pods app.kubernetes.io/component=speaker "spec.nodeName=$1" ||
+      die "the speaker pod of $1 is still there after 60 s"
+    return 0
+  fi
+  kill -STOP "$(cat "$STATE/pids/kubelet-$1.pid")" && touch "$STATE/kubelet-frozen-$1"
+  local pids; pids=$(speaker_pids "$1")
+  [ -z "$pids" ] || kill $pids 2>/dev/null || true
+  wait_for 10 test -z "$(speaker_pids "$1")" || { kill -9 $(speaker_pids "$1") 2>/dev/null || true; }
 }
 start_speaker() { # start_speaker NODE
+  if [ -f "$STATE/kubelet-frozen-$1" ]; then
+    kill -CONT "$(cat "$STATE/pids/kubelet-$1.pid")"
+    rm -f "$STATE/kubelet-frozen-$1"
+  fi
+  readyz >/dev/null 2>&1 || { log "the API server is stopped: the kubelet of $1 restarts its speaker by itself"; return 0; }
   kc label node "$1" ironlb.io/speaker- >/dev/null
-  wait_for 60 kc -n "$LAB_NS" wait --for=condition=Ready pod -l app.kubernetes.io/component=speaker \
-    --field-selector "spec.nodeName=$1" --timeout=1s ||
+  wait_for 60 speaker_ready "$1" ||
     die "no ready speaker on $1 after 60 s: $(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=speaker --field-selector "spec.nodeName=$1" --no-headers 2>&1)"
+}
+speaker_ready() { # speaker_ready NODE: its speaker pod is Ready
+  [ "$(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=speaker --field-selector "spec.nodeName=$1" \
+    -o jsonpath='{.items[*].status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
 }
 # No controller replica runs while stopped; start brings back the shipped replica count.
 stop_controller() {
@@ -343,6 +367,7 @@ write_env() {
     echo "export IRONLB_LAB_PREFIX='$P'"
     echo "export IRONLB_LAB_ECHO_IMAGE='$LAB_ECHO_IMAGE'"
     echo "export IRONLB_LAB_IMAGE='$IRONLB_IMAGE'"
+    echo "export IRONLB_LAB_APISERVER='$(CP_URL)'"
   } >"$STATE/env"
   # Internal state for later commands (not exported).
   cat >"$STATE/lab.state" <<EOF
