@@ -99,7 +99,8 @@ wait_for() { # wait_for SECONDS CMD...: poll CMD every 0.1 s
 # ---------------------------------------------------------------- prerequisites
 ensure_tools() { # ensure_tools ROUTER_KIND
   local -A pkg=([ip]=iproute2 [openssl]=openssl [curl]=curl [socat]=socat [nft]=nftables
-    [arping]=arping [ndisc6]=ndisc6 [setsid]=util-linux [ping]=iputils-ping)
+    [arping]=arping [ndisc6]=ndisc6 [setsid]=util-linux [ping]=iputils-ping [file]=file
+    [nsenter]=util-linux [findmnt]=util-linux)
   case $1 in
     bird) pkg[bird]=bird2; pkg[birdc]=bird2 ;;
     gobgp) pkg[gobgpd]=gobgpd ;;

@@ -257,37 +257,49 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Gives Service `namespace/service` one ready endpoint on `node`: an echo pod
-    /// (`IRONLB_LAB_ECHO_IMAGE`, labelled `app: SERVICE`, the selector [`lb_service`] sets)
-    /// pinned to `node`, waited for until ready; then the Service's pods on other nodes are
-    /// deleted, so the endpoint moves. The EndpointSlice controller makes the slice.
+    /// Gives Service `namespace/service` one ready endpoint on `node` (see
+    /// [`Lab::endpoints_on`]): the endpoint moves there.
     pub fn endpoint_on(&self, namespace: &str, service: &str, node: &str) {
-        let pod = format!("{service}-{node}");
-        let manifest = serde_json::json!({
-            "apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": pod, "namespace": namespace, "labels": {"app": service}},
-            "spec": {
-                "nodeName": node,
-                "terminationGracePeriodSeconds": 0,
-                "containers": [{
-                    "name": "echo", "image": self.env("IRONLB_LAB_ECHO_IMAGE"),
-                    "ports": [{"containerPort": 8080}],
-                    "env": [{"name": "NODE_NAME",
-                             "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
-                    "readinessProbe": {"httpGet": {"path": "/", "port": 8080},
-                                       "periodSeconds": 1},
-                }],
-            },
-        });
-        self.apply(&manifest.to_string());
-        ok(&self.kubectl(&[
-            "-n",
-            namespace,
-            "wait",
-            "--for=condition=Ready",
-            &format!("pod/{pod}"),
-            "--timeout=60s",
-        ]));
+        self.endpoints_on(namespace, service, &[node]);
+    }
+
+    /// Gives Service `namespace/service` one ready endpoint on each of `nodes` and none
+    /// elsewhere: echo pods (`IRONLB_LAB_ECHO_IMAGE`, labelled `app: SERVICE`, the selector
+    /// [`lb_service`] sets) pinned to those nodes, waited for until ready; then the
+    /// Service's pods on other nodes are deleted. The EndpointSlice controller makes the
+    /// slices.
+    pub fn endpoints_on(&self, namespace: &str, service: &str, nodes: &[&str]) {
+        let pods: Vec<String> = nodes.iter().map(|n| format!("{service}-{n}")).collect();
+        for (pod, node) in pods.iter().zip(nodes) {
+            let manifest = serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": pod, "namespace": namespace, "labels": {"app": service}},
+                "spec": {
+                    "nodeName": node,
+                    "terminationGracePeriodSeconds": 0,
+                    "containers": [{
+                        "name": "echo", "image": self.env("IRONLB_LAB_ECHO_IMAGE"),
+                        "ports": [{"containerPort": 8080}],
+                        "env": [{"name": "NODE_NAME",
+                                 "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                        "readinessProbe": {"httpGet": {"path": "/", "port": 8080},
+                                           "periodSeconds": 1},
+                    }],
+                },
+            });
+            self.apply(&manifest.to_string());
+        }
+        for pod in &pods {
+            ok(&self.kubectl(&[
+                "-n",
+                namespace,
+                "wait",
+                "--for=condition=Ready",
+                &format!("pod/{pod}"),
+                "--timeout=60s",
+            ]));
+        }
+        let keep: Vec<String> = pods.iter().map(|p| format!("metadata.name!={p}")).collect();
         ok(&self.kubectl(&[
             "-n",
             namespace,
@@ -296,7 +308,7 @@ impl Lab {
             "-l",
             &format!("app={service}"),
             "--field-selector",
-            &format!("metadata.name!={pod}"),
+            &keep.join(","),
             "--grace-period=0",
         ]));
     }
@@ -354,6 +366,17 @@ impl Lab {
                     .is_ok_and(|c| c.trim() == "ironlb-speaker")
             })
             .map(str::to_owned)
+    }
+
+    /// Runs `ctr ARGS...` against `node`'s containerd (namespace `k8s.io`, the kubelet's).
+    pub fn node_ctr(&self, node: &str, args: &[&str]) -> Output {
+        let sock = format!(
+            "{}/nodes/{node}/containerd.sock",
+            self.env("IRONLB_LAB_STATE")
+        );
+        run(Command::new("ctr")
+            .args(["-a", &sock, "-n", "k8s.io"])
+            .args(args))
     }
 
     /// Freezes (`true`) or thaws the kubelet of `node`, so a test can set the Node's status

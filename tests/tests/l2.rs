@@ -13,9 +13,9 @@
 //! - the announcing node shows the IP in its NodeAnnouncement and in `ironlb status`, and
 //!   once the Service has no ready endpoint nobody answers or shows it.
 //!
-//! Each Service gets one ready endpoint, an echo pod on the first node; which node took a
-//! request in is what that pod saw (`Lab::ingress_node`: kube-proxy masquerades what it
-//! forwards from another node).
+//! Each Service gets a ready endpoint, an echo pod, on every node (a node that loses its
+//! link must not take the only endpoint with it); which node took a request in is what the
+//! echo saw (`Lab::ingress_node`: kube-proxy masquerades external traffic it forwards).
 //!
 //! Uses the lab's ConfigMap `config` (adding the layer-2 pool 192.0.2.200-192.0.2.254 /
 //! 2001:db8:1::200-2001:db8:1::2ff if it has none) and the namespace `l2-test`;
@@ -70,7 +70,9 @@ fn service(lab: &'static Lab, name: &str, ip: &str) -> ServiceGuard {
 /// Like [`service`], with `extra` merged into the spec.
 fn service_with(lab: &'static Lab, name: &str, ip: &str, extra: serde_json::Value) -> ServiceGuard {
     let guard = lb_service(lab, NS, name, ip, extra);
-    lab.endpoint_on(NS, name, &lab.nodes()[0]);
+    let nodes = lab.nodes();
+    let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    lab.endpoints_on(NS, name, &nodes);
     guard
 }
 
@@ -443,10 +445,11 @@ fn ndisc6_gets_the_elected_nodes_mac_and_curl_reaches_it_over_ipv6() {
     });
     let node =
         node_of_mac(lab, &mac).unwrap_or_else(|| panic!("{mac} is not the eth0 of any lab node"));
+    let took = lab.wait_for("the VIP to answer HTTP", Duration::from_secs(15), || {
+        lab.ingress_node(lab.env("IRONLB_LAB_CLIENT"), &format!("[{vip}]"), "2")
+    });
     assert_eq!(
-        lab.ingress_node(lab.env("IRONLB_LAB_CLIENT"), &format!("[{vip}]"), "5")
-            .as_deref(),
-        Some(node.as_str()),
+        took, node,
         "curl -6 reached another node than the one answering NDP"
     );
     assert_eq!(
