@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver, kubectl and etcd from their Go modules through the Go module proxy,
-# once per version, into a cache outside the repository. Prints the bin directory.
+# Builds the lab cluster's Kubernetes binaries (kube-apiserver, kube-controller-manager,
+# kube-scheduler, kubelet, kube-proxy, kubectl) and etcd from their Go modules through the Go
+# module proxy, once per version, into a cache outside the repository. Prints the bin directory.
 # Env: IRONLB_CACHE (default /var/cache/ironlb), IRONLB_K8S_VERSION, IRONLB_ETCD_VERSION.
 set -euo pipefail
 K8S=${IRONLB_K8S_VERSION:-1.35.4}
@@ -39,30 +40,35 @@ k8s_module() {
       done
       goline=$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$gomod"); go mod edit -go="$goline"
       sed -n 's/^godebug \(.*\)$/godebug \1/p' "$gomod" >> go.mod
-      go get "k8s.io/kubernetes/cmd/kube-apiserver@v$K8S" "k8s.io/kubernetes/cmd/kubectl@v$K8S" >&2 )
+      go get $(printf "k8s.io/kubernetes/cmd/%s@v$K8S " "${K8S_CMDS[@]}") >&2 )
     touch "$src/.ready"
   fi
   echo "$src"
 }
 
-build_k8s_cmd() { # build_k8s_cmd NAME
-  local name=$1 bin="$OUT/$1-$K8S" src minor ldf
-  [ -x "$bin" ] && return 0
-  log "building $name v$K8S from k8s.io/kubernetes (once, about 5 min; cached in $OUT)"
+# The Kubernetes commands the lab runs; built together, so shared packages compile once.
+K8S_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+
+build_k8s_cmds() {
+  local missing=() name src minor ldf tmp
+  for name in "${K8S_CMDS[@]}"; do [ -x "$OUT/$name-$K8S" ] || missing+=("$name"); done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  log "building ${missing[*]} v$K8S from k8s.io/kubernetes (once, about 10 min on 2 cores; cached in $OUT)"
   src=$(k8s_module)
   minor=$(cut -d. -f2 <<<"$K8S")
   ldf="-s -w"
   for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldf+=" -X $p.gitVersion=v$K8S -X $p.gitMajor=1 -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
   done
-  ( cd "$src" && go build -mod=mod -trimpath -ldflags "$ldf" -o "$bin.tmp" "k8s.io/kubernetes/cmd/$name" >&2 )
-  mv "$bin.tmp" "$bin"
+  tmp="$OUT/.build-$K8S"; rm -rf "$tmp"; mkdir -p "$tmp"
+  ( cd "$src" && go build -mod=mod -trimpath -ldflags "$ldf" -o "$tmp/" \
+      $(printf "k8s.io/kubernetes/cmd/%s " "${missing[@]}") >&2 )
+  for name in "${missing[@]}"; do mv "$tmp/$name" "$OUT/$name-$K8S"; done
+  rm -rf "$tmp"
 }
 
 build_etcd
-build_k8s_cmd kube-apiserver
-build_k8s_cmd kubectl
+build_k8s_cmds
 ln -sfn "etcd-$ETCD_V" "$OUT/etcd"
-ln -sfn "kube-apiserver-$K8S" "$OUT/kube-apiserver"
-ln -sfn "kubectl-$K8S" "$OUT/kubectl"
+for name in "${K8S_CMDS[@]}"; do ln -sfn "$name-$K8S" "$OUT/$name"; done
 echo "$OUT"

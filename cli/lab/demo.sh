@@ -9,43 +9,29 @@ cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces): run it with sudo" >&2; exit 1; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-say "Building IronLB"
+say "Building IronLB and its image (static binaries, FROM scratch, offline)"
 cargo build --workspace --quiet
+target/debug/ironlb lab install   # Debian packages: containerd, runc, CNI plugins, umoci, routers...
+bash deploy/image/build.sh
 
-say "Bringing the lab up (first run builds kube-apiserver + etcd from Go: several minutes)"
+say "Bringing the lab up: a real cluster (first run builds Kubernetes from Go: about 8 minutes)"
 eval "$(target/debug/ironlb lab up)"
 kubectl() { "$IRONLB_LAB_KUBECTL" "$@"; }
 kubectl get nodes -o wide
+say "IronLB, installed with 'kubectl apply -k deploy/' (README: Install on a cluster)"
+kubectl -n ironlb-system get pods -o wide
 
-say "Applying a MetalLB-style layer-2 pool (deploy/examples/config-layer2.yaml)"
+say "The pools in force (deploy/examples/config-layer2.yaml, a MetalLB-style ConfigMap)"
 target/debug/ironlb config validate deploy/examples/config-layer2.yaml
-kubectl apply -f deploy/examples/config-layer2.yaml
+kubectl -n ironlb-system get configmap config -o jsonpath='{.data.config}'
 
-say "Creating a LoadBalancer Service 'web' with a ready endpoint on ${IRONLB_LAB_NODES%% *}"
+say "A Deployment of 3 echo pods behind a LoadBalancer Service 'web'"
 kubectl create namespace demo --dry-run=client -o yaml | kubectl apply -f -
-node=${IRONLB_LAB_NODES%% *}
-node_ip=$(kubectl get node "$node" -o jsonpath='{.status.addresses[?(@.type=="InternalIP")].address}' | awk '{print $1}')
-kubectl apply -f - <<YAML
-apiVersion: v1
-kind: Service
-metadata: {name: web, namespace: demo}
-spec:
-  type: LoadBalancer
-  ports: [{name: http, port: 80, protocol: TCP}]
----
-apiVersion: discovery.k8s.io/v1
-kind: EndpointSlice
-metadata:
-  name: web-1
-  namespace: demo
-  labels: {kubernetes.io/service-name: web}
-addressType: IPv4
-ports: [{name: http, port: 80, protocol: TCP}]
-endpoints:
-- addresses: ["$node_ip"]
-  conditions: {ready: true}
-  nodeName: $node
-YAML
+kubectl -n demo create deployment web --image="$IRONLB_LAB_ECHO_IMAGE" --replicas=3 --port=8080 \
+  --dry-run=client -o yaml | kubectl apply -f -
+kubectl -n demo expose deployment web --type=LoadBalancer --port=80 --target-port=8080 \
+  --dry-run=client -o yaml | kubectl apply -f -
+kubectl -n demo rollout status deployment/web --timeout=120s
 
 say "Waiting for the external IP"
 ip=""
@@ -55,11 +41,12 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 kubectl -n demo get svc web
-[ -n "$ip" ] || { echo "demo: the Service got no IP; see /run/ironlb-lab/logs/controller.log" >&2; exit 1; }
+[ -n "$ip" ] || { echo "demo: the Service got no IP; see 'kubectl -n ironlb-system logs deploy/controller'" >&2; exit 1; }
 
-say "From the client ($IRONLB_LAB_CLIENT): who answers ARP for $ip, and which node serves HTTP"
+say "From the client ($IRONLB_LAB_CLIENT): who answers ARP for $ip, and which pods serve HTTP"
 ip netns exec "$IRONLB_LAB_CLIENT" arping -c 2 -w 3 -I "$IRONLB_LAB_CLIENT_IF" "$ip" || true
-ip netns exec "$IRONLB_LAB_CLIENT" curl -sS --max-time 3 "http://$ip/" && echo
+target/debug/ironlb status
+for _ in 1 2 3 4; do ip netns exec "$IRONLB_LAB_CLIENT" curl -sS --max-time 3 "http://$ip/"; done
 
 say "Done. The lab keeps running; its exports:"
 target/debug/ironlb lab env

@@ -1,18 +1,19 @@
 #!/usr/bin/env bash
-# The IronLB lab: a real etcd + kube-apiserver and a simulated LAN of network namespaces.
-# Embedded in the `ironlb` binary and run as `bash -c "$SCRIPT" ironlb-lab COMMAND ARGS...`.
+# The IronLB lab: a real Kubernetes cluster on one machine (etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler; on every node host containerd, a kubelet and kube-proxy)
+# on a LAN of network namespaces with a BGP router, a client and a remote host; IronLB installed
+# into it from its image and deploy/ as users install it. network.sh draws the LAN, cluster.sh the
+# cluster, images.sh the images, routers.sh the routers.
 #
-#   root ns:  etcd, kube-apiserver (127.0.0.1), ironlb-controller, socat relay -> apiserver.sock
-#   ilb-lan:  bridge br0 ── ilb-router   eth0 192.0.2.1     2001:db8:1::1   (BIRD | GoBGP | FRR)
-#                       │                eth1 198.51.100.1  2001:db8:3::1 ── ilb-remote .10 / ::10
-#                       ├─ ilb-client    eth0 192.0.2.5     2001:db8:1::5
-#                       └─ ilb-nodeN     eth0 192.0.2.1N    2001:db8:1::1N  (speaker, kube-proxy sim)
-#
-# Env from the binary: IRONLB_LAB_BIN (dir of the component binaries), IRONLB_LAB_BUILD_SCRIPT,
-# IRONLB_LAB_NAMESPACE_YAML, IRONLB_LAB_RBAC_YAML, IRONLB_LAB_CRDS_YAML. Optional: IRONLB_CACHE (/var/cache/ironlb).
-# Invariants: nothing is added to the root namespace but processes bound to 127.0.0.1 and files
-# under $STATE; every process the lab starts carries IRONLB_LAB_DAEMON=$STATE in its environment
-# and every namespace is named ilb-*, so `down` finds all of it even without $STATE.
+# Embedded in the `ironlb` binary (all parts, concatenated) and run as
+# `bash -c "$SCRIPT" ironlb-lab COMMAND ARGS...`.
+# Env from the binary: IRONLB_LAB_BUILD_SCRIPT, IRONLB_LAB_DEPLOY_DIR (the checkout's deploy/),
+# IRONLB_LAB_IMAGE_LAYOUT (IronLB's OCI layout, from deploy/image/build.sh).
+# Optional: IRONLB_CACHE (/var/cache/ironlb).
+# Invariants: nothing is added to the root namespace but processes bound to 127.0.0.1, files
+# under $STATE and the kubelets' cgroups (/NODE in each hierarchy); every process the lab starts
+# carries IRONLB_LAB_DAEMON=$STATE in its environment and every namespace is named ilb-*, so
+# `down` finds all of it even without $STATE.
 set -Eeuo pipefail
 
 # A second lab can run beside the default one with other IRONLB_LAB_STATE and IRONLB_LAB_PREFIX.
@@ -22,13 +23,13 @@ P=${IRONLB_LAB_PREFIX:-ilb-} # namespace (and node name) prefix
 LOCK=/run/lock/ironlb-lab.$(echo "$STATE" | tr / _).lock
 MARK="IRONLB_LAB_DAEMON=$STATE"  # in the environment of every process this lab starts
 CACHE=${IRONLB_CACHE:-/var/cache/ironlb}
-NS_LAN=${P}lan NS_CLIENT=${P}client NS_ROUTER=${P}router NS_REMOTE=${P}remote
+NS_LAN=${P}lan NS_CLIENT=${P}client NS_ROUTER=${P}router NS_REMOTE=${P}remote NS_CP=${P}cp
 LAB_NS=ironlb-system ROUTER_ASN=64500 NODE_ASN=64512
 PY=/usr/bin/python3
 # Inputs from the binary, kept out of the environment of the processes the lab starts.
-BUILD_SCRIPT=${IRONLB_LAB_BUILD_SCRIPT:-} NAMESPACE_YAML=${IRONLB_LAB_NAMESPACE_YAML:-} RBAC_YAML=${IRONLB_LAB_RBAC_YAML:-}
-unset IRONLB_LAB_BUILD_SCRIPT IRONLB_LAB_NAMESPACE_YAML IRONLB_LAB_RBAC_YAML
-CRDS_YAML=${IRONLB_LAB_CRDS_YAML:-}; unset IRONLB_LAB_CRDS_YAML
+BUILD_SCRIPT=${IRONLB_LAB_BUILD_SCRIPT:-} DEPLOY_DIR=${IRONLB_LAB_DEPLOY_DIR:-}
+IRONLB_IMAGE_LAYOUT=${IRONLB_LAB_IMAGE_LAYOUT:-}
+unset IRONLB_LAB_BUILD_SCRIPT IRONLB_LAB_DEPLOY_DIR IRONLB_LAB_IMAGE_LAYOUT
 
 log() { echo "lab: $*" >&2; }
 # die MESSAGE: one clear line (what is wrong, what to do), then the caller's cleanup runs.
@@ -60,6 +61,7 @@ do_down() {
     sleep 0.1
   done
   [ -n "$pids" ] && kill -9 $pids 2>/dev/null || true
+  cluster_down
   for ns in $(lab_namespaces); do ip netns del "$ns" 2>/dev/null || true; done
   rm -rf "$STATE"
   [ -z "$(lab_namespaces)" ] || die "could not delete namespaces $(lab_namespaces | tr '\n' ' '): see 'ip netns pids NAME'"
@@ -97,7 +99,8 @@ wait_for() { # wait_for SECONDS CMD...: poll CMD every 0.1 s
 # ---------------------------------------------------------------- prerequisites
 ensure_tools() { # ensure_tools ROUTER_KIND
   local -A pkg=([ip]=iproute2 [openssl]=openssl [curl]=curl [socat]=socat [nft]=nftables
-    [arping]=arping [ndisc6]=ndisc6 [setsid]=util-linux [ping]=iputils-ping)
+    [arping]=arping [ndisc6]=ndisc6 [setsid]=util-linux [ping]=iputils-ping [file]=file
+    [nsenter]=util-linux [findmnt]=util-linux)
   case $1 in
     bird) pkg[bird]=bird2; pkg[birdc]=bird2 ;;
     gobgp) pkg[gobgpd]=gobgpd ;;
@@ -106,6 +109,13 @@ ensure_tools() { # ensure_tools ROUTER_KIND
   local missing=() c
   for c in "${!pkg[@]}"; do command -v "$c" >/dev/null || missing+=("${pkg[$c]}"); done
   [ -x $PY ] || missing+=(python3)
+  # The cluster's nodes: runtime, CNI plugins, images without a registry.
+  command -v containerd >/dev/null || missing+=(containerd)
+  command -v runc >/dev/null || missing+=(runc)
+  [ -x /usr/lib/cni/bridge ] || missing+=(containernetworking-plugins)
+  command -v umoci >/dev/null || missing+=(umoci)
+  [ -x /bin/busybox ] || missing+=(busybox-static)
+  command -v conntrack >/dev/null || missing+=(conntrack)
   [ ${#missing[@]} = 0 ] && return 0
   missing=($(printf '%s\n' "${missing[@]}" | sort -u))
   log "installing ${missing[*]} (apt-get; waits for a dpkg lock another install holds)"
@@ -119,190 +129,16 @@ ensure_tools() { # ensure_tools ROUTER_KIND
 
 ensure_control_plane() {
   BIN=$CACHE/bin
-  [ -x "$BIN/etcd" ] && [ -x "$BIN/kube-apiserver" ] && [ -x "$BIN/kubectl" ] && return 0
+  local c ok=1
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
+    [ -x "$BIN/$c" ] || ok=
+  done
+  [ -n "$ok" ] && return 0
   [ -n "$BUILD_SCRIPT" ] || die "no control-plane build script given (run the lab through the ironlb binary)"
-  log "building etcd, kube-apiserver and kubectl from Go (once; about 6 min on 2 cores; log $CACHE/build.log)"
+  log "building etcd and the Kubernetes binaries from Go (once; about 12 min on 2 cores; log $CACHE/build.log)"
   IRONLB_CACHE=$CACHE bash -c "$BUILD_SCRIPT" build-control-plane >"$CACHE/build.log.out" 2>"$CACHE/build.log" ||
     die "building the control plane failed: $(grep -m1 'lab:.*missing' "$CACHE/build.log" || tail -n1 "$CACHE/build.log") (full log $CACHE/build.log)"
   BIN=$(tail -n1 "$CACHE/build.log.out")
-}
-
-# ---------------------------------------------------------------- control plane
-make_pki() {
-  local d=$STATE/pki
-  mkdir -p "$d"
-  sign() { # sign NAME SUBJECT EXTENSIONS
-    openssl req -newkey rsa:2048 -nodes -keyout "$d/$1.key" -out "$d/$1.csr" -subj "$2" 2>/dev/null
-    printf '%b\n' "$3" >"$d/$1.ext"
-    openssl x509 -req -in "$d/$1.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
-      -days 30 -out "$d/$1.crt" -extfile "$d/$1.ext" 2>/dev/null
-  }
-  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -keyout "$d/ca.key" -out "$d/ca.crt" \
-    -subj "/CN=ironlb-lab-ca" -addext "basicConstraints=critical,CA:TRUE" \
-    -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-  sign apiserver "/CN=kube-apiserver" \
-    "subjectAltName=IP:127.0.0.1,IP:192.0.2.2,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\nkeyUsage=critical,digitalSignature,keyEncipherment"
-  sign admin "/O=system:masters/CN=ironlb-lab-admin" \
-    "extendedKeyUsage=clientAuth\nkeyUsage=critical,digitalSignature,keyEncipherment"
-  openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
-  openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
-}
-
-kubeconfig() { # kubeconfig FILE USER-YAML
-  cat >"$1" <<EOF
-apiVersion: v1
-kind: Config
-clusters:
-- name: ironlb-lab
-  cluster:
-    server: https://127.0.0.1:$KAS_PORT
-    certificate-authority-data: $(base64 -w0 "$STATE/pki/ca.crt")
-users:
-- name: user
-  user:
-$2
-contexts:
-- name: ironlb-lab
-  context: {cluster: ironlb-lab, user: user}
-current-context: ironlb-lab
-EOF
-  chmod 600 "$1"
-}
-
-readyz() { curl -sf --max-time 2 --cacert "$STATE/pki/ca.crt" --cert "$STATE/pki/admin.crt" --key "$STATE/pki/admin.key" "https://127.0.0.1:$KAS_PORT/readyz"; }
-
-start_control_plane() {
-  local peer
-  ETCD_PORT=$(freeport); peer=$(freeport); KAS_PORT=$(freeport)
-  spawn etcd - "$BIN/etcd" --name ironlb-lab --data-dir "$STATE/etcd" \
-    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-    --initial-cluster "ironlb-lab=http://127.0.0.1:$peer" --listen-metrics-urls "" \
-    --unsafe-no-fsync --log-level=warn
-  wait_for 20 curl -sf "http://127.0.0.1:$ETCD_PORT/health" ||
-    die "etcd did not start: $(tail -n1 "$STATE/logs/etcd.log") (port $ETCD_PORT in use? retry 'ironlb lab up')"
-  kubeconfig "$STATE/admin.kubeconfig" "    client-certificate-data: $(base64 -w0 "$STATE/pki/admin.crt")
-    client-key-data: $(base64 -w0 "$STATE/pki/admin.key")"
-  start_apiserver
-  # Node namespaces reach the same https://127.0.0.1:PORT through a Unix socket relay.
-  spawn apiserver-relay - socat UNIX-LISTEN:"$STATE/apiserver.sock",fork,unlink-early TCP:127.0.0.1:"$KAS_PORT"
-  wait_for 5 test -S "$STATE/apiserver.sock" || die "socat relay did not start: see $STATE/logs/apiserver-relay.log"
-}
-
-# start_apiserver: kube-apiserver on $KAS_PORT against etcd on $ETCD_PORT, waited for (also
-# after 'ironlb lab stop apiserver': the same port, certificates and data).
-start_apiserver() {
-  spawn kube-apiserver - "$BIN/kube-apiserver" \
-    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
-    --bind-address=127.0.0.1 --secure-port="$KAS_PORT" --advertise-address=192.0.2.2 \
-    --tls-cert-file="$STATE/pki/apiserver.crt" --tls-private-key-file="$STATE/pki/apiserver.key" \
-    --client-ca-file="$STATE/pki/ca.crt" \
-    --service-account-issuer="https://127.0.0.1:$KAS_PORT" \
-    --service-account-key-file="$STATE/pki/sa.pub" --service-account-signing-key-file="$STATE/pki/sa.key" \
-    --service-cluster-ip-range=192.0.2.128/26,2001:db8:96::/112 \
-    --authorization-mode=RBAC --disable-admission-plugins=ServiceAccount \
-    --allow-privileged=true --profiling=false --v=1
-  local n=600
-  until readyz >/dev/null 2>&1; do
-    is_running kube-apiserver ||
-      die "kube-apiserver exited: $(grep -m1 -E '^(E[0-9]{4}|F[0-9]{4}|Error:)' "$STATE/logs/kube-apiserver.log" | cut -c1-300 || true) (log: $STATE/logs/kube-apiserver.log)"
-    n=$((n - 1)); [ $n -gt 0 ] || die "kube-apiserver not ready after 60 s: see $STATE/logs/kube-apiserver.log"
-    sleep 0.1
-  done
-}
-
-# ---------------------------------------------------------------- network
-nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-new_ns() { # new_ns NAME: a namespace with lo up, no DAD delays, strict ARP
-  ip netns add "$1"
-  nsx "$1" sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
-    net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.all.arp_announce=2 net.ipv4.ping_group_range="0 2147483647"
-  ip -n "$1" link set lo up
-}
-# lan_port NS PORTNAME [ADDR4 ADDR6]: veth from br0 in $NS_LAN to eth0 in NS.
-lan_port() {
-  ip -n "$NS_LAN" link add "$2" type veth peer name eth0 netns "$1"
-  ip -n "$NS_LAN" link set "$2" master br0 up
-  nsx "$1" sysctl -qw net.ipv6.conf.eth0.accept_dad=0
-  ip -n "$1" link set eth0 up
-}
-addrs() { # addrs NS IF V4/LEN V6/LEN
-  ip -n "$1" addr add "$3" dev "$2"
-  ip -n "$1" addr add "$4" dev "$2" nodad
-}
-default_via() { # default_via NS V4 V6
-  ip -n "$1" route add default via "$2"
-  ip -n "$1" -6 route add default via "$3"
-}
-node_v4() { echo "192.0.2.$((10 + $1))"; }
-node_v6() { echo "2001:db8:1::$((10 + $1))"; }
-
-make_network() {
-  local i ns
-  new_ns "$NS_LAN"
-  nsx "$NS_LAN" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-  ip -n "$NS_LAN" link add br0 type bridge stp_state 0 forward_delay 0
-  ip -n "$NS_LAN" link set br0 up
-
-  new_ns "$NS_ROUTER"
-  nsx "$NS_ROUTER" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1 \
-    net.ipv4.fib_multipath_hash_policy=1 net.ipv6.fib_multipath_hash_policy=1
-  lan_port "$NS_ROUTER" router
-  addrs "$NS_ROUTER" eth0 192.0.2.1/24 2001:db8:1::1/64
-
-  new_ns "$NS_REMOTE"
-  ip -n "$NS_ROUTER" link add eth1 type veth peer name eth0 netns "$NS_REMOTE"
-  nsx "$NS_REMOTE" sysctl -qw net.ipv6.conf.eth0.accept_dad=0
-  ip -n "$NS_ROUTER" link set eth1 up
-  ip -n "$NS_REMOTE" link set eth0 up
-  addrs "$NS_ROUTER" eth1 198.51.100.1/24 2001:db8:3::1/64
-  addrs "$NS_REMOTE" eth0 198.51.100.10/24 2001:db8:3::10/64
-  default_via "$NS_REMOTE" 198.51.100.1 2001:db8:3::1
-
-  new_ns "$NS_CLIENT"
-  lan_port "$NS_CLIENT" client
-  addrs "$NS_CLIENT" eth0 192.0.2.5/24 2001:db8:1::5/64
-  default_via "$NS_CLIENT" 192.0.2.1 2001:db8:1::1
-
-  for i in $(seq 1 "$NODES_N"); do
-    ns=${P}node$i
-    new_ns "$ns"
-    lan_port "$ns" "node$i"
-    addrs "$ns" eth0 "$(node_v4 "$i")/24" "$(node_v6 "$i")/64"
-    default_via "$ns" 192.0.2.1 2001:db8:1::1
-    kube_proxy_sim "$ns" "$i"
-    spawn "apiserver-relay-$ns" "$ns" socat TCP-LISTEN:"$KAS_PORT",bind=127.0.0.1,reuseaddr,fork \
-      UNIX-CONNECT:"$STATE/apiserver.sock"
-  done
-}
-
-# Simulated kube-proxy: TCP 80 to any pool address is DNATed to the node's own address, where a
-# tiny HTTP server answers the node's name. The node never owns a pool address, so its kernel never
-# answers ARP/NDP for one (kube-proxy's strict ARP); announcing is IronLB's job.
-kube_proxy_sim() { # kube_proxy_sim NS INDEX
-  nsx "$1" nft -f - <<EOF
-table inet ironlb-lab {
-  chain prerouting {
-    type nat hook prerouting priority dstnat; policy accept;
-    ip daddr { 192.0.2.200-192.0.2.254, 203.0.113.0/24 } tcp dport 80 dnat ip to $(node_v4 "$2")
-    ip6 daddr { 2001:db8:1::200-2001:db8:1::2ff, 2001:db8:2::/64 } tcp dport 80 dnat ip6 to $(node_v6 "$2")
-  }
-}
-EOF
-  spawn "http-$1" "$1" $PY -c '
-import http.server, socket, sys
-class H(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = (sys.argv[1] + "\n").encode()
-        self.send_response(200); self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
-    def log_message(self, *a): pass
-class S(http.server.ThreadingHTTPServer):
-    address_family = socket.AF_INET6
-    def server_bind(self):
-        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        super().server_bind()
-S(("::", 80), H).serve_forever()' "$1"
 }
 
 # ---------------------------------------------------------------- router
@@ -417,64 +253,93 @@ start_router() {
   esac
 }
 
-# ---------------------------------------------------------------- Kubernetes objects and components
+# ---------------------------------------------------------------- IronLB, installed as users do
 kc() { "$BIN/kubectl" --kubeconfig "$STATE/admin.kubeconfig" "$@"; }
 
-make_nodes() {
-  local i n now
-  now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  for i in $(seq 1 "$NODES_N"); do
-    n=${P}node$i
-    kc apply -f - >/dev/null <<EOF
-apiVersion: v1
-kind: Node
-metadata:
-  name: $n
-  labels: {kubernetes.io/hostname: $n, kubernetes.io/os: linux, ironlb.io/lab: "true"}
-EOF
-    kc patch node "$n" --subresource=status --type=merge -p "{\"status\":{
-      \"addresses\":[{\"type\":\"InternalIP\",\"address\":\"$(node_v4 "$i")\"},
-                     {\"type\":\"InternalIP\",\"address\":\"$(node_v6 "$i")\"},
-                     {\"type\":\"Hostname\",\"address\":\"$n\"}],
-      \"conditions\":[{\"type\":\"Ready\",\"status\":\"True\",\"reason\":\"KubeletReady\",
-        \"message\":\"ironlb lab node\",\"lastHeartbeatTime\":\"$now\",\"lastTransitionTime\":\"$now\"}]}}" >/dev/null
-  done
-}
-
-make_components() {
-  [ -n "$NAMESPACE_YAML" ] && [ -n "$RBAC_YAML" ] ||
-    die "no manifests given (run the lab through the ironlb binary)"
-  kc apply -f - >/dev/null <<<"$NAMESPACE_YAML"
-  # CRDs (NodeAnnouncement) before the speakers start publishing.
-  [ -z "$CRDS_YAML" ] || kc apply -f - >/dev/null <<<"$CRDS_YAML"
-  kc apply -f - >/dev/null <<<"$RBAC_YAML"
+# install_ironlb: the README's install commands: `kubectl apply -k deploy/`, the memberlist
+# Secret, the example config; then waits until every IronLB pod is ready.
+install_ironlb() {
+  kc apply -k "$DEPLOY_DIR" >"$STATE/logs/install.log" 2>&1 || die "kubectl apply -k $DEPLOY_DIR failed: $(tail -n1 "$STATE/logs/install.log")"
   kc -n "$LAB_NS" create secret generic memberlist \
     --from-literal=secretkey="$(openssl rand -base64 128 | tr -d '\n')" >/dev/null
+  kc apply -f "$DEPLOY_DIR/examples/config-layer2.yaml" >/dev/null
   local sa
   for sa in controller speaker; do
-    kubeconfig "$STATE/$sa.kubeconfig" "    token: $(kc -n "$LAB_NS" create token "$sa" --duration=720h)"
+    kubeconfig "$STATE/$sa.kubeconfig" "https://127.0.0.1:$KAS_PORT" "    token: $(kc -n "$LAB_NS" create token "$sa" --duration=720h)"
   done
+  # The controller replicas' metrics, from the machine: relayed to a node, which reaches the
+  # replicas through a ClusterIP Service the lab adds.
+  kc apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: ironlb-lab-controller-metrics, namespace: $LAB_NS}
+spec:
+  selector: {app.kubernetes.io/name: ironlb, app.kubernetes.io/component: controller}
+  ports: [{port: 7472, targetPort: metrics}]
+YAML
+  local cip; cip=$(kc -n "$LAB_NS" get service ironlb-lab-controller-metrics -o jsonpath='{.spec.clusterIP}')
   CONTROLLER_METRICS_PORT=$(freeport)
+  spawn controller-metrics-relay-node "${P}node1" socat UNIX-LISTEN:"$STATE/controller-metrics.sock",fork,unlink-early TCP:"$cip":7472
+  spawn controller-metrics-relay - socat TCP-LISTEN:"$CONTROLLER_METRICS_PORT",bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:"$STATE/controller-metrics.sock"
+  wait_ironlb_ready
 }
 
-bin_of() { # bin_of NAME: path of a component binary, or nothing
-  local d=${IRONLB_LAB_BIN:-}
-  [ -n "$d" ] && [ -x "$d/$1" ] && echo "$d/$1"
+wait_ironlb_ready() {
+  kc -n "$LAB_NS" rollout status daemonset/speaker --timeout=120s >/dev/null 2>&1 ||
+    die "the speaker DaemonSet is not ready after 120 s: $(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=speaker --no-headers 2>&1 | tr -s ' ' | head -n3 | tr '\n' ';') (logs: /var/log/pods/${LAB_NS}_speaker-*)"
+  kc -n "$LAB_NS" rollout status deployment/controller --timeout=120s >/dev/null 2>&1 ||
+    die "the controller Deployment is not ready after 120 s: $(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=controller --no-headers 2>&1 | tr -s ' ' | head -n2 | tr '\n' ';') (logs: /var/log/pods/${LAB_NS}_controller-*)"
+}
+
+# The speaker of NODE stops and starts as an operator keeps it off a node: the label
+# ironlb.io/speaker=false, which the shipped DaemonSet's node affinity honours. With the API
+# server stopped no label can be set: then the node's kubelet is frozen (so it restarts nothing)
+# and the speaker stopped with SIGTERM, as its pod's deletion would; `start` thaws the kubelet.
+no_pods() { # no_pods SELECTOR [FIELD-SELECTOR]: no pod of IronLB's matches (gone, not terminating)
+  [ -z "$(kc -n "$LAB_NS" get pods -l "$1" ${2:+--field-selector "$2"} -o name 2>&1)" ]
+}
+speaker_pids() { # speaker_pids NODE: the speaker processes in NODE's network namespace
+  local p
+  for p in $(ip netns pids "$1" 2>/dev/null); do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = ironlb-speaker ] && echo "$p"
+  done
   return 0
 }
-start_controller() {
-  local b; b=$(bin_of ironlb-controller)
-  [ -n "$b" ] || { log "no ironlb-controller next to ironlb (${IRONLB_LAB_BIN:-?}): not started"; return 0; }
-  is_running controller && return 0
-  spawn controller - env KUBECONFIG="$STATE/controller.kubeconfig" POD_NAMESPACE="$LAB_NS" \
-    "$b" --namespace="$LAB_NS" --metrics-addr="127.0.0.1:$CONTROLLER_METRICS_PORT"
+stop_speaker() { # stop_speaker NODE
+  if readyz >/dev/null 2>&1; then
+    kc label node "$1" ironlb.io/speaker=false --overwrite >/dev/null
+    wait_for 60 no_pods app.kubernetes.io/component=speaker "spec.nodeName=$1" ||
+      die "the speaker pod of $1 is still there after 60 s"
+    return 0
+  fi
+  kill -STOP "$(cat "$STATE/pids/kubelet-$1.pid")" && touch "$STATE/kubelet-frozen-$1"
+  local pids; pids=$(speaker_pids "$1")
+  [ -z "$pids" ] || kill $pids 2>/dev/null || true
+  wait_for 10 test -z "$(speaker_pids "$1")" || { kill -9 $(speaker_pids "$1") 2>/dev/null || true; }
 }
 start_speaker() { # start_speaker NODE
-  local b; b=$(bin_of ironlb-speaker)
-  [ -n "$b" ] || { log "no ironlb-speaker next to ironlb (${IRONLB_LAB_BIN:-?}): not started"; return 0; }
-  is_running "speaker-$1" && return 0
-  spawn "speaker-$1" "$1" env KUBECONFIG="$STATE/speaker.kubeconfig" NODE_NAME="$1" POD_NAMESPACE="$LAB_NS" \
-    "$b" --namespace="$LAB_NS" --metrics-addr="0.0.0.0:7472"
+  if [ -f "$STATE/kubelet-frozen-$1" ]; then
+    kill -CONT "$(cat "$STATE/pids/kubelet-$1.pid")"
+    rm -f "$STATE/kubelet-frozen-$1"
+  fi
+  readyz >/dev/null 2>&1 || { log "the API server is stopped: the kubelet of $1 restarts its speaker by itself"; return 0; }
+  kc label node "$1" ironlb.io/speaker- >/dev/null
+  wait_for 60 speaker_ready "$1" ||
+    die "no ready speaker on $1 after 60 s: $(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=speaker --field-selector "spec.nodeName=$1" --no-headers 2>&1)"
+}
+speaker_ready() { # speaker_ready NODE: its speaker pod is Ready
+  [ "$(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=speaker --field-selector "spec.nodeName=$1" \
+    -o jsonpath='{.items[*].status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
+}
+# No controller replica runs while stopped; start brings back the shipped replica count.
+stop_controller() {
+  kc -n "$LAB_NS" scale deployment/controller --replicas=0 >/dev/null
+  wait_for 60 no_pods app.kubernetes.io/component=controller || die "controller pods still running after 60 s"
+}
+start_controller() {
+  local n; n=$(sed -n 's/^ *replicas: *\([0-9]*\).*/\1/p' "$DEPLOY_DIR/controller.yaml" | head -n1)
+  kc -n "$LAB_NS" scale deployment/controller --replicas="${n:-1}" >/dev/null
+  kc -n "$LAB_NS" rollout status deployment/controller --timeout=120s >/dev/null 2>&1 || die "the controller is not ready after 120 s"
 }
 
 # ---------------------------------------------------------------- env
@@ -501,6 +366,9 @@ write_env() {
     echo "export IRONLB_LAB_BIN='${IRONLB_LAB_BIN:-}'"
     echo "export IRONLB_LAB_STATE='$STATE'"
     echo "export IRONLB_LAB_PREFIX='$P'"
+    echo "export IRONLB_LAB_ECHO_IMAGE='$LAB_ECHO_IMAGE'"
+    echo "export IRONLB_LAB_IMAGE='$IRONLB_IMAGE'"
+    echo "export IRONLB_LAB_APISERVER='$(CP_URL)'"
   } >"$STATE/env"
   # Internal state for later commands (not exported).
   cat >"$STATE/lab.state" <<EOF
@@ -508,7 +376,6 @@ NODES_N=$NODES_N
 ROUTER_KIND=$ROUTER_KIND
 ROUTER_CTL=$ROUTER_CTL
 KAS_PORT=$KAS_PORT
-ETCD_PORT=$ETCD_PORT
 CONTROLLER_METRICS_PORT=$CONTROLLER_METRICS_PORT
 BIN=$BIN
 EOF
@@ -520,10 +387,12 @@ lab_healthy() {
   source "$STATE/lab.state"
   local ns have
   have=" $(lab_namespaces | tr '\n' ' ') "
-  for ns in "$NS_LAN" "$NS_ROUTER" "$NS_CLIENT" "$NS_REMOTE" $(node_list); do
+  for ns in "$NS_LAN" "$NS_ROUTER" "$NS_CLIENT" "$NS_REMOTE" "$NS_CP" $(node_list); do
     [[ $have == *" $ns "* ]] || return 1
   done
-  is_running etcd && is_running kube-apiserver && is_running apiserver-relay && readyz >/dev/null 2>&1
+  is_running etcd && is_running kube-apiserver && is_running apiserver-relay && readyz >/dev/null 2>&1 || return 1
+  local n
+  for n in $(node_list); do is_running "kubelet-$n" && is_running "containerd-$n" || return 1; done
 }
 
 # ---------------------------------------------------------------- commands
@@ -536,7 +405,8 @@ cmd_up() {
       *) die "unknown option $1 (usage: ironlb lab up [--nodes N] [--router bird|gobgp|frr|none])" ;;
     esac
   done
-  [[ $NODES_N =~ ^[0-9]+$ ]] && [ "$NODES_N" -ge 1 ] && [ "$NODES_N" -le 60 ] || die "--nodes must be 1..60"
+  # Each node's IPv4 pods take a /28 of 198.51.100.128/25.
+  [[ $NODES_N =~ ^[0-9]+$ ]] && [ "$NODES_N" -ge 1 ] && [ "$NODES_N" -le 8 ] || die "--nodes must be 1..8"
   case $ROUTER_KIND in bird|gobgp|frr|none) ;; *) die "--router must be bird, gobgp, frr or none" ;; esac
   local want_n=$NODES_N want_r=$ROUTER_KIND
   if lab_healthy; then
@@ -551,29 +421,45 @@ cmd_up() {
     do_down
   fi
   mkdir -p "$CACHE"
+  [ -n "$DEPLOY_DIR" ] && [ -f "$DEPLOY_DIR/kustomization.yaml" ] || die "no deploy/ directory given (run the lab through the ironlb binary)"
   ensure_tools "$ROUTER_KIND"
   ensure_control_plane
+  ironlb_image
+  ensure_lab_images
   # From here on a failure tears down what was made (logs are kept in /tmp/ironlb-lab-failed).
-  trap 'rc=$?; if [ $rc != 0 ]; then rm -rf /tmp/ironlb-lab-failed; cp -r "$STATE/logs" /tmp/ironlb-lab-failed 2>/dev/null || true; do_down 2>/dev/null || true; fi' EXIT
+  trap 'rc=$?; if [ $rc != 0 ]; then collect_pod_logs; rm -rf /tmp/ironlb-lab-failed; cp -r "$STATE/logs" /tmp/ironlb-lab-failed 2>/dev/null || true; do_down 2>/dev/null || true; fi' EXIT
   trap 'echo "ironlb lab: up failed at: $BASH_COMMAND (logs kept in /tmp/ironlb-lab-failed; nothing is left running)" >&2' ERR
   mkdir -p "$STATE/logs" "$STATE/pids"
   local t0=$SECONDS
   make_pki
+  make_network
   start_control_plane
   log "kube-apiserver ready on https://127.0.0.1:$KAS_PORT ($((SECONDS - t0)) s)"
-  make_network
   start_router
-  make_nodes
-  make_components
+  local i; for i in $(seq 1 "$NODES_N"); do start_node "$i"; done
+  wait_nodes_ready
+  log "$NODES_N nodes ready ($((SECONDS - t0)) s)"
+  install_ironlb
   write_env
-  start_controller
-  local n; for n in $(node_list); do start_speaker "$n"; done
   trap - EXIT ERR
   log "lab up in $((SECONDS - t0)) s: $NODES_N nodes, router $ROUTER_KIND"
   cat "$STATE/env"
 }
 
-cmd_env() { [ -f "$STATE/env" ] || die "no lab is up: run 'ironlb lab up' first"; cat "$STATE/env"; }
+cmd_env() {
+  [ -f "$STATE/env" ] || die "no lab is up: run 'ironlb lab up' first"
+  if [ "${1:-}" = --json ]; then
+    # The same exports as one JSON object.
+    $PY -c 'import json,shlex,sys
+env = {}
+for line in open(sys.argv[1]):
+    k, _, v = line.strip().removeprefix("export ").partition("=")
+    env[k] = shlex.split(v)[0] if v else ""
+print(json.dumps(env, indent=2))' "$STATE/env"
+  else
+    cat "$STATE/env"
+  fi
+}
 
 node_arg() { # node_arg NAME: accepts ilb-node1 or node1
   local n=$1 m
@@ -586,11 +472,11 @@ cmd_stop_start() { # cmd_stop_start stop|start controller|apiserver|speaker [NOD
   local verb=$1 what=${2:-} node
   load_state
   case $what in
-    controller) [ "$verb" = stop ] && stop_proc controller || start_controller ;;
-    apiserver) [ "$verb" = stop ] && stop_proc kube-apiserver || { is_running kube-apiserver || start_apiserver; } ;;
+    controller) if [ "$verb" = stop ]; then stop_controller; else start_controller; fi ;;
+    apiserver) if [ "$verb" = stop ]; then stop_proc kube-apiserver; else is_running kube-apiserver || start_apiserver; fi ;;
     speaker)
       node=$(node_arg "${3:?usage: ironlb lab $verb speaker NODE}")
-      [ "$verb" = stop ] && stop_proc "speaker-$node" || start_speaker "$node" ;;
+      if [ "$verb" = stop ]; then stop_speaker "$node"; else start_speaker "$node"; fi ;;
     *) die "usage: ironlb lab $verb controller | apiserver | speaker NODE" ;;
   esac
 }
@@ -613,7 +499,7 @@ main() {
   case $cmd in
     up) cmd_up "$@" ;;
     down) do_down ;;
-    env) cmd_env ;;
+    env) cmd_env "$@" ;;
     stop|start) cmd_stop_start "$cmd" "$@" ;;
     link) cmd_link "$@" ;;
     install) mkdir -p "$CACHE"; ensure_tools bird; ensure_tools gobgp; ensure_tools frr ;;

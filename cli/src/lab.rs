@@ -1,20 +1,28 @@
-//! `ironlb lab ...`: the lab, a real etcd + kube-apiserver and a simulated LAN of network
-//! namespaces on this machine.
+//! `ironlb lab ...`: the lab, a real Kubernetes cluster (control plane, kubelets, containerd,
+//! kube-proxy) on a LAN of network namespaces on this machine, with IronLB installed from its
+//! image and `deploy/`.
 //!
 //! The work is done by bash scripts embedded in this binary (`cli/lab/*.sh`), so `ironlb` works
-//! from any directory: this module only parses the command line, finds the component binaries
-//! (next to `ironlb`, or in `IRONLB_BIN_DIR`) and runs `bash -c SCRIPT`. The script prints
-//! progress and errors on stderr and, for `up` and `env`, `export NAME=VALUE` lines on stdout.
+//! from any directory: this module only parses the command line, names the checkout's `deploy/`
+//! and IronLB image (`IRONLB_DEPLOY_DIR`, `IRONLB_IMAGE_LAYOUT` override them) and runs
+//! `bash -c SCRIPT`. The script prints progress and errors on stderr and, for `up` and `env`,
+//! `export NAME=VALUE` lines on stdout.
 use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::Command;
 
-const LAB_SH: &str = include_str!("../lab/lab.sh");
+/// The lab script: its parts (functions) first, `lab.sh` (settings, commands, `main`) last.
+const LAB_SH: &str = concat!(
+    include_str!("../lab/network.sh"),
+    include_str!("../lab/cluster.sh"),
+    include_str!("../lab/images.sh"),
+    include_str!("../lab/routers.sh"),
+    include_str!("../lab/lab.sh"),
+);
 const BUILD_SH: &str = include_str!("../lab/build-control-plane.sh");
-const NAMESPACE_YAML: &str = include_str!("../../deploy/namespace.yaml");
-const RBAC_YAML: &str = include_str!("../../deploy/rbac.yaml");
-const CRDS_YAML: &str = include_str!("../../deploy/crds/nodeannouncement.yaml");
+/// The checkout this binary was built from: its `deploy/` is what the lab installs.
+const CHECKOUT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 
 /// Subcommands of `ironlb lab`.
 #[derive(Subcommand)]
@@ -23,7 +31,7 @@ pub enum LabCommand {
     /// Safe to run when a lab is already up: then it only prints the exports.
     Up {
         /// Number of node hosts (namespaces ilb-node1..N, also the Node names).
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=60))]
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(1..=8))]
         nodes: u8,
         /// The BGP router on the LAN.
         #[arg(long, value_enum, default_value_t = Router::Bird)]
@@ -32,7 +40,11 @@ pub enum LabCommand {
     /// Remove everything the lab made: processes, namespaces, interfaces, files.
     Down,
     /// Print the `export` lines of the running lab.
-    Env,
+    Env {
+        /// The same exports as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Install every Debian package the lab and the tests use (all three routers), if missing.
     Install,
     /// Stop a component: `controller`, `apiserver`, or `speaker NODE`.
@@ -58,11 +70,11 @@ pub enum LabCommand {
 /// A lab component that can be stopped and started.
 #[derive(Subcommand)]
 pub enum Component {
-    /// The `ironlb-controller` process (root namespace).
+    /// Every replica of the IronLB controller Deployment (scaled to 0, then back).
     Controller,
     /// The kube-apiserver (etcd keeps running; started again on the same port).
     Apiserver,
-    /// The `ironlb-speaker` process of one node.
+    /// The IronLB speaker pod of one node (kept off it with the label `ironlb.io/speaker=false`).
     Speaker {
         /// Node name (`ilb-node1`; `node1` is accepted too).
         node: String,
@@ -111,7 +123,8 @@ impl LabCommand {
                 ]
             }
             LabCommand::Down => vec!["down".to_owned()],
-            LabCommand::Env => vec!["env".to_owned()],
+            LabCommand::Env { json: false } => vec!["env".to_owned()],
+            LabCommand::Env { json: true } => vec!["env".to_owned(), "--json".to_owned()],
             LabCommand::Install => vec!["install".to_owned()],
             LabCommand::Stop { component: c } => component("stop", c),
             LabCommand::Start { component: c } => component("start", c),
@@ -136,6 +149,11 @@ fn component_dir() -> Option<PathBuf> {
     exe.parent().map(PathBuf::from)
 }
 
+/// `name` from the environment, else `default`.
+fn env_or(name: &str, default: &str) -> std::ffi::OsString {
+    std::env::var_os(name).unwrap_or_else(|| default.into())
+}
+
 /// Runs a lab subcommand; returns the process exit code.
 pub fn run(cmd: LabCommand) -> anyhow::Result<u8> {
     let mut bash = Command::new("bash");
@@ -144,9 +162,17 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<u8> {
         .arg("ironlb-lab")
         .args(cmd.script_args())
         .env("IRONLB_LAB_BUILD_SCRIPT", BUILD_SH)
-        .env("IRONLB_LAB_NAMESPACE_YAML", NAMESPACE_YAML)
-        .env("IRONLB_LAB_RBAC_YAML", RBAC_YAML)
-        .env("IRONLB_LAB_CRDS_YAML", CRDS_YAML);
+        .env(
+            "IRONLB_LAB_DEPLOY_DIR",
+            env_or("IRONLB_DEPLOY_DIR", &format!("{CHECKOUT}/deploy")),
+        )
+        .env(
+            "IRONLB_LAB_IMAGE_LAYOUT",
+            env_or(
+                "IRONLB_IMAGE_LAYOUT",
+                &format!("{CHECKOUT}/target/oci/ironlb"),
+            ),
+        );
     if let Some(dir) = component_dir() {
         bash.env("IRONLB_LAB_BIN", dir);
     }

@@ -257,20 +257,144 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Gives Service `namespace/service` one EndpointSlice (named like it) with one ready
-    /// endpoint on `node`: the lab has no controller-manager to make it, and a Service
-    /// without a ready endpoint is not announced.
+    /// Gives Service `namespace/service` one ready endpoint on `node` (see
+    /// [`Lab::endpoints_on`]): the endpoint moves there.
     pub fn endpoint_on(&self, namespace: &str, service: &str, node: &str) {
-        let slice = serde_json::json!({
-            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-            "metadata": {"name": service, "namespace": namespace,
-                         "labels": {"kubernetes.io/service-name": service}},
-            "addressType": "IPv4",
-            "endpoints": [{"addresses": ["198.51.100.250"], "nodeName": node,
-                           "conditions": {"ready": true}}],
-            "ports": [{"port": 80, "protocol": "TCP"}],
-        });
-        self.apply(&slice.to_string());
+        self.endpoints_on(namespace, service, &[node]);
+    }
+
+    /// Gives Service `namespace/service` one ready endpoint on each of `nodes` and none
+    /// elsewhere: echo pods (`IRONLB_LAB_ECHO_IMAGE`, labelled `app: SERVICE`, the selector
+    /// [`lb_service`] sets) pinned to those nodes, waited for until ready; then the
+    /// Service's pods on other nodes are deleted. The EndpointSlice controller makes the
+    /// slices.
+    pub fn endpoints_on(&self, namespace: &str, service: &str, nodes: &[&str]) {
+        let pods: Vec<String> = nodes.iter().map(|n| format!("{service}-{n}")).collect();
+        for (pod, node) in pods.iter().zip(nodes) {
+            let manifest = serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": pod, "namespace": namespace, "labels": {"app": service}},
+                "spec": {
+                    "nodeName": node,
+                    "terminationGracePeriodSeconds": 0,
+                    "containers": [{
+                        "name": "echo", "image": self.env("IRONLB_LAB_ECHO_IMAGE"),
+                        "ports": [{"containerPort": 8080}],
+                        "env": [{"name": "NODE_NAME",
+                                 "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+                        "readinessProbe": {"httpGet": {"path": "/", "port": 8080},
+                                           "periodSeconds": 1},
+                    }],
+                },
+            });
+            self.apply(&manifest.to_string());
+        }
+        for pod in &pods {
+            ok(&self.kubectl(&[
+                "-n",
+                namespace,
+                "wait",
+                "--for=condition=Ready",
+                &format!("pod/{pod}"),
+                "--timeout=60s",
+            ]));
+        }
+        let keep: Vec<String> = pods.iter().map(|p| format!("metadata.name!={p}")).collect();
+        ok(&self.kubectl(&[
+            "-n",
+            namespace,
+            "delete",
+            "pod",
+            "-l",
+            &format!("app={service}"),
+            "--field-selector",
+            &keep.join(","),
+            "--grace-period=0",
+        ]));
+    }
+
+    /// Deletes every endpoint (echo pod) of Service `namespace/service` and waits until they
+    /// are gone.
+    pub fn remove_endpoints(&self, namespace: &str, service: &str) {
+        ok(&self.kubectl(&[
+            "-n",
+            namespace,
+            "delete",
+            "pod",
+            "-l",
+            &format!("app={service}"),
+            "--grace-period=0",
+        ]));
+    }
+
+    /// The node that took in an HTTP request from network namespace `from` to `host` (an IP,
+    /// `[v6]` for IPv6) within `seconds`, if one answered: asks the echo pod behind it who it
+    /// is. kube-proxy masquerades external traffic it forwards (Cluster policy), so the echo
+    /// sees the node's address; without that (Local policy) the echo pod's own node took it.
+    pub fn ingress_node(&self, from: &str, host: &str, seconds: &str) -> Option<String> {
+        let out = self.exec_in(
+            from,
+            &[
+                "curl",
+                "-s",
+                "-m",
+                seconds,
+                &format!("http://{host}/cgi-bin/who"),
+            ],
+        );
+        let body = String::from_utf8_lossy(&out.stdout).into_owned();
+        let mut words = body.split_whitespace();
+        let (_pod, node, peer) = (words.next()?, words.next()?, words.next()?);
+        if !out.status.success() {
+            return None;
+        }
+        Some(
+            self.node_of_address(peer)
+                .unwrap_or_else(|| node.to_owned()),
+        )
+    }
+
+    /// The lab node owning `addr`: its LAN address or its pod bridge's (v4-mapped IPv6 too).
+    pub fn node_of_address(&self, addr: &str) -> Option<String> {
+        // busybox's httpd writes IPv6 peers in brackets, IPv4 ones v4-mapped.
+        let addr = addr.trim_matches(['[', ']']).trim_start_matches("::ffff:");
+        self.nodes().into_iter().find(|node| {
+            let out = self.exec_in(node, &["ip", "-o", "addr", "show"]);
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .any(|w| w.split('/').next() == Some(addr))
+        })
+    }
+
+    /// The pid of the IronLB speaker running on `node` (in its network namespace), if any.
+    pub fn speaker_pid(&self, node: &str) -> Option<String> {
+        let pids = ok(&run(Command::new("ip").args(["netns", "pids", node])));
+        pids.split_whitespace()
+            .find(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                    .is_ok_and(|c| c.trim() == "ironlb-speaker")
+            })
+            .map(str::to_owned)
+    }
+
+    /// Runs `ctr ARGS...` against `node`'s containerd (namespace `k8s.io`, the kubelet's).
+    pub fn node_ctr(&self, node: &str, args: &[&str]) -> Output {
+        let sock = format!(
+            "{}/nodes/{node}/containerd.sock",
+            self.env("IRONLB_LAB_STATE")
+        );
+        run(Command::new("ctr")
+            .args(["-a", &sock, "-n", "k8s.io"])
+            .args(args))
+    }
+
+    /// Freezes (`true`) or thaws the kubelet of `node`, so a test can set the Node's status
+    /// without the kubelet writing it back.
+    pub fn freeze_kubelet(&self, node: &str, frozen: bool) {
+        let file = format!("{}/pids/kubelet-{node}.pid", self.env("IRONLB_LAB_STATE"));
+        let pid = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        ok(&run(Command::new("kill").args([signal, pid.trim()])));
     }
 
     /// Runs `cmd` inside the network namespace `ns` (`ip netns exec ns cmd...`).
@@ -331,7 +455,8 @@ pub fn lb_service(
         "apiVersion": "v1", "kind": "Service",
         "metadata": {"name": name, "namespace": namespace,
                      "annotations": {"ironlb.io/loadBalancerIPs": ips}},
-        "spec": {"type": "LoadBalancer", "ports": [{"port": 80, "protocol": "TCP"}],
+        "spec": {"type": "LoadBalancer",
+                 "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}],
                  "allocateLoadBalancerNodePorts": false,
                  "selector": {"app": name}},
     });
@@ -346,8 +471,8 @@ pub fn lb_service(
     }
 }
 
-/// Deletes a Service and its EndpointSlice (named like it) on drop, even after a failed
-/// assertion.
+/// Deletes a Service and its endpoints (echo pods, see [`Lab::endpoint_on`]) on drop, even
+/// after a failed assertion.
 pub struct ServiceGuard {
     /// The lab.
     pub lab: &'static Lab,
@@ -367,9 +492,10 @@ impl Drop for ServiceGuard {
             "-n",
             ns,
             "delete",
-            "endpointslice",
-            name,
-            "--ignore-not-found",
+            "pod",
+            "-l",
+            &format!("app={name}"),
+            "--grace-period=0",
             "--wait=false",
         ]);
     }

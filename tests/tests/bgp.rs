@@ -216,13 +216,11 @@ fn node_addresses(lab: &Lab, v6: bool) -> Vec<(String, String)> {
         .collect()
 }
 
-fn curl_from_remote(lab: &Lab, url: &str) -> String {
-    ok(&lab.exec_in(
-        lab.env("IRONLB_LAB_REMOTE"),
-        &["curl", "-s", "-m", "5", url],
-    ))
-    .trim()
-    .to_owned()
+/// The node that took in a request from the remote host to `host` (`[v6]` for IPv6), or
+/// what went wrong.
+fn curl_from_remote(lab: &Lab, host: &str) -> String {
+    lab.ingress_node(lab.env("IRONLB_LAB_REMOTE"), host, "5")
+        .unwrap_or_else(|| format!("no answer from {host}"))
 }
 
 #[test]
@@ -275,7 +273,7 @@ fn cluster_policy_every_node_announces_and_the_remote_reaches_the_vip() {
     assert!(!agg.contains("BGP.community"), "the aggregate:\n{agg}");
 
     let nodes = lab.nodes();
-    for url in [format!("http://{vip4}/"), format!("http://[{vip6}]/")] {
+    for url in [vip4.to_owned(), format!("[{vip6}]")] {
         let body = curl_from_remote(lab, &url);
         assert!(
             nodes.contains(&body),
@@ -417,7 +415,7 @@ fn local_policy_only_nodes_with_an_endpoint_announce() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(bird_next_hops(lab, route), addr_of(first));
     for _ in 0..3 {
-        assert_eq!(curl_from_remote(lab, &format!("http://{vip}/")), first);
+        assert_eq!(curl_from_remote(lab, vip), first);
     }
 
     // The endpoint moves: so does the path.
@@ -428,7 +426,7 @@ fn local_policy_only_nodes_with_an_endpoint_announce() {
         &addr_of(second),
         "the path moved to the second node",
     );
-    assert_eq!(curl_from_remote(lab, &format!("http://{vip}/")), second);
+    assert_eq!(curl_from_remote(lab, vip), second);
 
     drop(svc);
     wait_next_hops(lab, route, &BTreeSet::new(), "the route withdrawn");

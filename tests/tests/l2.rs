@@ -13,8 +13,9 @@
 //! - the announcing node shows the IP in its NodeAnnouncement and in `ironlb status`, and
 //!   once the Service has no ready endpoint nobody answers or shows it.
 //!
-//! The lab has no controller-manager: each Service gets a hand-made EndpointSlice with one
-//! ready endpoint on the first node.
+//! Each Service gets a ready endpoint, an echo pod, on every node (a node that loses its
+//! link must not take the only endpoint with it); which node took a request in is what the
+//! echo saw (`Lab::ingress_node`: kube-proxy masquerades external traffic it forwards).
 //!
 //! Uses the lab's ConfigMap `config` (adding the layer-2 pool 192.0.2.200-192.0.2.254 /
 //! 2001:db8:1::200-2001:db8:1::2ff if it has none) and the namespace `l2-test`;
@@ -69,7 +70,9 @@ fn service(lab: &'static Lab, name: &str, ip: &str) -> ServiceGuard {
 /// Like [`service`], with `extra` merged into the spec.
 fn service_with(lab: &'static Lab, name: &str, ip: &str, extra: serde_json::Value) -> ServiceGuard {
     let guard = lb_service(lab, NS, name, ip, extra);
-    lab.endpoint_on(NS, name, &lab.nodes()[0]);
+    let nodes = lab.nodes();
+    let nodes: Vec<&str> = nodes.iter().map(String::as_str).collect();
+    lab.endpoints_on(NS, name, &nodes);
     guard
 }
 
@@ -135,13 +138,9 @@ fn arping_gets_the_elected_nodes_mac_and_curl_reaches_it() {
         node_of_mac(lab, &mac).unwrap_or_else(|| panic!("{mac} is not the eth0 of any lab node"));
 
     let client = lab.env("IRONLB_LAB_CLIENT");
-    let body = ok(&lab.exec_in(
-        client,
-        &["curl", "-s", "-m", "5", &format!("http://{vip}/")],
-    ));
     assert_eq!(
-        body.trim(),
-        node,
+        lab.ingress_node(client, vip, "5").as_deref(),
+        Some(node.as_str()),
         "curl reached another node than the one answering ARP"
     );
 
@@ -191,14 +190,18 @@ impl Drop for ReadyAgain<'_> {
     }
 }
 
-/// Sets node `node`'s Ready condition (the lab has no kubelet to overwrite it).
+/// Sets node `node`'s Ready condition; its kubelet is frozen meanwhile (thawed when Ready
+/// again) so that it does not write its own back.
 fn set_ready(lab: &Lab, node: &str, ready: bool) -> std::process::Output {
+    if !ready {
+        lab.freeze_kubelet(node, true);
+    }
     let status = if ready { "True" } else { "False" };
     let patch = serde_json::json!({"status": {"conditions": [
         {"type": "Ready", "status": status, "reason": "IronLBTest",
          "message": "set by the l2 tests", "lastHeartbeatTime": null}
     ]}});
-    lab.kubectl(&[
+    let out = lab.kubectl(&[
         "patch",
         "node",
         node,
@@ -206,7 +209,11 @@ fn set_ready(lab: &Lab, node: &str, ready: bool) -> std::process::Output {
         "--type=strategic",
         "-p",
         &patch.to_string(),
-    ])
+    ]);
+    if ready {
+        lab.freeze_kubelet(node, false);
+    }
+    out
 }
 
 impl Drop for Restore<'_> {
@@ -234,12 +241,7 @@ fn curl_node(lab: &Lab, vip: &str) -> Option<String> {
 }
 
 fn curl_node_within(lab: &Lab, vip: &str, seconds: &str) -> Option<String> {
-    let out = lab.exec_in(
-        lab.env("IRONLB_LAB_CLIENT"),
-        &["curl", "-s", "-m", seconds, &format!("http://{vip}/")],
-    );
-    let body = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    (out.status.success() && !body.is_empty()).then_some(body)
+    lab.ingress_node(lab.env("IRONLB_LAB_CLIENT"), vip, seconds)
 }
 
 /// Whether process `pid` still runs (a zombie counts as dead).
@@ -332,11 +334,9 @@ fn killing_the_announcing_speaker_moves_the_ip_in_about_a_second() {
     };
     // Timed from the speaker's death (the lab's `stop` may first wait for its lock):
     // the client polls while a thread stops the speaker.
-    let pid_file = format!("{}/pids/speaker-{first}.pid", lab.env("IRONLB_LAB_STATE"));
-    let pid = std::fs::read_to_string(&pid_file)
-        .unwrap_or_else(|e| panic!("{pid_file}: {e}"))
-        .trim()
-        .to_owned();
+    let pid = lab
+        .speaker_pid(&first)
+        .unwrap_or_else(|| panic!("no speaker process on {first}"));
     restore.speaker = Some(first.clone());
     let stopper = {
         let first = first.clone();
@@ -445,13 +445,11 @@ fn ndisc6_gets_the_elected_nodes_mac_and_curl_reaches_it_over_ipv6() {
     });
     let node =
         node_of_mac(lab, &mac).unwrap_or_else(|| panic!("{mac} is not the eth0 of any lab node"));
-    let body = ok(&lab.exec_in(
-        lab.env("IRONLB_LAB_CLIENT"),
-        &["curl", "-s", "-m", "5", &format!("http://[{vip}]/")],
-    ));
+    let took = lab.wait_for("the VIP to answer HTTP", Duration::from_secs(15), || {
+        lab.ingress_node(lab.env("IRONLB_LAB_CLIENT"), &format!("[{vip}]"), "2")
+    });
     assert_eq!(
-        body.trim(),
-        node,
+        took, node,
         "curl -6 reached another node than the one answering NDP"
     );
     assert_eq!(
@@ -531,7 +529,7 @@ fn the_announcing_node_is_shown_and_a_service_without_endpoints_is_not_announced
     );
 
     // Without a ready endpoint the IP would only blackhole traffic: nobody announces it.
-    ok(&lab.kubectl(&["-n", NS, "delete", "endpointslice", name]));
+    lab.remove_endpoints(NS, name);
     lab.wait_for(
         "the VIP to be withdrawn once the Service has no endpoint",
         Duration::from_secs(15),

@@ -1,4 +1,5 @@
-//! The lab itself: control plane, LAN, router, simulated kube-proxy, RBAC, lab commands.
+//! The lab itself: control plane, nodes (kubelet, containerd, kube-proxy), LAN, router, RBAC,
+//! lab commands.
 //! Needs root; runs against the shared lab (`ironlb_tests::lab()`).
 
 use ironlb_tests::{NodeBird, lab, ok};
@@ -14,7 +15,8 @@ fn json(out: &std::process::Output) -> Value {
 fn api_server_answers_from_root_namespace_and_from_a_node() {
     let lab = lab();
     assert_eq!(ok(&lab.kubectl(&["get", "--raw", "/readyz"])).trim(), "ok");
-    // Inside a node, with the speaker's own ServiceAccount token (least privilege).
+    // Inside a node, over the LAN, with the speaker's own ServiceAccount token (least
+    // privilege).
     let state = lab.env("IRONLB_LAB_STATE");
     let kubeconfig = format!("{state}/speaker.kubeconfig");
     let node = &lab.nodes()[0];
@@ -24,6 +26,8 @@ fn api_server_answers_from_root_namespace_and_from_a_node() {
             lab.env("IRONLB_LAB_KUBECTL"),
             "--kubeconfig",
             &kubeconfig,
+            "--server",
+            lab.env("IRONLB_LAB_APISERVER"),
             "get",
             "nodes",
             "-o",
@@ -121,23 +125,34 @@ fn client_resolves_a_node_address_over_the_lan() {
 }
 
 #[test]
-fn pool_address_delivered_to_a_node_is_served_but_never_owned_by_it() {
+fn pool_address_delivered_to_a_node_is_served_by_kube_proxy_but_never_owned_by_it() {
     let lab = lab();
     let client = lab.env("IRONLB_LAB_CLIENT");
     let iface = lab.env("IRONLB_LAB_CLIENT_IF");
-    let node = lab.nodes().last().cloned().expect("nodes");
+    let nodes = lab.nodes();
+    let node = nodes.last().cloned().expect("nodes");
     let mac = mac_of(&node, "eth0");
+    // A Service with the pool addresses as its load-balancer IPs, its one endpoint on the
+    // first node: kube-proxy on every node forwards them.
+    let (vip4, vip6) = ("192.0.2.253", "2001:db8:1::2fe");
+    let svc = ironlb_tests::lb_service(
+        lab,
+        "lab-test",
+        "lab-kube-proxy",
+        &format!("{vip4},{vip6}"),
+        serde_json::json!({"ipFamilies": ["IPv4", "IPv6"], "ipFamilyPolicy": "RequireDualStack"}),
+    );
+    lab.endpoint_on(&svc.namespace, &svc.name, &nodes[0]);
+    lab.wait_for(
+        "both IPs in the Service's status",
+        Duration::from_secs(30),
+        || (lab.service_ips(&svc.namespace, &svc.name).len() == 2).then_some(()),
+    );
     // The node's kernel owns no pool address (strict ARP): nothing in its address list.
     let addrs = ok(&lab.exec_in(&node, &["ip", "-o", "addr"]));
-    assert!(
-        !addrs.contains("192.0.2.25") && !addrs.contains("2001:db8:1::2"),
-        "{addrs}"
-    );
-    // Deliver a pool address to the node by hand, as IronLB's ARP/NDP answer would.
-    for (vip, url) in [
-        ("192.0.2.253", "http://192.0.2.253/"),
-        ("2001:db8:1::2fe", "http://[2001:db8:1::2fe]/"),
-    ] {
+    assert!(!addrs.contains(vip4) && !addrs.contains(vip6), "{addrs}");
+    // Deliver the pool addresses to the last node by hand, whoever announces them.
+    for (vip, host) in [(vip4, vip4.to_owned()), (vip6, format!("[{vip6}]"))] {
         ok(&lab.exec_in(
             client,
             &[
@@ -153,9 +168,9 @@ fn pool_address_delivered_to_a_node_is_served_but_never_owned_by_it() {
                 "permanent",
             ],
         ));
-        let body = lab.exec_in(client, &["curl", "-s", "-m", "5", url]);
+        let took = lab.ingress_node(client, &host, "5");
         ok(&lab.exec_in(client, &["ip", "neigh", "del", vip, "dev", iface]));
-        assert_eq!(ok(&body).trim(), node, "answer from {url}");
+        assert_eq!(took.as_deref(), Some(node.as_str()), "answer from {host}");
     }
 }
 
@@ -232,20 +247,6 @@ fn router_accepts_bgp_from_nodes_and_installs_routes_with_ecmp() {
         kernel6.contains("nexthop") || kernel6.contains("via"),
         "{kernel6}"
     );
-    // The remote host reaches the announced address only through the router, and one of the
-    // announcing nodes answers (simulated kube-proxy).
-    let remote = lab.env("IRONLB_LAB_REMOTE");
-    let served: Vec<&str> = nodes[nodes.len() - 2..]
-        .iter()
-        .map(String::as_str)
-        .collect();
-    for url in ["http://203.0.113.250/", "http://[2001:db8:2::250]/"] {
-        let body = ok(&lab.exec_in(remote, &["curl", "-s", "-m", "5", url]));
-        assert!(
-            served.contains(&body.trim()),
-            "{url} answered {body:?}, not one of {served:?}"
-        );
-    }
     drop(speakers);
     lab.wait_for(
         "the route to go once the sessions close",

@@ -33,6 +33,49 @@ fn lab_processes(state: &str) -> Vec<String> {
     found
 }
 
+/// Mounts under the lab's state directory (pod volumes, sandbox shm, container root
+/// filesystems).
+fn lab_mounts(state: &str) -> Vec<String> {
+    std::fs::read_to_string("/proc/self/mounts")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter(|m| m.starts_with(&format!("{state}/")))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The kubelets' cgroup roots (`/NODE`) left in any cgroup hierarchy.
+fn lab_cgroups(nodes: &[String]) -> Vec<String> {
+    let mut left = Vec::new();
+    for hierarchy in std::fs::read_dir("/sys/fs/cgroup")
+        .expect("/sys/fs/cgroup")
+        .flatten()
+    {
+        for node in nodes {
+            let dir = hierarchy.path().join(node);
+            if dir.exists() {
+                left.push(dir.display().to_string());
+            }
+        }
+    }
+    left
+}
+
+/// Pod network namespaces the CNI made (`cni-...`) that no process holds.
+fn orphan_pod_namespaces() -> Vec<String> {
+    lab_namespaces("cni-")
+        .into_iter()
+        .filter(|ns| {
+            let out = Command::new("ip")
+                .args(["netns", "pids", ns])
+                .output()
+                .expect("ip netns pids");
+            out.stdout.iter().all(u8::is_ascii_whitespace)
+        })
+        .collect()
+}
+
 #[test]
 fn down_leaves_no_namespace_process_or_state_and_can_run_twice() {
     let lab = lab();
@@ -46,7 +89,16 @@ fn down_leaves_no_namespace_process_or_state_and_can_run_twice() {
         !lab_processes(&state).is_empty(),
         "the lab has no processes"
     );
+    assert!(!lab_mounts(&state).is_empty(), "the lab has no pod mounts");
+    let nodes = lab.nodes();
     ok(&lab.ironlb_lab(&["down"]));
+    assert_eq!(lab_mounts(&state), Vec::<String>::new(), "mounts left");
+    assert_eq!(lab_cgroups(&nodes), Vec::<String>::new(), "cgroups left");
+    assert_eq!(
+        orphan_pod_namespaces(),
+        Vec::<String>::new(),
+        "pod namespaces left"
+    );
     assert_eq!(
         lab_namespaces(&prefix),
         Vec::<String>::new(),

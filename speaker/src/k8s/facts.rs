@@ -14,14 +14,22 @@ use std::net::IpAddr;
 pub(crate) const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
 /// The election's view of a Node. Liveness is the node's readiness until gossip says
-/// otherwise (`live` is refined by the caller when membership is known).
+/// otherwise (`live` is refined by the caller when membership is known). A cordoned node
+/// (`spec.unschedulable`, as `kubectl drain` leaves it) counts as not ready: it is about to
+/// stop serving, so its IPs move before its pods go.
 pub(crate) fn node_view(node: &Node) -> Option<NodeView> {
     let name = node.metadata.name.clone()?;
-    let ready = node
-        .status
+    let cordoned = node
+        .spec
         .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        .and_then(|s| s.unschedulable)
+        .unwrap_or(false);
+    let ready = !cordoned
+        && node
+            .status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
     Some(NodeView {
         name,
         labels: node.metadata.labels.clone().unwrap_or_default(),
@@ -285,6 +293,22 @@ mod tests {
         assert_eq!(f.internal_ip, Some("192.0.2.10".parse().unwrap()));
         assert_eq!(f.uid.as_deref(), Some("u-a"));
         assert!(node_facts(&Node::default()).is_none());
+    }
+
+    #[test]
+    fn a_cordoned_node_is_not_ready_to_announce() {
+        let mut n = node("a", "True");
+        n.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+            unschedulable: Some(true),
+            ..Default::default()
+        });
+        let view = node_view(&n).unwrap();
+        assert!(!view.ready && !view.live);
+        n.spec = Some(k8s_openapi::api::core::v1::NodeSpec {
+            unschedulable: Some(false),
+            ..Default::default()
+        });
+        assert!(node_view(&n).unwrap().ready);
     }
 
     #[test]
