@@ -58,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
         .context("building the Kubernetes client")?;
     let metrics = Metrics::new().context("registering metrics")?;
     let (ready_tx, ready_rx) = tokio::sync::watch::channel(false);
-    let readiness = ironlb_k8s::http::Readiness {
+    let readiness = ironlb_k8s::http::Readiness::Flag {
         ready: ready_rx,
         waiting_for: "waiting for config and the Service list",
     };

@@ -10,13 +10,29 @@ use axum::routing::get;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::sync::watch;
 
-/// Readiness: the flag, and what `/readyz` says while it is false.
+/// Readiness, as `/readyz` reports it.
 #[derive(Clone, Debug)]
-pub struct Readiness {
-    /// True once ready.
-    pub ready: watch::Receiver<bool>,
-    /// The body while not ready.
-    pub waiting_for: &'static str,
+pub enum Readiness {
+    /// Ready once the flag is true; until then `/readyz` says `waiting_for`.
+    Flag {
+        /// True once ready.
+        ready: watch::Receiver<bool>,
+        /// The body while not ready.
+        waiting_for: &'static str,
+    },
+    /// `None` once ready; else what is missing or awaited, the body of `/readyz`.
+    Missing(watch::Receiver<Option<String>>),
+}
+
+impl Readiness {
+    /// `None` when ready, else why not.
+    pub fn missing(&self) -> Option<String> {
+        match self {
+            Readiness::Flag { ready, .. } if *ready.borrow() => None,
+            Readiness::Flag { waiting_for, .. } => Some((*waiting_for).to_owned()),
+            Readiness::Missing(m) => m.borrow().clone(),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -67,11 +83,11 @@ async fn metrics_text(State(s): State<AppState>) -> (StatusCode, String) {
     }
 }
 
-async fn ready(State(s): State<AppState>) -> (StatusCode, &'static str) {
-    match &s.readiness {
-        Some(r) if *r.ready.borrow() => (StatusCode::OK, "ready"),
-        Some(r) => (StatusCode::SERVICE_UNAVAILABLE, r.waiting_for),
-        None => (StatusCode::NOT_FOUND, "not found"),
+async fn ready(State(s): State<AppState>) -> (StatusCode, String) {
+    match s.readiness.as_ref().map(Readiness::missing) {
+        Some(None) => (StatusCode::OK, "ready".to_owned()),
+        Some(Some(why)) => (StatusCode::SERVICE_UNAVAILABLE, why),
+        None => (StatusCode::NOT_FOUND, "not found".to_owned()),
     }
 }
 
@@ -87,5 +103,22 @@ mod tests {
         g.set(3);
         let text = encode(&registry).unwrap();
         assert!(text.contains("ironlb_test_gauge 3"), "{text}");
+    }
+
+    #[test]
+    fn readiness_says_what_is_missing() {
+        let (flag_tx, flag) = watch::channel(false);
+        let r = Readiness::Flag {
+            ready: flag,
+            waiting_for: "waiting for config",
+        };
+        assert_eq!(r.missing().as_deref(), Some("waiting for config"));
+        flag_tx.send_replace(true);
+        assert_eq!(r.missing(), None);
+        let (why_tx, why) = watch::channel(Some("no packet socket".to_owned()));
+        let r = Readiness::Missing(why);
+        assert_eq!(r.missing().as_deref(), Some("no packet socket"));
+        why_tx.send_replace(None);
+        assert_eq!(r.missing(), None);
     }
 }

@@ -22,5 +22,6 @@ pub mod l2;
 pub mod metrics;
 pub(crate) mod orchestrator;
 pub(crate) mod plan;
+pub mod readiness;
 pub mod run;
 pub mod view;

@@ -31,7 +31,7 @@ struct Flags {
     /// `loadBalancerClass` served, besides Services with no class.
     #[arg(long, default_value = "ironlb.io/ironlb")]
     lb_class: String,
-    /// Address for /metrics and /healthz.
+    /// Address for /metrics, /healthz and /readyz.
     #[arg(long, default_value = "0.0.0.0:7472")]
     metrics_addr: SocketAddr,
     /// Interfaces to answer on (comma-separated); default: every suitable one.
@@ -60,10 +60,11 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(node = %flags.node_name, namespace = %flags.namespace, "starting");
 
     let metrics = Metrics::new().context("registering metrics")?;
+    let (missing_tx, missing_rx) = tokio::sync::watch::channel(Some("starting".to_owned()));
     let server = tokio::spawn(ironlb_k8s::http::serve(
         flags.metrics_addr,
         metrics.registry().clone(),
-        None,
+        Some(ironlb_k8s::http::Readiness::Missing(missing_rx)),
     ));
     let client = kube::Client::try_default()
         .await
@@ -76,6 +77,12 @@ async fn main() -> anyhow::Result<()> {
         ..L2Options::default()
     };
     let (l2, l2_task) = l2::spawn(opts, metrics.l2.clone(), events_tx);
+    let (elected_tx, elected_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(ironlb_speaker::readiness::follow(
+        elected_rx,
+        l2.health(),
+        missing_tx,
+    ));
     let bgp = bgp::spawn(
         BgpMetrics::register(metrics.registry()).context("registering BGP metrics")?,
         metrics
@@ -99,7 +106,13 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("terminated, exiting");
             Ok(())
         }
-        r = run::run(client.clone(), settings, metrics, l2, events_rx, gossip.as_ref().map(|g| &g.0), &bgp) => r.context("speaker stopped"),
+        r = run::run(client.clone(), settings, metrics, run::Drivers {
+            l2,
+            l2_events: events_rx,
+            gossip: gossip.as_ref().map(|g| &g.0),
+            bgp: &bgp,
+            elected: elected_tx,
+        }) => r.context("speaker stopped"),
         r = server => r.context("metrics server task").and_then(|r| r.context("metrics server")),
         r = l2_task => r.context("layer-2 responder task"),
         r = tokio::signal::ctrl_c() => r.context("waiting for a signal").map(|()| {

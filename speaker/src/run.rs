@@ -86,6 +86,22 @@ struct Performer<'a> {
     writer: Option<latest::Sender<Arc<AnnouncementView>>>,
     /// When to wake the orchestrator.
     wake: Option<Instant>,
+    /// Told when an election has run.
+    elected: latest::Sender<bool>,
+}
+
+/// The drivers the orchestrator's outputs go to, and what they report back.
+pub struct Drivers<'a> {
+    /// The layer-2 responder.
+    pub l2: L2Handle,
+    /// Its reports (conflicts, takeovers) that become Events.
+    pub l2_events: mpsc::Receiver<L2Event>,
+    /// Gossip, when it started.
+    pub gossip: Option<&'a GossipHandle>,
+    /// The BGP sessions.
+    pub bgp: &'a BgpHandle,
+    /// Set once the first election has run (one of the speaker's readiness conditions).
+    pub elected: latest::Sender<bool>,
 }
 
 /// Runs until the responder or BGP stops. Watch errors are logged and retried, never fatal.
@@ -93,11 +109,15 @@ pub async fn run(
     client: Client,
     settings: Settings,
     metrics: Metrics,
-    l2: L2Handle,
-    mut l2_events: mpsc::Receiver<L2Event>,
-    gossip: Option<&GossipHandle>,
-    bgp: &BgpHandle,
+    drivers: Drivers<'_>,
 ) -> Result<(), RunError> {
+    let Drivers {
+        l2,
+        mut l2_events,
+        gossip,
+        bgp,
+        elected,
+    } = drivers;
     let mut changes = watches::changes(&client, &settings);
     let mut members = gossip.map(|g| g.members.clone());
     let first_members = members.as_mut().map(|m| m.borrow_and_update().clone());
@@ -123,6 +143,7 @@ pub async fn run(
         bgp,
         writer: None,
         wake: None,
+        elected,
     };
     loop {
         let wake = performer.wake;
@@ -183,6 +204,10 @@ impl Performer<'_> {
                 self.events.publish(regarding, said);
             }
             Output::Metric(m) => self.metric(m),
+            Output::Elected => {
+                self.elected
+                    .send_if_modified(|e| !std::mem::replace(e, true));
+            }
         }
         Ok(())
     }

@@ -276,3 +276,96 @@ fn draining_the_announcing_node_moves_its_vip() {
     );
     assert_ne!(second, first);
 }
+
+/// Deletes the unprivileged speaker pod (and the NodeAnnouncement it may have made) on drop.
+struct NoCapsPod(&'static Lab, &'static str);
+
+impl Drop for NoCapsPod {
+    fn drop(&mut self) {
+        let ns = lab_ns(self.0);
+        let _ = self
+            .0
+            .kubectl(&["-n", ns, "delete", "pod", self.1, "--grace-period=0"]);
+        let _ = self
+            .0
+            .kubectl(&["delete", "nodeannouncement", self.1, "--ignore-not-found"]);
+    }
+}
+
+#[test]
+fn a_speaker_without_its_capabilities_is_visibly_not_ready() {
+    let _serial = serial();
+    let lab = lab();
+    let ns = lab_ns(lab);
+    let node = lab.nodes()[0].clone();
+    // The speaker as the shipped manifest ran it before it ran as root: the image's user
+    // (65534), for whom the added capabilities do nothing. A name of its own, so that it
+    // never stands for a real node in the election.
+    let name = "ironlb-test-no-caps";
+    let pod = serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "nodeName": node, "hostNetwork": true, "serviceAccountName": "speaker",
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{
+                "name": "speaker", "image": lab.env("IRONLB_LAB_IMAGE"),
+                "command": ["/ironlb-speaker"],
+                "args": [format!("--namespace={ns}"), "--metrics-addr=0.0.0.0:7473",
+                         "--gossip-port=7947"],
+                "env": [{"name": "NODE_NAME", "value": name}],
+                "readinessProbe": {"httpGet": {"path": "/readyz", "port": 7473},
+                                   "periodSeconds": 1},
+                "securityContext": {"allowPrivilegeEscalation": false,
+                                    "capabilities": {"drop": ["ALL"],
+                                                     "add": ["NET_RAW", "NET_ADMIN"]}},
+            }],
+        },
+    });
+    let _pod = NoCapsPod(lab, name);
+    lab.apply(&pod.to_string());
+    // /readyz says what is missing, and the kubelet keeps the pod out of Ready.
+    let why = lab.wait_for(
+        "the unprivileged speaker to say why it is not ready",
+        Duration::from_secs(60),
+        || {
+            let out = lab.exec_in(
+                &node,
+                &[
+                    "curl",
+                    "-s",
+                    "-m",
+                    "2",
+                    "-w",
+                    " %{http_code}",
+                    "http://127.0.0.1:7473/readyz",
+                ],
+            );
+            let body = String::from_utf8_lossy(&out.stdout).into_owned();
+            body.contains("packet socket").then_some(body)
+        },
+    );
+    assert!(why.ends_with(" 503"), "/readyz: {why}");
+    assert!(why.contains("NET_RAW"), "/readyz: {why}");
+    std::thread::sleep(Duration::from_secs(3));
+    let ready = ok(&lab.kubectl(&[
+        "-n",
+        ns,
+        "get",
+        "pod",
+        name,
+        "-o",
+        "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}",
+    ]));
+    assert_eq!(ready.trim(), "False", "the pod looks ready: {why}");
+    // The shipped speakers, meanwhile, are all ready.
+    let shipped = ok(&lab.kubectl(&[
+        "-n",
+        ns,
+        "get",
+        "daemonset/speaker",
+        "-o",
+        "jsonpath={.status.numberReady}",
+    ]));
+    assert_eq!(shipped.trim(), lab.nodes().len().to_string());
+}

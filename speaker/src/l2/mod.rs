@@ -161,11 +161,43 @@ pub enum L2Error {
 /// The IPs the responder answers for now, each with its interfaces' names.
 pub type Answered = BTreeMap<IpAddr, BTreeSet<String>>;
 
+/// Whether the responder can answer at all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum L2Health {
+    /// The interfaces have not been scanned yet.
+    Starting,
+    /// A packet socket is open on every usable interface (or no interface is usable).
+    Answering,
+    /// No packet socket could be opened on any usable interface: nothing can be answered
+    /// (typically the capability `NET_RAW` is missing).
+    NoPacketSocket {
+        /// The first interface that failed.
+        iface: String,
+        /// Why.
+        error: String,
+    },
+}
+
+impl std::fmt::Display for L2Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            L2Health::Starting => write!(f, "layer 2: interfaces not scanned yet"),
+            L2Health::Answering => write!(f, "layer 2: answering"),
+            L2Health::NoPacketSocket { iface, error } => write!(
+                f,
+                "layer 2: cannot open a packet socket on {iface}: {error} (the speaker needs \
+                 the capabilities NET_RAW and NET_ADMIN, as root)"
+            ),
+        }
+    }
+}
+
 /// Handle to the responder task. Dropping it stops the task.
 #[derive(Debug)]
 pub struct L2Handle {
     desired: watch::Sender<BTreeMap<IpAddr, IfaceSelection>>,
     answered: watch::Receiver<Arc<Answered>>,
+    health: watch::Receiver<L2Health>,
 }
 
 impl L2Handle {
@@ -178,6 +210,11 @@ impl L2Handle {
     pub fn answered(&self) -> watch::Receiver<Arc<Answered>> {
         self.answered.clone()
     }
+
+    /// Whether the responder can answer, updated after every interface scan.
+    pub fn health(&self) -> watch::Receiver<L2Health> {
+        self.health.clone()
+    }
 }
 
 /// Starts the responder. Events go to `events` (dropped if its buffer is full).
@@ -188,11 +225,19 @@ pub fn spawn(
 ) -> (L2Handle, tokio::task::JoinHandle<()>) {
     let (desired_tx, desired_rx) = watch::channel(BTreeMap::new());
     let (answered_tx, answered_rx) = watch::channel(Arc::new(Answered::new()));
-    let task = tokio::spawn(run(opts, counters, events, desired_rx, answered_tx));
+    let (health_tx, health_rx) = watch::channel(L2Health::Starting);
+    let task = tokio::spawn(run(
+        opts,
+        counters,
+        events,
+        desired_rx,
+        (answered_tx, health_tx),
+    ));
     (
         L2Handle {
             desired: desired_tx,
             answered: answered_rx,
+            health: health_rx,
         },
         task,
     )
@@ -227,7 +272,7 @@ async fn run(
     counters: L2Counters,
     events: mpsc::Sender<L2Event>,
     mut desired: watch::Receiver<BTreeMap<IpAddr, IfaceSelection>>,
-    answered: watch::Sender<Arc<Answered>>,
+    (answered, health): (watch::Sender<Arc<Answered>>, watch::Sender<L2Health>),
 ) {
     let (frame_tx, mut frame_rx) = mpsc::channel::<Frame>(FRAME_QUEUE);
     let mut responder = Responder::new();
@@ -255,7 +300,14 @@ async fn run(
                 }
             } => Input::Refresh,
             _ = rescan.tick() => {
-                match rescan_interfaces(&opts, &mut ios, &frame_tx, &mut reported) {
+                let mut failure = None;
+                let changed = rescan_interfaces(&opts, &mut ios, &frame_tx, &mut reported, &mut failure);
+                let now = match failure {
+                    Some((iface, error)) if ios.is_empty() => L2Health::NoPacketSocket { iface, error },
+                    _ => L2Health::Answering,
+                };
+                health.send_if_modified(|h| std::mem::replace(h, now.clone()) != now);
+                match changed {
                     Some(list) => Input::Interfaces(list),
                     None => continue,
                 }
@@ -366,6 +418,7 @@ fn rescan_interfaces(
     ios: &mut BTreeMap<IfIndex, IfaceIo>,
     frame_tx: &mpsc::Sender<Frame>,
     reported: &mut BTreeMap<String, Unsuitable>,
+    failure: &mut Option<(String, String)>,
 ) -> Option<Vec<IfaceInfo>> {
     let mut found: BTreeMap<IfIndex, (IfaceInfo, NetworkInterface)> = BTreeMap::new();
     for i in datalink::interfaces() {
@@ -401,7 +454,10 @@ fn rescan_interfaces(
                 info!(iface = %info.name, mac = %info.mac, "listening for ARP and NDP");
                 ios.insert(idx, io);
             }
-            Err(e) => warn!(iface = %info.name, error = %e, "cannot open packet socket"),
+            Err(e) => {
+                warn!(iface = %info.name, error = %e, "cannot open packet socket");
+                failure.get_or_insert((info.name.clone(), e.to_string()));
+            }
         }
     }
     let after: BTreeSet<IfaceInfo> = ios.values().map(|io| io.info.clone()).collect();

@@ -127,6 +127,9 @@ pub(crate) enum Output {
     },
     /// Update a metric.
     Metric(MetricUpdate),
+    /// An election ran: everything it needs has been read (the first one makes the speaker
+    /// ready).
+    Elected,
 }
 
 /// A kind of object whose first complete list the first election waits for.
@@ -335,6 +338,7 @@ impl Orchestrator {
         let nodes = self.node_views();
         let services = self.service_views();
         self.winners = election::elect(&self.config, &nodes, &services);
+        out.push(Output::Elected);
         debug!(
             ips = self.winners.len(),
             services = services.len(),

@@ -154,8 +154,9 @@ fn elected(out: &[Output]) -> bool {
 #[test]
 fn nothing_is_elected_before_services_slices_and_nodes_are_each_listed() {
     let mut s = Script::new(None);
-    assert!(!elected(&s.config()));
-    assert!(!elected(&s.feed(Input::Wake)));
+    let out = s.config();
+    assert!(!elected(&out) && !out.contains(&Output::Elected));
+    assert!(!s.feed(Input::Wake).contains(&Output::Elected));
     // Services and Nodes list, then relist (a watch restart): never a stand-in for the
     // EndpointSlices, however often it happens.
     for _ in 0..2 {
@@ -185,7 +186,12 @@ fn nothing_is_elected_before_the_config_is_read() {
     s.feed_all([Input::ConfigListing, Input::Config(Some(CONFIG.into()))]);
     assert!(!elected(&s.feed(Input::Wake)));
     s.feed(Input::ConfigListed);
-    assert!(elected(&s.feed(Input::Wake)));
+    let out = s.feed(Input::Wake);
+    assert!(elected(&out));
+    assert!(
+        out.contains(&Output::Elected),
+        "the first election is reported"
+    );
 }
 
 #[test]
