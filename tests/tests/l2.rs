@@ -354,6 +354,35 @@ fn killing_the_announcing_speaker_moves_the_ip_in_about_a_second() {
 }
 
 #[test]
+fn a_crashed_speaker_is_detected_and_its_ip_moves() {
+    let _serial = serial();
+    let lab = lab();
+    let vip = "192.0.2.241";
+    let (_svc, first) = announced(lab, "l2-crash", vip);
+    // The kubelet restarts the container; `start` waits until it is ready again.
+    let _restore = Restore {
+        lab,
+        speaker: Some(first.clone()),
+        unlabel: None,
+        link: None,
+    };
+    let pid = lab
+        .speaker_pid(&first)
+        .unwrap_or_else(|| panic!("no speaker process on {first}"));
+    // No goodbye: the others must notice the silence.
+    ok(&Command::new("kill")
+        .args(["-KILL", &pid])
+        .output()
+        .expect("kill"));
+    let start = std::time::Instant::now();
+    let (second, took) = wait_for_move(lab, vip, &first, start);
+    eprintln!(
+        "crash of the speaker on {first}: client traffic reaches {second} {took:?} after kill -9"
+    );
+    assert!(took < Duration::from_secs(3), "failover took {took:?}");
+}
+
+#[test]
 fn an_excluded_node_gives_up_its_ips() {
     let _serial = serial();
     let lab = lab();
