@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Memory and idle CPU of a speaker announcing COUNT layer-2 IPs (default 1000), for one or
-# more speaker binaries compared in one run (default: the release build of this checkout).
+# Memory and idle CPU of a speaker announcing COUNT layer-2 IPs (default 1000), on the lab's
+# real cluster, for one or more IronLB images compared in one run (default: this checkout's
+# image, target/oci/ironlb, from deploy/image/build.sh).
 #
-#   sudo bench/speaker-rss.sh [COUNT [SPEAKER...]]
+#   bench/speaker-rss.sh [COUNT [IMAGE...]]      (as root; IMAGE: an OCI layout)
 #
-# For each binary in turn: brings up a private one-node lab (namespaces rss-*, state
-# /run/ironlb-rss; taken down after each binary, also on failure) whose speaker is that
-# binary, gives it a layer-2 pool inside the lab's LAN (2001:db8:1::1000-1fff) and COUNT
-# IPv6 LoadBalancer Services, each with a ready endpoint on the node, waits until the node's
-# NodeAnnouncement lists all COUNT IPs, then reads the speaker's VmRSS (with its anonymous
-# and file-backed parts) and its CPU time over 30 idle seconds. Prints the RSS ratio of each
-# binary to the first. Needs `cargo build --workspace` first (lab CLI, controller).
+# Brings up a private one-node lab (namespaces rss-*, state /run/ironlb-rss; taken down at the
+# end, also on failure), gives it a layer-2 pool inside the lab's LAN (2001:db8:1::1000-1fff)
+# and COUNT IPv6 LoadBalancer Services, each with a ready endpoint on the node. For each image
+# in turn: the speaker DaemonSet rolled to it, waits until the node's NodeAnnouncement lists all
+# COUNT IPs, then reads the speaker's VmRSS (with its anonymous and file-backed parts) and its
+# CPU time over 30 idle seconds. Prints the RSS ratio of each image to the first. Needs
+# `cargo build --workspace` first (lab CLI).
 set -euo pipefail
 export PATH="$PATH:/usr/local/go/bin:${HOME:-/root}/.cargo/bin"
 cd "$(dirname "$0")/.."
@@ -19,17 +20,12 @@ count=${1:-1000}
 [[ $count =~ ^[0-9]+$ ]] && [ "$count" -ge 1 ] && [ "$count" -le 4096 ] ||
   { echo "bench/speaker-rss.sh: COUNT must be 1..4096" >&2; exit 2; }
 shift || true
-if [ $# -eq 0 ]; then
-  cargo build -q --release -p ironlb-speaker --bin ironlb-speaker
-  set -- target/release/ironlb-speaker
-fi
-for b in "$@"; do [ -x "$b" ] || { echo "bench/speaker-rss.sh: $b is not an executable" >&2; exit 2; }; done
+[ $# -gt 0 ] || set -- target/oci/ironlb
+for l in "$@"; do [ -f "$l/index.json" ] || { echo "bench/speaker-rss.sh: $l is not an OCI layout" >&2; exit 2; }; done
 
 export IRONLB_LAB_PREFIX=rss- IRONLB_LAB_STATE=/run/ironlb-rss
 bins=$(mktemp -d /tmp/ironlb-rss.XXXXXX)
 trap 'target/debug/ironlb lab down >/dev/null 2>&1 || true; rm -rf "$bins"' EXIT
-cp target/debug/ironlb-controller "$bins/"
-export IRONLB_BIN_DIR=$bins
 
 # COUNT Services and their EndpointSlices on node NODE, as one List per 500 objects.
 write_objects() { # write_objects NODE
@@ -58,42 +54,51 @@ EOF
 }
 
 first_rss=
-measure() { # measure SPEAKER: one lab, one binary; prints one result line
-  cp "$1" "$bins/ironlb-speaker"
-  eval "$(target/debug/ironlb lab up --nodes 1 --router none)"
-  local node=$IRONLB_LAB_NODES
-  k() { "$IRONLB_LAB_KUBECTL" "$@"; }
-  k -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
-    --from-literal=config="address-pools:
+eval "$(IRONLB_IMAGE_LAYOUT=$1 target/debug/ironlb lab up --nodes 1 --router none)"
+node=$IRONLB_LAB_NODES
+k() { "$IRONLB_LAB_KUBECTL" "$@"; }
+ctr=(ctr -a "$IRONLB_LAB_STATE/nodes/$node/containerd.sock" -n k8s.io)
+idx=0
+for layout in "$@"; do
+  idx=$((idx + 1))
+  tar -C "$layout" -cf "$bins/image.tar" .
+  "${ctr[@]}" images import --base-name docker.io/ironlb/ironlb "$bins/image.tar" >/dev/null
+  "${ctr[@]}" images tag --force "$IRONLB_LAB_IMAGE" "docker.io/ironlb/ironlb:rss-$idx" >/dev/null
+done
+k -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
+  --from-literal=config="address-pools:
 - name: bench
   protocol: layer2
   addresses: [2001:db8:1::1000-2001:db8:1::1fff]
 " | k apply -f - >/dev/null
-  k create namespace rss-bench >/dev/null
+k create namespace rss-bench >/dev/null
+write_objects "$node"
+for f in "$bins"/objects.*.json; do k apply -f "$f" >/dev/null; done
 
-  local pid; pid=$(cat "$IRONLB_LAB_STATE/pids/speaker-$node.pid")
+measure() { # measure INDEX LAYOUT: the speaker rolled to image INDEX; prints one result line
+  k -n "$IRONLB_LAB_NAMESPACE" set image daemonset/speaker "speaker=ironlb/ironlb:rss-$1" >/dev/null
+  k -n "$IRONLB_LAB_NAMESPACE" rollout status daemonset/speaker --timeout=300s >/dev/null
+  local pid p
+  for p in $(ip netns pids "$node"); do
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = ironlb-speaker ] && pid=$p
+  done
+  [ -n "${pid:-}" ] || { echo "bench/speaker-rss.sh: no speaker process on $node" >&2; exit 1; }
   kb() { awk "/^$1:/ { print \$2 }" "/proc/$pid/status"; }
-  sleep 10
-  local base; base=$(kb VmRSS)
-
-  write_objects "$node"
-  local f; for f in "$bins"/objects.*.json; do k apply -f "$f" >/dev/null; done
   local t0=$SECONDS
   until [ "$(k get nodeannouncement "$node" -o jsonpath='{.status.announcements[*].ip}' 2>/dev/null | wc -w)" -ge "$count" ]; do
     [ $((SECONDS - t0)) -lt 300 ] || { echo "bench/speaker-rss.sh: $node does not list $count IPs after 300 s" >&2; exit 1; }
     sleep 2
   done
   local took=$((SECONDS - t0))
-
   sleep 10 # let the burst of gratuitous ARP/NA and the status writes settle
   ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
   local before after; before=$(ticks); sleep 30; after=$(ticks)
   local rss anon file hwm; rss=$(kb VmRSS); anon=$(kb RssAnon); file=$(kb RssFile); hwm=$(kb VmHWM)
   [ -n "$first_rss" ] || first_rss=$rss
-  printf '%s: before %d kB; %d IPs (listed %d s after the last apply): VmRSS %d kB (%.1f MiB: anon %d, file %d), peak %d kB, %.2fx the first; CPU over 30 s idle %d ticks of 1/%d s\n' \
-    "$1" "$base" "$count" "$took" "$rss" "$(awk "BEGIN { print $rss / 1024 }")" "$anon" "$file" "$hwm" \
+  printf '%s: %d IPs (listed %d s after the rollout): VmRSS %d kB (%.1f MiB: anon %d, file %d), peak %d kB, %.2fx the first; CPU over 30 s idle %d ticks of 1/%d s\n' \
+    "$2" "$count" "$took" "$rss" "$(awk "BEGIN { print $rss / 1024 }")" "$anon" "$file" "$hwm" \
     "$(awk "BEGIN { print $rss / $first_rss }")" "$((after - before))" "$(getconf CLK_TCK)"
-  target/debug/ironlb lab down >/dev/null
 }
 
-for b in "$@"; do measure "$b"; done
+idx=0
+for layout in "$@"; do idx=$((idx + 1)); measure "$idx" "$layout"; done

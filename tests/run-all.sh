@@ -6,7 +6,7 @@ set -euo pipefail
 # Toolchains where this machine kind installs them, in case PATH lacks them (e.g. under sudo).
 export PATH="$PATH:/usr/local/go/bin:${HOME:-/root}/.cargo/bin"
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "tests/run-all.sh: needs root (network namespaces, the lab): run it with sudo" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "tests/run-all.sh: needs root (network namespaces, the lab): run it as root" >&2; exit 1; }
 export CARGO_TERM_COLOR=never
 step() { echo; echo "=== $* ($(date -u +%T))"; }
 

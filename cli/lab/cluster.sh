@@ -302,7 +302,7 @@ cluster_down() {
   done
   sleep 0.2
   collect_pod_logs
-  findmnt -rn -o TARGET | grep "^$STATE/" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+  { findmnt -rn -o TARGET | grep "^$STATE/" || true; } | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
   for d in "$STATE"/nodes/*/; do
     [ -d "$d" ] || continue
     n=$(basename "$d")

@@ -6,7 +6,7 @@ set -euo pipefail
 # Toolchains where this machine kind installs them, in case PATH lacks them (e.g. under sudo).
 export PATH="$PATH:/usr/local/go/bin:${HOME:-/root}/.cargo/bin"
 cd "$(dirname "$0")/../.."
-[ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces): run it with sudo" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "demo: needs root (network namespaces): run it as root" >&2; exit 1; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "Building IronLB and its image (static binaries, FROM scratch, offline)"

@@ -20,7 +20,7 @@ BIN=target/$TRIPLE/release
 
 die() { echo "deploy/image/build.sh: $*" >&2; exit 1; }
 command -v umoci >/dev/null || die "umoci is missing: apt-get install -y umoci"
-[ "$(id -u)" = 0 ] || die "needs root (umoci unpack keeps file ownership): run it with sudo"
+[ "$(id -u)" = 0 ] || die "needs root (umoci unpack keeps file ownership): run it as root"
 
 if [ -z "${IRONLB_IMAGE_SKIP_BUILD:-}" ]; then
   # --target keeps these artifacts apart from the ordinary (dynamic) build in target/release.

@@ -201,6 +201,17 @@ impl Lab {
 
     /// `kubectl apply -f -` of `manifest` (JSON or YAML) as admin; panics with kubectl's error.
     pub fn apply(&self, manifest: &str) {
+        let out = self.apply_output(manifest);
+        assert!(
+            out.status.success(),
+            "kubectl apply failed: {}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            manifest.chars().take(400).collect::<String>()
+        );
+    }
+
+    /// `kubectl apply -f -` of `manifest` as admin; what kubectl said.
+    pub fn apply_output(&self, manifest: &str) -> Output {
         let mut child = Command::new(self.env("IRONLB_LAB_KUBECTL"))
             .env("KUBECONFIG", self.env("KUBECONFIG"))
             .args(["apply", "-f", "-"])
@@ -212,15 +223,9 @@ impl Lab {
         if let Some(mut stdin) = child.stdin.take() {
             let _ = stdin.write_all(manifest.as_bytes());
         }
-        let out = child
+        child
             .wait_with_output()
-            .unwrap_or_else(|e| panic!("kubectl: {e}"));
-        assert!(
-            out.status.success(),
-            "kubectl apply failed: {}\n{}",
-            String::from_utf8_lossy(&out.stderr),
-            manifest.chars().take(400).collect::<String>()
-        );
+            .unwrap_or_else(|e| panic!("kubectl: {e}"))
     }
 
     /// The IPs in Service `namespace/name`'s `status.loadBalancer.ingress` (empty if none or
@@ -287,7 +292,20 @@ impl Lab {
                     }],
                 },
             });
-            self.apply(&manifest.to_string());
+            // A namespace made a moment ago may not have its ServiceAccount yet.
+            self.wait_for(
+                &format!("pod {pod} to be accepted"),
+                Duration::from_secs(30),
+                || {
+                    let out = self.apply_output(&manifest.to_string());
+                    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+                    assert!(
+                        out.status.success() || err.contains("serviceaccount"),
+                        "kubectl apply of pod {pod} failed: {err}"
+                    );
+                    out.status.success().then_some(())
+                },
+            );
         }
         for pod in &pods {
             ok(&self.kubectl(&[

@@ -218,8 +218,16 @@ fn node_addresses(lab: &Lab, v6: bool) -> Vec<(String, String)> {
 
 /// The node that took in a request from the remote host to `host` (`[v6]` for IPv6), or
 /// what went wrong.
+/// kube-proxy programs the IP about when IronLB announces it: a few tries.
 fn curl_from_remote(lab: &Lab, host: &str) -> String {
-    lab.ingress_node(lab.env("IRONLB_LAB_REMOTE"), host, "5")
+    (0..10)
+        .find_map(|_| {
+            let took = lab.ingress_node(lab.env("IRONLB_LAB_REMOTE"), host, "2");
+            if took.is_none() {
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            took
+        })
         .unwrap_or_else(|| format!("no answer from {host}"))
 }
 

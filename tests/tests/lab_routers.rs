@@ -8,8 +8,8 @@ const ROUTE4: &str = "203.0.113.251/32";
 const ROUTE6: &str = "2001:db8:2::251/128";
 
 /// Brings up a private lab with `router`, has both nodes announce the same routes, and returns
-/// once `established(lab)` and `learned(lab)` hold; then checks the remote reaches the route
-/// when the router installs it in its kernel.
+/// once `established(lab)` and `learned(lab)` hold; then checks the remote reaches a Service
+/// on that address through the router when the router installs the route in its kernel.
 fn check_router(prefix: &str, router: &str, established: impl Fn(&Lab) -> bool, installs: bool) {
     let lab = Lab::up_private(prefix, &["--nodes", "2", "--router", router]);
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -34,14 +34,26 @@ fn check_router(prefix: &str, router: &str, established: impl Fn(&Lab) -> bool, 
                     (out.matches("nexthop via").count() == 2).then_some(())
                 },
             );
-            let body = ok(&lab.exec_in(
-                lab.env("IRONLB_LAB_REMOTE"),
-                &["curl", "-s", "-m", "5", "http://203.0.113.251/"],
-            ));
-            assert!(
-                nodes.iter().any(|n| n == body.trim()),
-                "remote got {body:?}"
+            // A Service answering on that address (kube-proxy forwards a Service's
+            // external IPs on every node): the remote reaches it through the router.
+            let _ = lab.kubectl(&["create", "namespace", "routers-test"]);
+            lab.apply(
+                &serde_json::json!({
+                    "apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": "routed", "namespace": "routers-test"},
+                    "spec": {"selector": {"app": "routed"},
+                             "externalIPs": [ROUTE4.trim_end_matches("/32")],
+                             "ports": [{"port": 80, "targetPort": 8080}]},
+                })
+                .to_string(),
             );
+            lab.endpoint_on("routers-test", "routed", &nodes[0]);
+            let took = lab.wait_for(
+                "the remote to reach the routed address",
+                Duration::from_secs(30),
+                || lab.ingress_node(lab.env("IRONLB_LAB_REMOTE"), "203.0.113.251", "2"),
+            );
+            assert!(nodes.contains(&took), "remote reached {took:?}");
         }
     }));
     lab.down();
