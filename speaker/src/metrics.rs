@@ -36,6 +36,8 @@ pub struct Metrics {
     pub gossip_members: IntGauge,
     /// Layer-2 counters.
     pub l2: L2Counters,
+    /// `ironlb_events_total{outcome}`, updated by the Event publisher.
+    pub events: ironlb_k8s::events::EventMetrics,
 }
 
 impl Metrics {
@@ -89,7 +91,9 @@ impl Metrics {
             "Live speakers seen by gossip, this one included",
         )?;
         registry.register(Box::new(gossip_members.clone()))?;
+        let events = ironlb_k8s::events::EventMetrics::register(&registry)?;
         Ok(Metrics {
+            events,
             registry,
             announced_ips,
             election_changes,

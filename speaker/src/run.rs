@@ -27,9 +27,11 @@ use crate::metrics::Metrics;
 use crate::orchestrator::{Input, MetricUpdate, Orchestrator, Output};
 use crate::view::AnnouncementView;
 use futures::StreamExt;
+use ironlb_k8s::events::aggregate::Rate;
 use ironlb_k8s::events::{self, EventPublisher, Limits, Reporter};
 use kube::Client;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, watch as latest};
 use tokio::time::Instant;
 use tracing::warn;
@@ -38,10 +40,20 @@ use tracing::warn;
 pub const REPORTING_CONTROLLER: &str = "ironlb.io/speaker";
 
 /// Events waiting and in flight: a thousand IPs taken at once is a thousand Events, sent
-/// a few at a time over one connection rather than all at once.
+/// a few at a time over one connection rather than all at once, and at most 120 a minute
+/// (the rest are dropped, counted). A LAN flooding conflicts is one Event per IP and
+/// Service whose series count grows. 1,024 series remembered (about 0.5 MB at most).
 const EVENT_LIMITS: Limits = Limits {
     queue: 2048,
     in_flight: 4,
+    rate: Rate {
+        burst: 10,
+        refill: Duration::from_secs(30),
+        update_interval: Duration::from_secs(10),
+        series_idle: Duration::from_secs(6 * 60),
+        per_minute: 120,
+        capacity: 1024,
+    },
 };
 
 /// What the speaker needs to know about its surroundings.
@@ -114,6 +126,7 @@ pub async fn run(
                 name_with_instance: true,
             },
             EVENT_LIMITS,
+            metrics.events.clone(),
         ),
         client,
         settings: &settings,
