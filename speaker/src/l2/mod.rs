@@ -29,17 +29,18 @@ pub mod ethernet;
 pub mod ndp;
 pub mod responder;
 
+use crate::log_limit::{LogLimiter, LogLine};
 use crate::metrics::L2Counters;
 use ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, MacAddr};
 use pnet::datalink::{self, Channel, DataLinkSender, NetworkInterface};
-use responder::{Counter, IfIndex, IfaceInfo, Input, Output, Responder};
+use responder::{Counter, IfIndex, IfaceInfo, Input, Malformed, Output, Responder};
 pub use responder::{IfaceSelection, L2Event};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -238,6 +239,11 @@ async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported: BTreeMap<String, Unsuitable> = BTreeMap::new();
+    let mut report = Report {
+        counters,
+        logs: LogLimiter::new(LOG_SUMMARY, LOG_KINDS),
+        labelled: BTreeSet::new(),
+    };
     loop {
         let input = tokio::select! {
             changed = desired.changed() => {
@@ -247,7 +253,10 @@ async fn run(
                 Input::SetAnnounced(desired.borrow_and_update().clone())
             }
             Some((iface, bytes)) = frame_rx.recv() => Input::Frame { iface, bytes },
-            _ = tick.tick() => Input::Tick,
+            _ = tick.tick() => {
+                report.flush_logs(Instant::now());
+                Input::Tick
+            }
             _ = async {
                 match refresh.as_mut() {
                     Some(r) => { r.tick().await; }
@@ -267,21 +276,114 @@ async fn run(
                 output,
                 Output::Event(L2Event::Took { .. } | L2Event::Released { .. })
             );
-            perform(output, &mut ios, &counters, &events);
+            perform(output, &mut ios, &mut report, &events);
         }
         if moved {
-            answered.send_replace(Arc::new(responder.answered()));
+            let now = responder.answered();
+            report.forget_released(&now);
+            answered.send_replace(Arc::new(now));
         }
     }
     debug!("layer-2 responder stopping");
 }
 
+/// How often a problem that keeps occurring is summarised in the log.
+const LOG_SUMMARY: Duration = Duration::from_secs(10);
+/// Kinds (malformed kinds and conflicting IPs) the log limiter tracks at once.
+const LOG_KINDS: usize = 1024;
+
+/// What a per-frame problem is, for the log limiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Problem {
+    Malformed(Malformed),
+    Conflict(IpAddr),
+}
+
+/// Counts per frame, logs the first of each kind and then summaries.
+struct Report {
+    counters: L2Counters,
+    logs: LogLimiter<Problem>,
+    /// IPs with an `ironlb_l2_ip_conflicts_total` series.
+    labelled: BTreeSet<IpAddr>,
+}
+
+impl Report {
+    fn malformed(&mut self, kind: Malformed) {
+        self.counters
+            .malformed
+            .with_label_values(&[kind.as_str()])
+            .inc();
+        match self.logs.record(Problem::Malformed(kind), Instant::now()) {
+            Some(LogLine::First) => info!(
+                kind = kind.as_str(),
+                "malformed ARP/NDP frame ignored; more are counted in ironlb_l2_malformed_frames_total"
+            ),
+            Some(LogLine::Summary { more, over }) => summary(Problem::Malformed(kind), more, over),
+            None => {}
+        }
+    }
+
+    fn conflict(&mut self, ip: IpAddr, iface: &str, mac: MacAddr) {
+        self.counters.conflicts.inc();
+        self.counters
+            .ip_conflicts
+            .with_label_values(&[ip.to_string().as_str()])
+            .inc();
+        self.labelled.insert(ip);
+        match self.logs.record(Problem::Conflict(ip), Instant::now()) {
+            Some(LogLine::First) => warn!(
+                %ip, %iface, %mac,
+                "another MAC claims an IP this node announces; re-asserting (rate-limited)"
+            ),
+            Some(LogLine::Summary { more, over }) => summary(Problem::Conflict(ip), more, over),
+            None => {}
+        }
+    }
+
+    fn flush_logs(&mut self, now: Instant) {
+        for (problem, line) in self.logs.flush(now) {
+            if let LogLine::Summary { more, over } = line {
+                summary(problem, more, over);
+            }
+        }
+    }
+
+    /// Drops the per-IP conflict series of IPs no longer answered for.
+    fn forget_released(&mut self, answered: &Answered) {
+        self.labelled.retain(|ip| {
+            let keep = answered.contains_key(ip);
+            if !keep {
+                let _ = self
+                    .counters
+                    .ip_conflicts
+                    .remove_label_values(&[ip.to_string().as_str()]);
+            }
+            keep
+        });
+    }
+}
+
+fn summary(problem: Problem, more: u64, over: Duration) {
+    let secs = over.as_secs();
+    match problem {
+        Problem::Malformed(kind) => info!(
+            kind = kind.as_str(),
+            "{more} more malformed ARP/NDP frames in the last {secs} s"
+        ),
+        Problem::Conflict(ip) => warn!(
+            %ip,
+            "{more} more frames from other MACs claiming {ip} in the last {secs} s"
+        ),
+    }
+}
+
 fn perform(
     output: Output,
     ios: &mut BTreeMap<IfIndex, IfaceIo>,
-    counters: &L2Counters,
+    report: &mut Report,
     events: &mpsc::Sender<L2Event>,
 ) {
+    let counters = &report.counters;
     match output {
         Output::Send { iface, frame } => {
             if let Some(io) = ios.get_mut(&iface) {
@@ -310,15 +412,13 @@ fn perform(
             Counter::NdpRequest => counters.ndp_requests.inc(),
             Counter::NdpReply => counters.ndp_replies.inc(),
             Counter::Gratuitous => counters.gratuitous.inc(),
+            Counter::Malformed(kind) => report.malformed(kind),
         },
         Output::Event(ev) => {
             match &ev {
                 L2Event::Took { ip, iface } => info!(%ip, %iface, "announcing"),
                 L2Event::Released { ip, iface } => info!(%ip, %iface, "no longer announcing"),
-                L2Event::Conflict { ip, iface, mac } => {
-                    counters.conflicts.inc();
-                    warn!(%ip, %iface, %mac, "another MAC claims an IP this node announces");
-                }
+                L2Event::Conflict { ip, iface, mac } => report.conflict(*ip, iface, *mac),
             }
             // Best effort: these become Kubernetes Events; what is answered is in the
             // snapshot, which nothing here can drop.

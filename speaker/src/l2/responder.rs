@@ -15,9 +15,9 @@
 //!   of [`BURST_ROUNDS`] gratuitous ARP / unsolicited NA rounds, one per [`Input::Tick`].
 #![forbid(unsafe_code)]
 
-use super::arp::{ArpFrame, ArpOp};
+use super::arp::{ArpError, ArpFrame, ArpOp};
 use super::ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, EthernetHeader, MacAddr};
-use super::ndp::{NdpFrame, NdpMessage, solicited_node};
+use super::ndp::{NdpError, NdpFrame, NdpMessage, solicited_node};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
 
@@ -80,6 +80,95 @@ pub enum Counter {
     NdpReply,
     /// A gratuitous ARP or unsolicited NA sent.
     Gratuitous,
+    /// A frame that passed the receive filter (ARP, or ICMPv6 NS/NA) but did not decode.
+    Malformed(Malformed),
+}
+
+/// What was wrong with a malformed frame: the bounded label of
+/// `ironlb_l2_malformed_frames_total{kind}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Malformed {
+    /// Shorter than its headers or message.
+    Truncated,
+    /// ARP hardware or protocol type or address lengths not Ethernet/IPv4.
+    ArpHeader,
+    /// ARP operation neither request nor reply.
+    ArpOperation,
+    /// IPv6 version or next header wrong.
+    Ipv6Header,
+    /// ICMPv6 type or code not NS/NA with code 0.
+    Icmpv6Header,
+    /// Hop limit not 255 (may come from off-link).
+    HopLimit,
+    /// ICMPv6 checksum wrong.
+    Checksum,
+    /// An NDP option of length 0 or running past the message.
+    NdpOption,
+    /// A multicast target address.
+    MulticastTarget,
+    /// Anything else.
+    Other,
+}
+
+impl Malformed {
+    /// Every kind, for exporting zeros.
+    pub const ALL: [Malformed; 10] = [
+        Malformed::Truncated,
+        Malformed::ArpHeader,
+        Malformed::ArpOperation,
+        Malformed::Ipv6Header,
+        Malformed::Icmpv6Header,
+        Malformed::HopLimit,
+        Malformed::Checksum,
+        Malformed::NdpOption,
+        Malformed::MulticastTarget,
+        Malformed::Other,
+    ];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Malformed::Truncated => "truncated",
+            Malformed::ArpHeader => "arp_header",
+            Malformed::ArpOperation => "arp_operation",
+            Malformed::Ipv6Header => "ipv6_header",
+            Malformed::Icmpv6Header => "icmpv6_header",
+            Malformed::HopLimit => "hop_limit",
+            Malformed::Checksum => "checksum",
+            Malformed::NdpOption => "ndp_option",
+            Malformed::MulticastTarget => "multicast_target",
+            Malformed::Other => "other",
+        }
+    }
+}
+
+impl From<ArpError> for Malformed {
+    fn from(e: ArpError) -> Self {
+        match e {
+            ArpError::Ethernet(_) | ArpError::Truncated(_) => Malformed::Truncated,
+            ArpError::HardwareType(_)
+            | ArpError::ProtocolType(_)
+            | ArpError::AddressLengths { .. } => Malformed::ArpHeader,
+            ArpError::Operation(_) => Malformed::ArpOperation,
+            ArpError::NotArp(_) => Malformed::Other,
+        }
+    }
+}
+
+impl From<NdpError> for Malformed {
+    fn from(e: NdpError) -> Self {
+        match e {
+            NdpError::Ethernet(_) | NdpError::Truncated { .. } => Malformed::Truncated,
+            NdpError::NotIpv6(_) | NdpError::Version(_) | NdpError::NextHeader(_) => {
+                Malformed::Ipv6Header
+            }
+            NdpError::NotNeighborDiscovery(_) | NdpError::Code(_) => Malformed::Icmpv6Header,
+            NdpError::HopLimit(_) => Malformed::HopLimit,
+            NdpError::Checksum { .. } => Malformed::Checksum,
+            NdpError::Option(_) => Malformed::NdpOption,
+            NdpError::MulticastTarget(_) => Malformed::MulticastTarget,
+        }
+    }
 }
 
 /// What the driver must do.
@@ -313,6 +402,7 @@ impl Responder {
         };
         let mac = info.mac;
         let Ok((eth, _)) = EthernetHeader::decode(bytes) else {
+            out.push(Output::Count(Counter::Malformed(Malformed::Truncated)));
             return;
         };
         // Our own transmissions come back on a packet socket.
@@ -321,8 +411,12 @@ impl Responder {
         }
         match eth.ethertype {
             ETHERTYPE_ARP => {
-                let Ok(arp) = ArpFrame::decode(bytes) else {
-                    return;
+                let arp = match ArpFrame::decode(bytes) {
+                    Ok(arp) => arp,
+                    Err(e) => {
+                        out.push(Output::Count(Counter::Malformed(e.into())));
+                        return;
+                    }
                 };
                 let target = IpAddr::V4(arp.target_ip);
                 let sender = IpAddr::V4(arp.sender_ip);
@@ -344,8 +438,12 @@ impl Responder {
                 }
             }
             ETHERTYPE_IPV6 => {
-                let Ok(ndp) = NdpFrame::decode(bytes) else {
-                    return;
+                let ndp = match NdpFrame::decode(bytes) {
+                    Ok(ndp) => ndp,
+                    Err(e) => {
+                        out.push(Output::Count(Counter::Malformed(e.into())));
+                        return;
+                    }
                 };
                 match ndp.message {
                     NdpMessage::Solicitation { target, .. } => {
@@ -676,7 +774,7 @@ mod tests {
                 iface: 2,
                 bytes: vec![1, 2, 3]
             }),
-            vec![]
+            vec![Output::Count(Counter::Malformed(Malformed::Truncated))]
         );
         assert_eq!(
             a.handle(Input::Frame {
@@ -685,6 +783,40 @@ mod tests {
             }),
             vec![]
         );
+    }
+
+    #[test]
+    fn malformed_frames_are_counted_by_kind() {
+        let mut a = ready();
+        a.handle(desired(&["192.0.2.200", "2001:db8:1::200"]));
+        let arp = arp_request("192.0.2.200");
+        let na = NdpFrame::unsolicited(MAC2, "2001:db8:1::200".parse().unwrap()).encode();
+        let with = |base: &[u8], at: usize, v: u8| {
+            let mut b = base.to_vec();
+            b[at] = v;
+            b
+        };
+        // (frame, kind): byte offsets are Ethernet (14) + ARP, or + IPv6 (40) + ICMPv6.
+        let table: Vec<(Vec<u8>, Malformed)> = vec![
+            (arp[..30].to_vec(), Malformed::Truncated),
+            (with(&arp, 15, 6), Malformed::ArpHeader),
+            (with(&arp, 18, 8), Malformed::ArpHeader),
+            (with(&arp, 21, 3), Malformed::ArpOperation),
+            (na[..60].to_vec(), Malformed::Truncated),
+            (with(&na, 14, 0x40), Malformed::Ipv6Header),
+            (with(&na, 21, 64), Malformed::HopLimit),
+            (with(&na, 55, 1), Malformed::Icmpv6Header),
+            (with(&na, 56, na[56].wrapping_add(1)), Malformed::Checksum),
+            (vec![0u8; 10], Malformed::Truncated),
+        ];
+        for (i, (bytes, kind)) in table.into_iter().enumerate() {
+            let out = a.handle(Input::Frame { iface: 2, bytes });
+            assert_eq!(
+                out,
+                vec![Output::Count(Counter::Malformed(kind))],
+                "case {i}: {kind:?}"
+            );
+        }
     }
 
     #[test]
