@@ -20,6 +20,9 @@ pub struct L2Counters {
     pub gratuitous: IntCounter,
     /// `ironlb_l2_conflicts_total`: frames in which another MAC claimed an owned IP.
     pub conflicts: IntCounter,
+    /// `ironlb_l2_conflict_reasserts_total`: re-assertion rounds (gratuitous ARP /
+    /// unsolicited NA) sent because another MAC claimed an IP this node answers for.
+    pub reasserts: IntCounter,
     /// `ironlb_l2_ip_conflicts_total{ip}`: the same per IP; only IPs this node answers
     /// for now carry a series (removed when it stops), so the label stays bounded.
     pub ip_conflicts: IntCounterVec,
@@ -65,6 +68,10 @@ impl Metrics {
                 Ok(c)
             };
         let l2 = L2Counters {
+            reasserts: counter(
+                "ironlb_l2_conflict_reasserts_total",
+                "Gratuitous ARP / unsolicited NA rounds sent to re-assert an IP another MAC claimed",
+            )?,
             ip_conflicts: vec(
                 "ironlb_l2_ip_conflicts_total",
                 "Frames in which another MAC claimed this IP, for IPs this node answers for",

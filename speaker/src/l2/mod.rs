@@ -33,8 +33,8 @@ use crate::log_limit::{LogLimiter, LogLine};
 use crate::metrics::L2Counters;
 use ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, MacAddr};
 use pnet::datalink::{self, Channel, DataLinkSender, NetworkInterface};
+pub use responder::{ConflictSeen, Conflicts, IfaceSelection, L2Event};
 use responder::{Counter, IfIndex, IfaceInfo, Input, Malformed, Output, Responder};
-pub use responder::{IfaceSelection, L2Event};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr, UdpSocket};
 use std::sync::Arc;
@@ -167,6 +167,7 @@ pub type Answered = BTreeMap<IpAddr, BTreeSet<String>>;
 pub struct L2Handle {
     desired: watch::Sender<BTreeMap<IpAddr, IfaceSelection>>,
     answered: watch::Receiver<Arc<Answered>>,
+    conflicts: watch::Receiver<Arc<Conflicts>>,
 }
 
 impl L2Handle {
@@ -179,6 +180,11 @@ impl L2Handle {
     pub fn answered(&self) -> watch::Receiver<Arc<Answered>> {
         self.answered.clone()
     }
+
+    /// Conflicts per IP answered for, updated at most every 10 s while they go on.
+    pub fn conflicts(&self) -> watch::Receiver<Arc<Conflicts>> {
+        self.conflicts.clone()
+    }
 }
 
 /// Starts the responder. Events go to `events` (dropped if its buffer is full).
@@ -189,11 +195,19 @@ pub fn spawn(
 ) -> (L2Handle, tokio::task::JoinHandle<()>) {
     let (desired_tx, desired_rx) = watch::channel(BTreeMap::new());
     let (answered_tx, answered_rx) = watch::channel(Arc::new(Answered::new()));
-    let task = tokio::spawn(run(opts, counters, events, desired_rx, answered_tx));
+    let (conflicts_tx, conflicts_rx) = watch::channel(Arc::new(Conflicts::new()));
+    let task = tokio::spawn(run(
+        opts,
+        counters,
+        events,
+        desired_rx,
+        (answered_tx, conflicts_tx),
+    ));
     (
         L2Handle {
             desired: desired_tx,
             answered: answered_rx,
+            conflicts: conflicts_rx,
         },
         task,
     )
@@ -228,7 +242,7 @@ async fn run(
     counters: L2Counters,
     events: mpsc::Sender<L2Event>,
     mut desired: watch::Receiver<BTreeMap<IpAddr, IfaceSelection>>,
-    answered: watch::Sender<Arc<Answered>>,
+    (answered, conflicts): (watch::Sender<Arc<Answered>>, watch::Sender<Arc<Conflicts>>),
 ) {
     let (frame_tx, mut frame_rx) = mpsc::channel::<Frame>(FRAME_QUEUE);
     let mut responder = Responder::new();
@@ -271,12 +285,17 @@ async fn run(
             }
         };
         let mut moved = false;
+        let mut conflicted = false;
         for output in responder.handle(input) {
             moved |= matches!(
                 output,
                 Output::Event(L2Event::Took { .. } | L2Event::Released { .. })
             );
+            conflicted |= output == Output::ConflictsChanged;
             perform(output, &mut ios, &mut report, &events);
+        }
+        if conflicted {
+            conflicts.send_replace(Arc::new(responder.conflicts().clone()));
         }
         if moved {
             let now = responder.answered();
@@ -412,8 +431,11 @@ fn perform(
             Counter::NdpRequest => counters.ndp_requests.inc(),
             Counter::NdpReply => counters.ndp_replies.inc(),
             Counter::Gratuitous => counters.gratuitous.inc(),
+            Counter::Reasserted => counters.reasserts.inc(),
             Counter::Malformed(kind) => report.malformed(kind),
         },
+        // The run loop publishes the snapshot.
+        Output::ConflictsChanged => {}
         Output::Event(ev) => {
             match &ev {
                 L2Event::Took { ip, iface } => info!(%ip, %iface, "announcing"),
