@@ -451,8 +451,8 @@ impl Responder {
         seen.count = seen.count.saturating_add(1);
         self.conflicts_dirty = true;
         self.report_conflicts(out);
-        if !self.cooldown.contains_key(&(ip, iface)) {
-            self.cooldown.insert((ip, iface), REASSERT_TICKS);
+        if let std::collections::btree_map::Entry::Vacant(e) = self.cooldown.entry((ip, iface)) {
+            e.insert(REASSERT_TICKS);
             out.push(Output::Count(Counter::Reasserted));
             self.announce((ip, iface), out);
         }
