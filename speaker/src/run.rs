@@ -116,6 +116,7 @@ pub async fn run(
     let mut orchestrator =
         Orchestrator::new(settings.clone(), first_members, Instant::now().into_std());
     let mut answered = l2.answered();
+    let mut conflicts = l2.conflicts();
     let mut sessions = bgp.sessions();
     let mut performer = Performer {
         events: EventPublisher::new(
@@ -156,6 +157,7 @@ pub async fn run(
             } => Input::Members(m),
             Some(ev) = l2_events.recv() => Input::L2(ev),
             Ok(()) = answered.changed() => Input::Answered(Arc::clone(&answered.borrow_and_update())),
+            Ok(()) = conflicts.changed() => Input::Conflicts(Arc::clone(&conflicts.borrow_and_update())),
             Ok(()) = sessions.changed() => Input::Sessions(sessions.borrow_and_update().clone()),
             () = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
                 performer.wake = None;
