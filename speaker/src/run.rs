@@ -42,7 +42,7 @@ pub const REPORTING_CONTROLLER: &str = "ironlb.io/speaker";
 /// Events waiting and in flight: a thousand IPs taken at once is a thousand Events, sent
 /// a few at a time over one connection rather than all at once, and at most 120 a minute
 /// (the rest are dropped, counted). A LAN flooding conflicts is one Event per IP and
-/// Service whose series count grows. 1,024 series remembered (about 0.5 MB at most).
+/// Service whose series count grows. 1,024 series remembered (about 0.5 MiB when full).
 const EVENT_LIMITS: Limits = Limits {
     queue: 2048,
     in_flight: 4,

@@ -19,7 +19,7 @@
 
 pub mod aggregate;
 
-use aggregate::{Aggregator, Decision, EventKey, ObjectKey, Rate};
+use aggregate::{Aggregator, Decision, EventKey, ObjectKey, Rate, SeriesId};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use k8s_openapi::api::core::v1::ObjectReference;
@@ -320,47 +320,50 @@ async fn write_all(
             .unwrap_or_else(|_| Timestamp::now())
     };
     loop {
-        let mut decided: Vec<(EventKey, Write)> = Vec::new();
+        // (series, namespace, write)
+        let mut decided: Vec<(SeriesId, String, Write)> = Vec::new();
         tokio::select! {
             Some(gone) = writes.next(), if !writes.is_empty() => {
                 // The series' Event is gone from the API (expired, deleted): the next
                 // occurrence creates a new one.
-                if let Some(key) = gone {
-                    agg.forget(&key);
+                if let Some(series) = gone {
+                    agg.forget(series);
                 }
                 continue;
             }
             queued = rx.recv(), if writes.len() < in_flight => {
                 let Some((regarding, said, at, at_wall)) = queued else { break };
                 let key = key(&regarding, &said);
-                match agg.decide(&key, at) {
-                    Decision::Create { name } => decided.push((
-                        key,
-                        Write::Create(Box::new(build(
-                            regarding, &said, &reporter, name, at_wall,
-                        ))),
-                    )),
+                let series = agg.id(&key);
+                let decision = agg.decide(&key, at);
+                let namespace = key.object.namespace;
+                match decision {
+                    Decision::Create { name } => {
+                        let ev = build(regarding, &said, &reporter, name, at_wall);
+                        decided.push((series, namespace, Write::Create(Box::new(ev))));
+                    }
                     Decision::Update { name, count, last_seen } => {
-                        decided.push((key, update(name, count, wall(last_seen))));
+                        decided.push((series, namespace, update(name, count, wall(last_seen))));
                     }
                     Decision::Drop(why) => metrics.inc(why.as_str()),
                 }
             }
             _ = flush.tick() => {
-                for (key, d) in agg.flush(Instant::now()) {
-                    if let Decision::Update { name, count, last_seen } = d {
-                        decided.push((key, update(name, count, wall(last_seen))));
+                for owed in agg.flush(Instant::now()) {
+                    if let Decision::Update { name, count, last_seen } = owed.update {
+                        let w = update(name, count, wall(last_seen));
+                        decided.push((owed.series, owed.namespace, w));
                     }
                 }
             }
         }
-        for (key, write) in decided {
+        for (series, namespace, write) in decided {
             let client = client.clone();
             let metrics = metrics.clone();
-            let namespace = if key.object.namespace.is_empty() {
+            let namespace = if namespace.is_empty() {
                 "default".to_owned()
             } else {
-                key.object.namespace.clone()
+                namespace
             };
             writes.push(async move {
                 let api = Api::<Event>::namespaced(client, &namespace);
@@ -383,9 +386,9 @@ async fn write_all(
                     }
                     Err(e) => {
                         metrics.inc("failed");
-                        debug!(reason = key.reason.as_str(), error = %e, "event not written");
+                        debug!(outcome, error = %e, "event not written");
                         let gone = matches!(&e, kube::Error::Api(s) if s.code == 404);
-                        gone.then_some(key)
+                        gone.then_some(series)
                     }
                 }
             });

@@ -116,8 +116,9 @@ fn a_flood_of_similar_events_is_one_event_whose_count_grows() {
     assert!(a.flush(secs(t0, 29.9995)).is_empty());
     let flushed = a.flush(secs(t0, 30.0));
     assert_eq!(flushed.len(), 1);
-    assert_eq!(short(&flushed[0].1), "update front.n1.1 30000");
-    if let Decision::Update { last_seen, .. } = flushed[0].1 {
+    assert_eq!(short(&flushed[0].update), "update front.n1.1 30000");
+    assert_eq!(flushed[0].namespace, "web");
+    if let Decision::Update { last_seen, .. } = flushed[0].update {
         assert_eq!(last_seen, secs(t0, 29.999));
     }
     assert!(a.flush(secs(t0, 60.0)).is_empty(), "nothing owed");
@@ -254,7 +255,7 @@ fn an_idle_series_is_closed_and_a_new_event_follows() {
     assert_eq!(a.len(), 0, "closed");
     assert_eq!(short(&a.decide(&k, secs(t0, 400.0))), "create a.2");
     // Forgotten (the Event expired in the API): the next one is created again.
-    a.forget(&k);
+    a.forget(a.id(&k));
     assert_eq!(short(&a.decide(&k, secs(t0, 401.0))), "create a.3");
 }
 
@@ -344,9 +345,9 @@ proptest! {
                 }
                 Decision::Drop(_) => {}
             }
-            for (_, fd) in a.flush(at) {
+            for o in a.flush(at) {
                 writes.push(at);
-                record(&fd, &mut written)?;
+                record(&o.update, &mut written)?;
             }
         }
         for (i, w) in writes.iter().enumerate() {
@@ -354,8 +355,8 @@ proptest! {
             prop_assert!(n <= 15, "{} writes within 60 s", n);
         }
         for step in 1..=100u64 {
-            for (_, fd) in a.flush(at + Duration::from_secs(60 * step)) {
-                record(&fd, &mut written)?;
+            for o in a.flush(at + Duration::from_secs(60 * step)) {
+                record(&o.update, &mut written)?;
             }
         }
         prop_assert_eq!(written, occurred);
