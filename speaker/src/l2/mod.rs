@@ -443,8 +443,12 @@ fn perform(
                 L2Event::Conflict { ip, iface, mac } => report.conflict(*ip, iface, *mac),
             }
             // Best effort: these become Kubernetes Events; what is answered is in the
-            // snapshot, which nothing here can drop.
-            let _ = events.try_send(ev);
+            // snapshot, which nothing here can drop. A conflict flood may fill only half
+            // the channel, so that takeovers still get their Events.
+            let flooded = events.capacity() < events.max_capacity() / 2;
+            if !(flooded && matches!(ev, L2Event::Conflict { .. })) {
+                let _ = events.try_send(ev);
+            }
         }
     }
 }
