@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use ironlb_config::{Config, Protocol};
-use ironlb_k8s::node_announcement::{AnnounceMode, BgpSession, NodeAnnouncement};
+use ironlb_k8s::node_announcement::{AnnounceMode, BgpSession, L2Conflict, NodeAnnouncement};
 use ironlb_k8s::{ServiceKey, annotations};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Service};
 use k8s_openapi::jiff::Timestamp;
@@ -74,6 +74,19 @@ pub(crate) struct Announcer {
     /// BGP: the peers.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub peers: Vec<IpAddr>,
+    /// Layer 2: another MAC claims the IP, as the node reports it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<ConflictCell>,
+}
+
+/// What a node reports of another MAC claiming an IP it answers for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ConflictCell {
+    /// Claiming frames seen.
+    pub count: u64,
+    /// The MAC of the last claim.
+    pub last_mac: String,
 }
 
 /// One LoadBalancer Service as `ironlb status` shows it.
@@ -105,6 +118,9 @@ pub(crate) struct NodeView {
     pub announcements: Vec<ironlb_k8s::node_announcement::Announcement>,
     /// Its BGP sessions.
     pub bgp_sessions: Vec<BgpSession>,
+    /// Layer 2: other MACs claiming IPs it answers for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<L2Conflict>,
 }
 
 /// The rows of the table: one per LoadBalancer Service, sorted by namespace/name.
@@ -134,24 +150,32 @@ fn row(svc: &Service, inputs: &Inputs) -> ServiceRow {
         .and_then(|c| ips.iter().find_map(|ip| c.pool_of(*ip)));
     let pool = pool_by_annotation.or_else(|| pool_in_config.map(|p| p.name.0.clone()));
     let shown_as = key.to_string();
-    let mut announcers: Vec<Announcer> = inputs
-        .announcements
-        .iter()
-        .flat_map(|na| {
-            let node = na.metadata.name.clone().unwrap_or_default();
-            na.status
+    let mut announcers: Vec<Announcer> = Vec::new();
+    for na in &inputs.announcements {
+        let node = na.metadata.name.clone().unwrap_or_default();
+        let Some(status) = &na.status else { continue };
+        for a in &status.announcements {
+            if !(ips.contains(&a.ip) || a.services.contains(&shown_as)) {
+                continue;
+            }
+            let conflict = status
+                .conflicts
                 .iter()
-                .flat_map(|s| s.announcements.iter())
-                .filter(|a| ips.contains(&a.ip) || a.services.contains(&shown_as))
-                .map(move |a| Announcer {
-                    node: node.clone(),
-                    ip: a.ip,
-                    mode: a.mode,
-                    interface: a.interface.clone(),
-                    peers: a.peers.clone(),
-                })
-        })
-        .collect();
+                .find(|c| c.ip == a.ip)
+                .map(|c| ConflictCell {
+                    count: c.count,
+                    last_mac: c.last_mac.clone(),
+                });
+            announcers.push(Announcer {
+                node: node.clone(),
+                ip: a.ip,
+                mode: a.mode,
+                interface: a.interface.clone(),
+                peers: a.peers.clone(),
+                conflict,
+            });
+        }
+    }
     announcers.sort_by(|a, b| (a.ip, &a.node).cmp(&(b.ip, &b.node)));
     let pool_mode = pool
         .as_deref()
@@ -235,6 +259,7 @@ pub(crate) fn node_view(inputs: &Inputs, node: &str) -> Option<NodeView> {
         node: node.to_owned(),
         announcements: status.announcements,
         bgp_sessions: status.bgp_sessions,
+        conflicts: status.conflicts,
     })
 }
 
@@ -277,7 +302,13 @@ fn announcer_cell(a: &Announcer) -> String {
         ),
         (None, true) => mode_name(a.mode).to_owned(),
     };
-    format!("{}({} {via})", a.node, a.ip)
+    match &a.conflict {
+        Some(c) => format!(
+            "{}({} {via})[conflict: {} claims, last {}]",
+            a.node, a.ip, c.count, c.last_mac
+        ),
+        None => format!("{}({} {via})", a.node, a.ip),
+    }
 }
 
 /// Renders a node's view: its announcements, then its BGP sessions.
@@ -308,6 +339,29 @@ pub(crate) fn render_node(view: &NodeView) -> String {
                 s.peer.to_string(),
                 format!("{:?}", s.state),
                 s.since.0.to_string(),
+            ]);
+        }
+        out.push_str(&table(&cells));
+    }
+    if !view.conflicts.is_empty() {
+        out.push('\n');
+        let mut cells = vec![
+            [
+                "CONFLICT ON IP",
+                "INTERFACE",
+                "LAST MAC",
+                "CLAIMS",
+                "LAST SEEN",
+            ]
+            .map(str::to_owned),
+        ];
+        for c in &view.conflicts {
+            cells.push([
+                c.ip.to_string(),
+                c.interface.clone(),
+                c.last_mac.clone(),
+                c.count.to_string(),
+                c.last_seen.0.to_string(),
             ]);
         }
         out.push_str(&table(&cells));
@@ -662,6 +716,41 @@ mod tests {
             v[2]["announcers"][0],
             json!({"node": "node1", "ip": "192.0.2.100", "mode": "layer2", "interface": "eth0"})
         );
+    }
+
+    #[test]
+    fn a_conflict_shows_in_the_row_and_in_the_node_view() {
+        let mut i = fixture();
+        i.announcements[0] = na(
+            "node1",
+            json!({"announcements": [
+                {"ip": "192.0.2.100", "services": ["default/web"], "mode": "layer2",
+                 "interface": "eth0", "since": "2026-11-23T10:00:00Z"}],
+             "conflicts": [{"ip": "192.0.2.100", "interface": "eth0",
+                 "lastMac": "02:00:00:00:00:12", "count": 12000,
+                 "lastSeen": "2026-11-23T10:05:00Z"}]}),
+        );
+        let r = rows(&i);
+        let web = r.iter().find(|r| r.name == "web").unwrap();
+        assert_eq!(
+            serde_json::to_value(&web.announcers).unwrap(),
+            json!([{"node": "node1", "ip": "192.0.2.100", "mode": "layer2", "interface": "eth0",
+                    "conflict": {"count": 12000, "lastMac": "02:00:00:00:00:12"}}])
+        );
+        let text = render_rows(&r);
+        assert!(
+            text.contains(
+                "node1(192.0.2.100 eth0)[conflict: 12000 claims, last 02:00:00:00:00:12]"
+            ),
+            "{text}"
+        );
+        let v = node_view(&i, "node1").unwrap();
+        let text = render_node(&v);
+        assert!(text.contains("CONFLICT ON IP"), "{text}");
+        assert!(text.contains("02:00:00:00:00:12"), "{text}");
+        // Without conflicts the JSON is as before (no key).
+        let v = node_view(&fixture(), "node1").unwrap();
+        assert!(serde_json::to_value(&v).unwrap().get("conflicts").is_none());
     }
 
     #[test]

@@ -1,26 +1,38 @@
 //! Publishing the state machine's Events (`events.k8s.io/v1`), shown by `kubectl describe`.
 //!
-//! Each Event is created directly, with no client-side cache: kube's `Recorder` keeps every
-//! Event it sent for six minutes to fold repeats into series, which at 10k Services costs
-//! more memory than the rest of the controller. Repeats are already suppressed upstream
-//! (the state machine reports a failure once until it changes). Events go through the
-//! bounded publisher the speaker uses too ([`ironlb_k8s::events::EventPublisher`]): 16
-//! creates in flight, 10,000 waiting; beyond that new Events are dropped (logged).
+//! Repeats are already suppressed upstream (the state machine reports a failure once until
+//! it changes). Events go through the publisher the speaker uses too
+//! ([`ironlb_k8s::events::EventPublisher`]): similar Events folded into one series, a token
+//! bucket per Service and reason, at most 600 writes a minute, a cache of 4,096 series,
+//! 16 writes in flight and 10,000 waiting; beyond that Events are dropped and counted in
+//! `ironlb_events_total`.
 
-use ironlb_k8s::events::{self, EventPublisher, Limits, Reporter, Said};
+use ironlb_k8s::events::aggregate::Rate;
+use ironlb_k8s::events::{self, EventMetrics, EventPublisher, Limits, Reporter, Said};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::jiff::Timestamp;
+use std::time::Duration;
 
 use crate::reconcile::{EventOut, Subject};
 
 /// The `reportingController` of every Event.
 pub const CONTROLLER: &str = "ironlb.io/controller";
 
-/// Events waiting (more are dropped) and creates in flight at once.
+/// Events waiting (more are dropped), writes in flight at once, aggregation and rates:
+/// 10k Services allocated at once are 10k different objects, so the ceiling is what
+/// bounds that burst (the rest are dropped, counted).
 const LIMITS: Limits = Limits {
     queue: 10_000,
     in_flight: 16,
+    rate: Rate {
+        burst: 10,
+        refill: Duration::from_secs(30),
+        update_interval: Duration::from_secs(10),
+        series_idle: Duration::from_secs(6 * 60),
+        per_minute: 600,
+        capacity: 4096,
+    },
 };
 
 /// Publishes Events about Services and the IronLB ConfigMap, through the bounded publisher
@@ -34,9 +46,15 @@ pub struct Publisher {
 impl Publisher {
     /// A publisher reporting as instance `instance`, with the ConfigMap's namespace and
     /// name for config Events. Starts the task creating them.
-    pub fn new(client: kube::Client, instance: &str, namespace: &str, config_name: &str) -> Self {
+    pub fn new(
+        client: kube::Client,
+        instance: &str,
+        namespace: &str,
+        config_name: &str,
+        metrics: EventMetrics,
+    ) -> Self {
         Self {
-            events: EventPublisher::new(client, reporter(instance), LIMITS),
+            events: EventPublisher::new(client, reporter(instance), LIMITS, metrics),
             config_map: ObjectReference {
                 api_version: Some("v1".to_owned()),
                 kind: Some("ConfigMap".to_owned()),
@@ -83,12 +101,10 @@ pub fn build(
     instance: &str,
     now: Timestamp,
 ) -> Event {
-    events::build(
-        reference(&event.subject, config_map),
-        &said(event.clone()),
-        &reporter(instance),
-        now,
-    )
+    let regarding = reference(&event.subject, config_map);
+    let reporter = reporter(instance);
+    let name = events::name_at(&regarding, &reporter, now);
+    events::build(regarding, &said(event.clone()), &reporter, name, now)
 }
 
 fn reference(subject: &Subject, config_map: &ObjectReference) -> ObjectReference {

@@ -81,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
             &identity,
             &flags.namespace,
             &flags.config_name,
+            metrics.events.clone(),
         ),
         client,
         metrics,

@@ -15,6 +15,8 @@ pub struct Metrics {
     config_loaded: IntGauge,
     config_stale: IntGauge,
     allocations: IntCounterVec,
+    /// `ironlb_events_total{outcome}`, updated by the Event publisher.
+    pub events: ironlb_k8s::events::EventMetrics,
 }
 
 impl Metrics {
@@ -47,7 +49,9 @@ impl Metrics {
         registry.register(Box::new(config_loaded.clone()))?;
         registry.register(Box::new(config_stale.clone()))?;
         registry.register(Box::new(allocations.clone()))?;
+        let events = ironlb_k8s::events::EventMetrics::register(&registry)?;
         Ok(Self {
+            events,
             registry,
             pool_size,
             pool_in_use,

@@ -6,7 +6,8 @@
 //! * [`service`]: a Service's identity ([`ServiceKey`]) and the IPs its status records;
 //! * [`annotations`]: the one lookup of IronLB's and MetalLB's annotation spellings, with
 //!   one documented precedence;
-//! * [`events`]: Event reasons as an enum, Event building, and a bounded publisher;
+//! * [`events`]: Event reasons as an enum, Event building, and a bounded publisher that
+//!   folds similar Events into series and rate-limits them;
 //! * [`backoff`]: the retry delays after API failures;
 //! * [`http`]: the `/metrics` and `/healthz` (and `/readyz`) server.
 //!

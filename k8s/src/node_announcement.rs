@@ -48,6 +48,30 @@ pub struct NodeAnnouncementStatus {
     /// This node's BGP sessions, sorted by peer.
     #[serde(default)]
     pub bgp_sessions: Vec<BgpSession>,
+    /// Layer 2: IPs this node answers for that another MAC claimed (split brain, or a host
+    /// spoofing or misconfigured), sorted by IP; updated at most every 10 s while claims
+    /// go on, and an IP leaves the list when this node stops answering for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conflicts: Vec<L2Conflict>,
+}
+
+/// Another MAC claiming an IP this node answers for.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct L2Conflict {
+    /// The IP.
+    #[schemars(schema_with = "ip_schema")]
+    pub ip: IpAddr,
+    /// The interface the last claim came in on.
+    pub interface: String,
+    /// The MAC of the last claim, e.g. `02:00:00:00:00:01`.
+    pub last_mac: String,
+    /// Claiming frames seen since this node answers for the IP.
+    #[schemars(schema_with = "count_schema")]
+    pub count: u64,
+    /// When the count last changed (to the write, at most 10 s late).
+    #[schemars(schema_with = "time_schema")]
+    pub last_seen: Time,
 }
 
 /// One IP announced by the node.
@@ -123,6 +147,10 @@ fn ip_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 fn ip_list_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({"type": "array", "items": {"type": "string"}})
+}
+
+fn count_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "integer", "format": "int64", "minimum": 0})
 }
 
 fn time_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {

@@ -19,6 +19,7 @@ pub(crate) mod election;
 pub mod gossip;
 pub mod k8s;
 pub mod l2;
+pub(crate) mod log_limit;
 pub mod metrics;
 pub(crate) mod orchestrator;
 pub(crate) mod plan;

@@ -97,7 +97,8 @@ async fn main() -> anyhow::Result<()> {
         lb_class: flags.lb_class,
         gossip_port: flags.gossip_port,
     };
-    let gossip = gossip_setup::start_gossip(&client, &settings).await;
+    let gossip =
+        gossip_setup::start_gossip(&client, &settings, metrics.gossip_refused.clone()).await;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     // Whatever ends the speaker, it withdraws and says goodbye before returning the cause.

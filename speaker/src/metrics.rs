@@ -3,7 +3,7 @@
 //! and protocol only.
 #![forbid(unsafe_code)]
 
-use prometheus::{IntCounter, IntGauge, IntGaugeVec, Opts, Registry};
+use prometheus::{IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// The layer-2 counters, cheap to clone (each is a shared handle).
 #[derive(Clone, Debug)]
@@ -20,6 +20,15 @@ pub struct L2Counters {
     pub gratuitous: IntCounter,
     /// `ironlb_l2_conflicts_total`: frames in which another MAC claimed an owned IP.
     pub conflicts: IntCounter,
+    /// `ironlb_l2_conflict_reasserts_total`: re-assertion rounds (gratuitous ARP /
+    /// unsolicited NA) sent because another MAC claimed an IP this node answers for.
+    pub reasserts: IntCounter,
+    /// `ironlb_l2_ip_conflicts_total{ip}`: the same per IP; only IPs this node answers
+    /// for now carry a series (removed when it stops), so the label stays bounded.
+    pub ip_conflicts: IntCounterVec,
+    /// `ironlb_l2_malformed_frames_total{kind}`: ARP or NS/NA frames that did not decode,
+    /// by [`crate::l2::responder::Malformed`] kind.
+    pub malformed: IntCounterVec,
 }
 
 /// Every metric of the speaker and the registry that serves them.
@@ -34,8 +43,13 @@ pub struct Metrics {
     pub config_stale: IntGauge,
     /// `ironlb_gossip_members`: live speakers seen by gossip, this one included.
     pub gossip_members: IntGauge,
+    /// `ironlb_gossip_refused_total{reason}`: gossip datagrams refused, by
+    /// [`crate::gossip::Refused`] reason.
+    pub gossip_refused: IntCounterVec,
     /// Layer-2 counters.
     pub l2: L2Counters,
+    /// `ironlb_events_total{outcome}`, updated by the Event publisher.
+    pub events: ironlb_k8s::events::EventMetrics,
 }
 
 impl Metrics {
@@ -47,7 +61,27 @@ impl Metrics {
             registry.register(Box::new(c.clone()))?;
             Ok(c)
         };
+        let vec =
+            |name: &str, help: &str, label: &str| -> Result<IntCounterVec, prometheus::Error> {
+                let c = IntCounterVec::new(Opts::new(name, help), &[label])?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
         let l2 = L2Counters {
+            reasserts: counter(
+                "ironlb_l2_conflict_reasserts_total",
+                "Gratuitous ARP / unsolicited NA rounds sent to re-assert an IP another MAC claimed",
+            )?,
+            ip_conflicts: vec(
+                "ironlb_l2_ip_conflicts_total",
+                "Frames in which another MAC claimed this IP, for IPs this node answers for",
+                "ip",
+            )?,
+            malformed: vec(
+                "ironlb_l2_malformed_frames_total",
+                "ARP and Neighbor Discovery frames that did not decode, by kind",
+                "kind",
+            )?,
             arp_requests: counter(
                 "ironlb_arp_requests_total",
                 "ARP requests received for IPs this node announces",
@@ -89,12 +123,26 @@ impl Metrics {
             "Live speakers seen by gossip, this one included",
         )?;
         registry.register(Box::new(gossip_members.clone()))?;
+        let gossip_refused = vec(
+            "ironlb_gossip_refused_total",
+            "Gossip datagrams refused, by reason",
+            "reason",
+        )?;
+        for r in crate::gossip::Refused::ALL {
+            gossip_refused.with_label_values(&[r.as_str()]);
+        }
+        for k in crate::l2::responder::Malformed::ALL {
+            l2.malformed.with_label_values(&[k.as_str()]);
+        }
+        let events = ironlb_k8s::events::EventMetrics::register(&registry)?;
         Ok(Metrics {
+            events,
             registry,
             announced_ips,
             election_changes,
             config_stale,
             gossip_members,
+            gossip_refused,
             l2,
         })
     }
@@ -126,6 +174,9 @@ mod tests {
             "ironlb_gratuitous_sent_total 0",
             "ironlb_election_changes_total 0",
             "ironlb_l2_conflicts_total 0",
+            "ironlb_l2_malformed_frames_total{kind=\"checksum\"} 0",
+            "ironlb_gossip_refused_total{reason=\"auth\"} 0",
+            "ironlb_events_total{outcome=\"ceiling\"} 0",
         ] {
             assert!(text.contains(name), "missing {name} in\n{text}");
         }

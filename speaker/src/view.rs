@@ -31,6 +31,8 @@ pub struct AnnouncementView {
     pub announcements: BTreeMap<IpAddr, Announced>,
     /// BGP sessions by peer.
     pub bgp_sessions: BTreeMap<IpAddr, BgpSessionState>,
+    /// Layer 2: other MACs claiming IPs this node answers for.
+    pub conflicts: crate::l2::Conflicts,
 }
 
 impl From<crate::bgp::State> for BgpSessionState {
@@ -110,6 +112,7 @@ pub(crate) fn gather(
     AnnouncementView {
         announcements,
         bgp_sessions: sessions.iter().map(|s| (s.peer, s.state)).collect(),
+        conflicts: crate::l2::Conflicts::new(),
     }
 }
 

@@ -56,6 +56,8 @@ fn exported() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
     registered_names(&repo().join("controller/src"), &mut names);
     registered_names(&repo().join("speaker/src"), &mut names);
+    // Shared metrics (the Event publisher's) are registered by both binaries.
+    registered_names(&repo().join("k8s/src"), &mut names);
     names
 }
 

@@ -274,6 +274,7 @@ fn publisher_writes_only_on_change() {
                 "192.0.2.1".parse().unwrap(),
                 BgpSessionState::Connect,
             )]),
+            conflicts: Default::default(),
         };
         assert!(publisher.publish(&desired).await.expect("first publish"));
         let first = api.get(node).await.expect("object exists");

@@ -15,16 +15,23 @@
 //!
 //! Invariant: [`Framer`] never panics on any byte sequence, and every
 //! [`DecodeError`] carries the NOTIFICATION that RFC 4271 section 6 asks us to
-//! send for it. The header (marker, length 19..=4096) is checked here before
-//! netgauze sees the frame, so an oversized length is refused at once rather
-//! than waited for: we never advertise the Extended Message capability.
+//! send for it. The header (marker, length 19..=4096, and at least the minimum
+//! of its type) is checked here before netgauze sees the frame, so an oversized
+//! length is refused at once rather than waited for: we never advertise the
+//! Extended Message capability. UPDATEs are judged by [`super::update_check`]
+//! (RFC 7606) first: only a "session reset" verdict is an error; an UPDATE that
+//! RFC 7606 treats as withdrawn or whose attribute it discards is kept as an
+//! empty UPDATE when netgauze cannot decode it (the speaker installs nothing it
+//! receives, so withdrawing and discarding both mean dropping the content).
 
+use super::update_check::{self, Verdict};
 use netgauze_bgp_pkt::BgpMessage;
 use netgauze_bgp_pkt::capabilities::BgpCapability;
 use netgauze_bgp_pkt::notification::{
     BgpNotificationMessage, CeaseError, FiniteStateMachineError, HoldTimerExpiredError,
     MessageHeaderError, OpenMessageError, RouteRefreshError, UpdateMessageError,
 };
+use netgauze_bgp_pkt::update::BgpUpdateMessage;
 use netgauze_bgp_pkt::wire::deserializer::BgpParsingContext;
 use netgauze_parse_utils::WritablePdu;
 use netgauze_parse_utils::reader::SliceReader;
@@ -65,12 +72,18 @@ pub enum EncodeError {
 pub struct Framer {
     buf: Vec<u8>,
     ctx: BgpParsingContext,
+    tolerated: u64,
 }
 
 impl Framer {
     /// An empty framer.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// UPDATEs that RFC 7606 keeps but the codec could not decode (passed on empty).
+    pub fn tolerated(&self) -> u64 {
+        self.tolerated
     }
 
     /// Appends bytes read from the connection.
@@ -98,11 +111,36 @@ impl Framer {
         if !(HEADER_LEN..=MAX_MESSAGE_LEN).contains(&usize::from(length)) {
             return Err(bad_length(length));
         }
+        // RFC 4271 6.1: shorter than its type allows (or a KEEPALIVE with a body).
+        let ty = self.buf[18];
+        let fits = match ty {
+            1 => length >= 29,
+            2 => length >= 23,
+            3 => length >= 21,
+            4 => length == 19,
+            5 => length == 23,
+            _ => true,
+        };
+        if !fits {
+            return Err(bad_length(length));
+        }
         let length = usize::from(length);
         if self.buf.len() < length {
             return Ok(None);
         }
         let frame: Vec<u8> = self.buf.drain(..length).collect();
+        let mut update_verdict = None;
+        if ty == 2 {
+            match update_check::check(&frame[HEADER_LEN..], self.ctx.asn4()) {
+                Verdict::SessionReset(why, notification) => {
+                    return Err(DecodeError {
+                        reason: format!("malformed UPDATE: {why}"),
+                        notification,
+                    });
+                }
+                v => update_verdict = Some(v),
+            }
+        }
         let mut reader = SliceReader::new(&frame);
         match BgpMessage::parse(&mut reader, &mut self.ctx) {
             Ok(msg) => {
@@ -117,6 +155,16 @@ impl Framer {
                 // not matter: we install nothing the peer sends.
                 let _ = self.ctx.reset_parsing_errors();
                 Ok(Some(msg))
+            }
+            // RFC 7606 keeps the session for this UPDATE (treat-as-withdraw or attribute
+            // discard): nothing of it is used, so it goes on as an empty UPDATE.
+            Err(_) if update_verdict.is_some() => {
+                self.tolerated += 1;
+                Ok(Some(BgpMessage::Update(BgpUpdateMessage::new(
+                    vec![],
+                    vec![],
+                    vec![],
+                ))))
             }
             Err(e) => Err(DecodeError {
                 reason: e.to_string(),

@@ -14,7 +14,8 @@
 //!        │                     └─ writer task  (bytes out, then close)
 //!        v
 //!  Session (session.rs): pure state machine, handle(Input) -> Vec<Output>
-//!        └─ UPDATE building (route.rs), wire codec (message.rs over netgauze)
+//!        └─ UPDATE building (route.rs), wire codec (message.rs over netgauze),
+//!           received UPDATEs judged per RFC 7606 (update_check.rs)
 //! ```
 //!
 //! Nothing here knows Kubernetes: peers and routes arrive as plain values,
@@ -29,6 +30,10 @@ pub(crate) mod plan;
 pub mod route;
 pub mod session;
 pub mod socket;
+pub mod update_check;
+
+#[cfg(test)]
+mod misbehaving_peer;
 
 pub use driver::{BgpError, BgpHandle, BgpSpeaker, PeerKey, PeerSpec, PeerStatus, spawn};
 pub use metrics::BgpMetrics;

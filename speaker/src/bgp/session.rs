@@ -358,7 +358,13 @@ impl Session {
             (State::OpenConfirm, BgpMessage::KeepAlive) => {
                 self.state = State::Established;
                 self.stats.established_count += 1;
-                self.next_retry = self.cfg.retry_min;
+                // The backoff starts again only once the session proved stable (its first
+                // keepalive interval): a peer that resets every session right after
+                // Established (a bad UPDATE each time) is retried ever more slowly. Without
+                // keepalives there is no such moment, so at once.
+                if self.negotiated_hold.is_zero() {
+                    self.next_retry = self.cfg.retry_min;
+                }
                 self.restart_hold(out);
                 out.push(Output::Established);
                 self.sync(out);
@@ -490,6 +496,9 @@ impl Session {
                 self.fail(hold_timer_expired(), out);
             }
             (Timer::Keepalive, State::OpenConfirm | State::Established) => {
+                if self.state == State::Established {
+                    self.next_retry = self.cfg.retry_min;
+                }
                 self.send(BgpMessage::KeepAlive, out);
                 out.push(Output::ArmTimer(
                     Timer::Keepalive,

@@ -7,6 +7,11 @@
 //!  set_peers (watch) ──> announce ─────┘                        ├─ to_schedule ──> timers
 //!                                                               └─ members ──> watch<BTreeSet<name>>
 //! ```
+//! Refused datagrams (too short, unknown version, failed authentication, or not a valid
+//! SWIM message once opened) are counted per [`Refused`] reason in
+//! `ironlb_gossip_refused_total{reason}`; the log has the first of each reason and then a
+//! summary every 10 s ([`crate::log_limit`]), so a flood at the port costs no log volume.
+//!
 //! The published set holds the names of every speaker foca considers active (alive or
 //! suspect), this node included. Timing is tuned for a LAN so that a dead speaker is
 //! declared down in well under a second ([`lan_config`]).
@@ -15,10 +20,12 @@
 pub mod seal;
 pub mod wire;
 
+use crate::log_limit::{LogLimiter, LogLine};
 use foca::{AccumulatingRuntime, Config, Foca, PeriodicParams, Timer};
+use prometheus::IntCounterVec;
 use rand_xorshift::XorShiftRng;
 use ring::rand::{SecureRandom, SystemRandom};
-use seal::Sealer;
+use seal::{SealError, Sealer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
@@ -31,6 +38,52 @@ use wire::{NodeId, WireCodec};
 
 /// The gossip port (memberlist's).
 pub const PORT: u16 = 7946;
+
+/// Why a received datagram was refused: the bounded label of
+/// `ironlb_gossip_refused_total{reason}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Refused {
+    /// Shorter than version, nonce and tag.
+    Short,
+    /// Unknown version byte.
+    Version,
+    /// Failed authentication: wrong key, or forged or damaged.
+    Auth,
+    /// Authentic, but not a message foca accepts.
+    Malformed,
+}
+
+impl Refused {
+    /// Every reason, for exporting zeros.
+    pub const ALL: [Refused; 4] = [
+        Refused::Short,
+        Refused::Version,
+        Refused::Auth,
+        Refused::Malformed,
+    ];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refused::Short => "short",
+            Refused::Version => "version",
+            Refused::Auth => "auth",
+            Refused::Malformed => "malformed",
+        }
+    }
+
+    /// The reason for a datagram that did not open.
+    pub fn from_seal(e: &SealError) -> Self {
+        match e {
+            SealError::Short => Refused::Short,
+            SealError::Version(_) => Refused::Version,
+            SealError::Auth | SealError::EmptySecret | SealError::Random => Refused::Auth,
+        }
+    }
+}
+
+/// How often a refusal that keeps occurring is summarised in the log.
+const LOG_SUMMARY: Duration = Duration::from_secs(10);
 
 /// Why gossip could not start.
 #[derive(Debug, thiserror::Error)]
@@ -116,6 +169,7 @@ impl GossipHandle {
 pub async fn spawn(
     opts: GossipOptions,
     secret: &[u8],
+    refused: IntCounterVec,
 ) -> Result<(GossipHandle, tokio::task::JoinHandle<()>), GossipError> {
     let sealer = Sealer::new(secret)?;
     let socket = UdpSocket::bind(opts.bind)
@@ -142,7 +196,7 @@ pub async fn spawn(
     let foca = Foca::new(me, lan_config(), rng, WireCodec);
     let (peers_tx, peers_rx) = watch::channel(BTreeMap::new());
     let (members_tx, members_rx) = watch::channel(BTreeSet::from([opts.name.clone()]));
-    let task = tokio::spawn(run(foca, socket, sealer, peers_rx, members_tx));
+    let task = tokio::spawn(run(foca, socket, sealer, peers_rx, members_tx, refused));
     Ok((
         GossipHandle {
             peers: peers_tx,
@@ -179,7 +233,24 @@ async fn run(
     sealer: Sealer,
     mut peers: watch::Receiver<BTreeMap<String, SocketAddr>>,
     members: watch::Sender<BTreeSet<String>>,
+    refused: IntCounterVec,
 ) {
+    let mut logs: LogLimiter<Refused> = LogLimiter::new(LOG_SUMMARY, Refused::ALL.len());
+    let mut refuse = |why: Refused, from: SocketAddr, error: &dyn std::fmt::Display| {
+        refused.with_label_values(&[why.as_str()]).inc();
+        match logs.record(why, std::time::Instant::now()) {
+            Some(LogLine::First) => warn!(
+                %from, %error, reason = why.as_str(),
+                "gossip datagram refused; more are counted in ironlb_gossip_refused_total"
+            ),
+            Some(LogLine::Summary { more, over }) => warn!(
+                reason = why.as_str(),
+                "{more} more gossip datagrams refused in the last {} s",
+                over.as_secs()
+            ),
+            None => {}
+        }
+    };
     let mut rt = AccumulatingRuntime::new();
     let mut timers = Timers {
         queue: BTreeMap::new(),
@@ -187,7 +258,6 @@ async fn run(
     };
     let mut buf = vec![0u8; 65_536];
     let mut reannounce = tokio::time::interval(Duration::from_millis(500));
-    let mut rejected: u64 = 0;
     let me = foca.identity().name.clone();
     loop {
         let next = timers
@@ -198,17 +268,10 @@ async fn run(
                 Ok((n, from)) => match sealer.open(&buf[..n]) {
                     Ok(plain) => {
                         if let Err(e) = foca.handle_data(&plain, &mut rt) {
-                            debug!(%from, error = %e, "gossip message rejected");
+                            refuse(Refused::Malformed, from, &e);
                         }
                     }
-                    Err(e) => {
-                        rejected += 1;
-                        // Log the first and then every 100th: a wrong key must be
-                        // visible without flooding the log.
-                        if rejected % 100 == 1 {
-                            warn!(%from, error = %e, rejected, "gossip datagram refused");
-                        }
-                    }
+                    Err(e) => refuse(Refused::from_seal(&e), from, &e),
                 },
                 Err(e) => warn!(error = %e, "gossip receive failed"),
             },
@@ -299,6 +362,38 @@ async fn drain(
 mod tests {
     use super::*;
 
+    fn refused() -> IntCounterVec {
+        IntCounterVec::new(prometheus::Opts::new("refused", "test"), &["reason"]).unwrap()
+    }
+
+    #[test]
+    fn refusals_have_bounded_reasons() {
+        let table = [
+            (SealError::Short, "short"),
+            (SealError::Version(9), "version"),
+            (SealError::Auth, "auth"),
+        ];
+        for (e, label) in table {
+            assert_eq!(Refused::from_seal(&e).as_str(), label);
+        }
+        let sealer = Sealer::new(b"key").unwrap();
+        let other = Sealer::new(b"other").unwrap();
+        let sealed = other.seal(b"hello").unwrap();
+        for (bytes, want) in [
+            (vec![1u8, 2], Refused::Short),
+            (sealed.clone(), Refused::Auth),
+        ] {
+            let e = sealer.open(&bytes).unwrap_err();
+            assert_eq!(Refused::from_seal(&e), want);
+        }
+        let mut v = sealed;
+        v[0] = 0xee;
+        assert_eq!(
+            Refused::from_seal(&sealer.open(&v).unwrap_err()),
+            Refused::Version
+        );
+    }
+
     async fn node(
         name: &str,
         secret: &[u8],
@@ -314,6 +409,7 @@ mod tests {
                 advertise: addr,
             },
             secret,
+            refused(),
         )
         .await
         .unwrap();
@@ -397,6 +493,7 @@ mod tests {
                 advertise: ac,
             },
             b"key",
+            refused(),
         )
         .await
         .unwrap();

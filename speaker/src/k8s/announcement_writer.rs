@@ -21,7 +21,7 @@ use tracing::{debug, warn};
 
 use ironlb_k8s::backoff::Backoff;
 use ironlb_k8s::node_announcement::{
-    Announcement, BgpSession, NodeAnnouncement, NodeAnnouncementStatus,
+    Announcement, BgpSession, L2Conflict, NodeAnnouncement, NodeAnnouncementStatus,
 };
 
 use crate::view::AnnouncementView;
@@ -76,9 +76,28 @@ pub fn next_status(
             }
         })
         .collect();
+    let conflicts = desired
+        .conflicts
+        .iter()
+        .map(|(ip, seen)| {
+            let last_seen = current
+                .conflicts
+                .iter()
+                .find(|c| c.ip == *ip && c.count == seen.count)
+                .map_or_else(|| now.clone(), |c| c.last_seen.clone());
+            L2Conflict {
+                ip: *ip,
+                interface: seen.iface.clone(),
+                last_mac: seen.mac.to_string(),
+                count: seen.count,
+                last_seen,
+            }
+        })
+        .collect();
     let next = NodeAnnouncementStatus {
         announcements,
         bgp_sessions,
+        conflicts,
     };
     // No object yet (`None`): write even an empty status, so the node is listed.
     (published != Some(&next)).then_some(next)
@@ -282,7 +301,48 @@ mod tests {
         AnnouncementView {
             announcements: anns.iter().map(|(i, a)| (ip(i), a.clone())).collect(),
             bgp_sessions: sessions.iter().map(|(p, s)| (ip(p), *s)).collect(),
+            conflicts: crate::l2::Conflicts::new(),
         }
+    }
+
+    #[test]
+    fn conflicts_are_listed_with_last_seen_moving_only_with_the_count() {
+        let mut d = desired(&[("192.0.2.10", l2(&["default/web"], "eth0"))], &[]);
+        let seen = |count| crate::l2::ConflictSeen {
+            iface: "eth0".into(),
+            mac: crate::l2::ethernet::MacAddr([2, 0, 0, 0, 0, 0x12]),
+            count,
+        };
+        d.conflicts.insert(ip("192.0.2.10"), seen(3));
+        let first = next_status(None, &d, &t(1)).unwrap();
+        assert_eq!(
+            first.conflicts,
+            vec![L2Conflict {
+                ip: ip("192.0.2.10"),
+                interface: "eth0".into(),
+                last_mac: "02:00:00:00:00:12".into(),
+                count: 3,
+                last_seen: t(1),
+            }]
+        );
+        assert_eq!(
+            next_status(Some(&first), &d, &t(2)),
+            None,
+            "same count: no write"
+        );
+        d.conflicts.insert(ip("192.0.2.10"), seen(9));
+        let second = next_status(Some(&first), &d, &t(3)).unwrap();
+        assert_eq!(
+            (second.conflicts[0].count, &second.conflicts[0].last_seen),
+            (9, &t(3))
+        );
+        d.conflicts.clear();
+        assert!(
+            next_status(Some(&second), &d, &t(4))
+                .unwrap()
+                .conflicts
+                .is_empty()
+        );
     }
 
     #[test]

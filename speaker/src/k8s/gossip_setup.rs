@@ -18,6 +18,7 @@ use tracing::{info, warn};
 pub async fn start_gossip(
     client: &Client,
     settings: &Settings,
+    refused: prometheus::IntCounterVec,
 ) -> Option<(GossipHandle, tokio::task::JoinHandle<()>)> {
     // Nothing can be announced before the API answers anyway, so API errors are
     // retried here; only a definite answer (no Secret, no key, no node) disables gossip.
@@ -53,7 +54,7 @@ pub async fn start_gossip(
         bind,
         advertise,
     };
-    match gossip::spawn(opts, &key.0).await {
+    match gossip::spawn(opts, &key.0, refused).await {
         Ok(g) => {
             info!(%advertise, "gossip started");
             Some(g)

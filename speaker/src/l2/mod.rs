@@ -29,17 +29,18 @@ pub mod ethernet;
 pub mod ndp;
 pub mod responder;
 
+use crate::log_limit::{LogLimiter, LogLine};
 use crate::metrics::L2Counters;
 use ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, MacAddr};
 use pnet::datalink::{self, Channel, DataLinkSender, NetworkInterface};
-use responder::{Counter, IfIndex, IfaceInfo, Input, Output, Responder};
-pub use responder::{IfaceSelection, L2Event};
+pub use responder::{ConflictSeen, Conflicts, IfaceSelection, L2Event};
+use responder::{Counter, IfIndex, IfaceInfo, Input, Malformed, Output, Responder};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -198,6 +199,7 @@ pub struct L2Handle {
     desired: watch::Sender<BTreeMap<IpAddr, IfaceSelection>>,
     answered: watch::Receiver<Arc<Answered>>,
     health: watch::Receiver<L2Health>,
+    conflicts: watch::Receiver<Arc<Conflicts>>,
 }
 
 impl L2Handle {
@@ -215,6 +217,11 @@ impl L2Handle {
     pub fn health(&self) -> watch::Receiver<L2Health> {
         self.health.clone()
     }
+
+    /// Conflicts per IP answered for, updated at most every 10 s while they go on.
+    pub fn conflicts(&self) -> watch::Receiver<Arc<Conflicts>> {
+        self.conflicts.clone()
+    }
 }
 
 /// Starts the responder. Events go to `events` (dropped if its buffer is full).
@@ -226,21 +233,34 @@ pub fn spawn(
     let (desired_tx, desired_rx) = watch::channel(BTreeMap::new());
     let (answered_tx, answered_rx) = watch::channel(Arc::new(Answered::new()));
     let (health_tx, health_rx) = watch::channel(L2Health::Starting);
+    let (conflicts_tx, conflicts_rx) = watch::channel(Arc::new(Conflicts::new()));
     let task = tokio::spawn(run(
         opts,
         counters,
         events,
         desired_rx,
-        (answered_tx, health_tx),
+        Published {
+            answered: answered_tx,
+            conflicts: conflicts_tx,
+            health: health_tx,
+        },
     ));
     (
         L2Handle {
             desired: desired_tx,
             answered: answered_rx,
             health: health_rx,
+            conflicts: conflicts_rx,
         },
         task,
     )
+}
+
+/// What the responder task publishes.
+struct Published {
+    answered: watch::Sender<Arc<Answered>>,
+    conflicts: watch::Sender<Arc<Conflicts>>,
+    health: watch::Sender<L2Health>,
 }
 
 /// Open sockets of one interface.
@@ -272,7 +292,11 @@ async fn run(
     counters: L2Counters,
     events: mpsc::Sender<L2Event>,
     mut desired: watch::Receiver<BTreeMap<IpAddr, IfaceSelection>>,
-    (answered, health): (watch::Sender<Arc<Answered>>, watch::Sender<L2Health>),
+    Published {
+        answered,
+        conflicts,
+        health,
+    }: Published,
 ) {
     let (frame_tx, mut frame_rx) = mpsc::channel::<Frame>(FRAME_QUEUE);
     let mut responder = Responder::new();
@@ -283,6 +307,11 @@ async fn run(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported: BTreeMap<String, Unsuitable> = BTreeMap::new();
+    let mut report = Report {
+        counters,
+        logs: LogLimiter::new(LOG_SUMMARY, LOG_KINDS),
+        labelled: BTreeSet::new(),
+    };
     loop {
         let input = tokio::select! {
             changed = desired.changed() => {
@@ -292,7 +321,10 @@ async fn run(
                 Input::SetAnnounced(desired.borrow_and_update().clone())
             }
             Some((iface, bytes)) = frame_rx.recv() => Input::Frame { iface, bytes },
-            _ = tick.tick() => Input::Tick,
+            _ = tick.tick() => {
+                report.flush_logs(Instant::now());
+                Input::Tick
+            }
             _ = async {
                 match refresh.as_mut() {
                     Some(r) => { r.tick().await; }
@@ -314,26 +346,124 @@ async fn run(
             }
         };
         let mut moved = false;
+        let mut conflicted = false;
         for output in responder.handle(input) {
             moved |= matches!(
                 output,
                 Output::Event(L2Event::Took { .. } | L2Event::Released { .. })
             );
-            perform(output, &mut ios, &counters, &events);
+            conflicted |= output == Output::ConflictsChanged;
+            perform(output, &mut ios, &mut report, &events);
+        }
+        if conflicted {
+            conflicts.send_replace(Arc::new(responder.conflicts().clone()));
         }
         if moved {
-            answered.send_replace(Arc::new(responder.answered()));
+            let now = responder.answered();
+            report.forget_released(&now);
+            answered.send_replace(Arc::new(now));
         }
     }
     debug!("layer-2 responder stopping");
 }
 
+/// How often a problem that keeps occurring is summarised in the log.
+const LOG_SUMMARY: Duration = Duration::from_secs(10);
+/// Kinds (malformed kinds and conflicting IPs) the log limiter tracks at once.
+const LOG_KINDS: usize = 1024;
+
+/// What a per-frame problem is, for the log limiter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Problem {
+    Malformed(Malformed),
+    Conflict(IpAddr),
+}
+
+/// Counts per frame, logs the first of each kind and then summaries.
+struct Report {
+    counters: L2Counters,
+    logs: LogLimiter<Problem>,
+    /// IPs with an `ironlb_l2_ip_conflicts_total` series.
+    labelled: BTreeSet<IpAddr>,
+}
+
+impl Report {
+    fn malformed(&mut self, kind: Malformed) {
+        self.counters
+            .malformed
+            .with_label_values(&[kind.as_str()])
+            .inc();
+        match self.logs.record(Problem::Malformed(kind), Instant::now()) {
+            Some(LogLine::First) => info!(
+                kind = kind.as_str(),
+                "malformed ARP/NDP frame ignored; more are counted in ironlb_l2_malformed_frames_total"
+            ),
+            Some(LogLine::Summary { more, over }) => summary(Problem::Malformed(kind), more, over),
+            None => {}
+        }
+    }
+
+    fn conflict(&mut self, ip: IpAddr, iface: &str, mac: MacAddr) {
+        self.counters.conflicts.inc();
+        self.counters
+            .ip_conflicts
+            .with_label_values(&[ip.to_string().as_str()])
+            .inc();
+        self.labelled.insert(ip);
+        match self.logs.record(Problem::Conflict(ip), Instant::now()) {
+            Some(LogLine::First) => warn!(
+                %ip, %iface, %mac,
+                "another MAC claims an IP this node announces; re-asserting (rate-limited)"
+            ),
+            Some(LogLine::Summary { more, over }) => summary(Problem::Conflict(ip), more, over),
+            None => {}
+        }
+    }
+
+    fn flush_logs(&mut self, now: Instant) {
+        for (problem, line) in self.logs.flush(now) {
+            if let LogLine::Summary { more, over } = line {
+                summary(problem, more, over);
+            }
+        }
+    }
+
+    /// Drops the per-IP conflict series of IPs no longer answered for.
+    fn forget_released(&mut self, answered: &Answered) {
+        self.labelled.retain(|ip| {
+            let keep = answered.contains_key(ip);
+            if !keep {
+                let _ = self
+                    .counters
+                    .ip_conflicts
+                    .remove_label_values(&[ip.to_string().as_str()]);
+            }
+            keep
+        });
+    }
+}
+
+fn summary(problem: Problem, more: u64, over: Duration) {
+    let secs = over.as_secs();
+    match problem {
+        Problem::Malformed(kind) => info!(
+            kind = kind.as_str(),
+            "{more} more malformed ARP/NDP frames in the last {secs} s"
+        ),
+        Problem::Conflict(ip) => warn!(
+            %ip,
+            "{more} more frames from other MACs claiming {ip} in the last {secs} s"
+        ),
+    }
+}
+
 fn perform(
     output: Output,
     ios: &mut BTreeMap<IfIndex, IfaceIo>,
-    counters: &L2Counters,
+    report: &mut Report,
     events: &mpsc::Sender<L2Event>,
 ) {
+    let counters = &report.counters;
     match output {
         Output::Send { iface, frame } => {
             if let Some(io) = ios.get_mut(&iface) {
@@ -362,19 +492,24 @@ fn perform(
             Counter::NdpRequest => counters.ndp_requests.inc(),
             Counter::NdpReply => counters.ndp_replies.inc(),
             Counter::Gratuitous => counters.gratuitous.inc(),
+            Counter::Reasserted => counters.reasserts.inc(),
+            Counter::Malformed(kind) => report.malformed(kind),
         },
+        // The run loop publishes the snapshot.
+        Output::ConflictsChanged => {}
         Output::Event(ev) => {
             match &ev {
                 L2Event::Took { ip, iface } => info!(%ip, %iface, "announcing"),
                 L2Event::Released { ip, iface } => info!(%ip, %iface, "no longer announcing"),
-                L2Event::Conflict { ip, iface, mac } => {
-                    counters.conflicts.inc();
-                    warn!(%ip, %iface, %mac, "another MAC claims an IP this node announces");
-                }
+                L2Event::Conflict { ip, iface, mac } => report.conflict(*ip, iface, *mac),
             }
             // Best effort: these become Kubernetes Events; what is answered is in the
-            // snapshot, which nothing here can drop.
-            let _ = events.try_send(ev);
+            // snapshot, which nothing here can drop. A conflict flood may fill only half
+            // the channel, so that takeovers still get their Events.
+            let flooded = events.capacity() < events.max_capacity() / 2;
+            if !(flooded && matches!(ev, L2Event::Conflict { .. })) {
+                let _ = events.try_send(ev);
+            }
         }
     }
 }

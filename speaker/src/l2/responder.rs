@@ -13,16 +13,45 @@
 //!   joined, and a group is left only when no announced IP on that interface needs it.
 //! * A takeover (an (IP, interface) pair that was not announced before) sends a burst
 //!   of [`BURST_ROUNDS`] gratuitous ARP / unsolicited NA rounds, one per [`Input::Tick`].
+//! * Conflicts are answered, rate-limited: when another MAC claims an IP answered here
+//!   (its ARP request or reply, gratuitous or not, with that IP as sender; or a Neighbor
+//!   Advertisement for it), the responder re-asserts at once with one gratuitous ARP /
+//!   unsolicited NA round on that interface, then at most once per
+//!   [`REASSERT_TICKS`] ticks per (IP, interface) however many frames claim it. Each
+//!   conflicting frame is still reported ([`L2Event::Conflict`]) and counted per IP in
+//!   [`Responder::conflicts`], which is reported ([`Output::ConflictsChanged`]) at most
+//!   once per [`REPORT_TICKS`] ticks and forgotten when the IP is no longer answered.
 #![forbid(unsafe_code)]
 
-use super::arp::{ArpFrame, ArpOp};
+use super::arp::{ArpError, ArpFrame, ArpOp};
 use super::ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, EthernetHeader, MacAddr};
-use super::ndp::{NdpFrame, NdpMessage, solicited_node};
+use super::ndp::{NdpError, NdpFrame, NdpMessage, solicited_node};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr};
 
 /// Rounds of gratuitous announcements after a takeover (the first at once).
 pub const BURST_ROUNDS: u8 = 3;
+
+/// Ticks between two re-assertions of one (IP, interface) under conflict: 4 ticks of
+/// 250 ms, so at most one round a second.
+pub const REASSERT_TICKS: u8 = 4;
+
+/// Ticks between two reports of changed conflict counts: 40 ticks of 250 ms, 10 s.
+pub const REPORT_TICKS: u8 = 40;
+
+/// What this node saw of other MACs claiming an IP it answers for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConflictSeen {
+    /// The interface of the last claim.
+    pub iface: String,
+    /// The MAC of the last claim.
+    pub mac: MacAddr,
+    /// Claiming frames since this node answers for the IP.
+    pub count: u64,
+}
+
+/// Conflicts per IP answered for now.
+pub type Conflicts = BTreeMap<IpAddr, ConflictSeen>;
 
 /// Interface index, as the kernel numbers them.
 pub type IfIndex = u32;
@@ -80,6 +109,97 @@ pub enum Counter {
     NdpReply,
     /// A gratuitous ARP or unsolicited NA sent.
     Gratuitous,
+    /// A re-assertion round sent because another MAC claimed an IP answered here.
+    Reasserted,
+    /// A frame that passed the receive filter (ARP, or ICMPv6 NS/NA) but did not decode.
+    Malformed(Malformed),
+}
+
+/// What was wrong with a malformed frame: the bounded label of
+/// `ironlb_l2_malformed_frames_total{kind}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Malformed {
+    /// Shorter than its headers or message.
+    Truncated,
+    /// ARP hardware or protocol type or address lengths not Ethernet/IPv4.
+    ArpHeader,
+    /// ARP operation neither request nor reply.
+    ArpOperation,
+    /// IPv6 version or next header wrong.
+    Ipv6Header,
+    /// ICMPv6 type or code not NS/NA with code 0.
+    Icmpv6Header,
+    /// Hop limit not 255 (may come from off-link).
+    HopLimit,
+    /// ICMPv6 checksum wrong.
+    Checksum,
+    /// An NDP option of length 0 or running past the message.
+    NdpOption,
+    /// A multicast target address.
+    MulticastTarget,
+    /// Anything else.
+    Other,
+}
+
+impl Malformed {
+    /// Every kind, for exporting zeros.
+    pub const ALL: [Malformed; 10] = [
+        Malformed::Truncated,
+        Malformed::ArpHeader,
+        Malformed::ArpOperation,
+        Malformed::Ipv6Header,
+        Malformed::Icmpv6Header,
+        Malformed::HopLimit,
+        Malformed::Checksum,
+        Malformed::NdpOption,
+        Malformed::MulticastTarget,
+        Malformed::Other,
+    ];
+
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Malformed::Truncated => "truncated",
+            Malformed::ArpHeader => "arp_header",
+            Malformed::ArpOperation => "arp_operation",
+            Malformed::Ipv6Header => "ipv6_header",
+            Malformed::Icmpv6Header => "icmpv6_header",
+            Malformed::HopLimit => "hop_limit",
+            Malformed::Checksum => "checksum",
+            Malformed::NdpOption => "ndp_option",
+            Malformed::MulticastTarget => "multicast_target",
+            Malformed::Other => "other",
+        }
+    }
+}
+
+impl From<ArpError> for Malformed {
+    fn from(e: ArpError) -> Self {
+        match e {
+            ArpError::Ethernet(_) | ArpError::Truncated(_) => Malformed::Truncated,
+            ArpError::HardwareType(_)
+            | ArpError::ProtocolType(_)
+            | ArpError::AddressLengths { .. } => Malformed::ArpHeader,
+            ArpError::Operation(_) => Malformed::ArpOperation,
+            ArpError::NotArp(_) => Malformed::Other,
+        }
+    }
+}
+
+impl From<NdpError> for Malformed {
+    fn from(e: NdpError) -> Self {
+        match e {
+            NdpError::Ethernet(_) | NdpError::Truncated { .. } => Malformed::Truncated,
+            NdpError::NotIpv6(_) | NdpError::Version(_) | NdpError::NextHeader(_) => {
+                Malformed::Ipv6Header
+            }
+            NdpError::NotNeighborDiscovery(_) | NdpError::Code(_) => Malformed::Icmpv6Header,
+            NdpError::HopLimit(_) => Malformed::HopLimit,
+            NdpError::Checksum { .. } => Malformed::Checksum,
+            NdpError::Option(_) => Malformed::NdpOption,
+            NdpError::MulticastTarget(_) => Malformed::MulticastTarget,
+        }
+    }
 }
 
 /// What the driver must do.
@@ -108,6 +228,8 @@ pub enum Output {
     },
     /// Count one of these.
     Count(Counter),
+    /// [`Responder::conflicts`] changed (at most once per [`REPORT_TICKS`]).
+    ConflictsChanged,
     /// Something to report beyond this state machine (Events, logs).
     Event(L2Event),
 }
@@ -152,6 +274,14 @@ pub struct Responder {
     groups: BTreeMap<(IfIndex, Ipv6Addr), usize>,
     /// Remaining burst rounds per takeover.
     burst: BTreeMap<(IpAddr, IfIndex), u8>,
+    /// Ticks left before a conflict may trigger another re-assertion.
+    cooldown: BTreeMap<(IpAddr, IfIndex), u8>,
+    /// Conflicts per IP answered for.
+    conflicts: Conflicts,
+    /// Conflicts changed since the last report.
+    conflicts_dirty: bool,
+    /// Ticks left before the next report may go out.
+    report_wait: u8,
 }
 
 impl Responder {
@@ -174,6 +304,11 @@ impl Responder {
         out
     }
 
+    /// Conflicts seen per IP answered for now.
+    pub fn conflicts(&self) -> &Conflicts {
+        &self.conflicts
+    }
+
     /// Handles one input.
     pub fn handle(&mut self, input: Input) -> Vec<Output> {
         let mut out = Vec::new();
@@ -189,6 +324,12 @@ impl Responder {
             }
             Input::Frame { iface, bytes } => self.frame(iface, &bytes, &mut out),
             Input::Tick => {
+                self.cooldown.retain(|_, left| {
+                    *left = left.saturating_sub(1);
+                    *left > 0
+                });
+                self.report_wait = self.report_wait.saturating_sub(1);
+                self.report_conflicts(&mut out);
                 let due: Vec<(IpAddr, IfIndex)> = self.burst.keys().copied().collect();
                 for key in due {
                     self.announce(key, &mut out);
@@ -239,9 +380,14 @@ impl Responder {
         let wanted = self.wanted();
         let gone: Vec<(IpAddr, IfIndex)> = self.active.difference(&wanted).copied().collect();
         let new: Vec<(IpAddr, IfIndex)> = wanted.difference(&self.active).copied().collect();
+        let mut conflicts_gone = false;
         for (ip, iface) in gone {
             self.active.remove(&(ip, iface));
             self.burst.remove(&(ip, iface));
+            self.cooldown.remove(&(ip, iface));
+            if !self.active.iter().any(|(i, _)| *i == ip) {
+                conflicts_gone |= self.conflicts.remove(&ip).is_some();
+            }
             if let IpAddr::V6(v6) = ip {
                 let key = (iface, solicited_node(v6));
                 if let Some(n) = self.groups.get_mut(&key) {
@@ -280,6 +426,44 @@ impl Responder {
             self.announce((ip, iface), out);
             self.burst.insert((ip, iface), BURST_ROUNDS - 1);
         }
+        if conflicts_gone {
+            // Released IPs drop out of the report at once (no wait: it only shrinks).
+            out.push(Output::ConflictsChanged);
+        }
+    }
+
+    /// Another MAC claims `ip`, answered here on `iface`: report and count it, and
+    /// re-assert unless this pair did so less than [`REASSERT_TICKS`] ago.
+    fn conflict(&mut self, ip: IpAddr, iface: IfIndex, mac: MacAddr, out: &mut Vec<Output>) {
+        let name = self.iface_name(&BTreeMap::new(), iface);
+        out.push(Output::Event(L2Event::Conflict {
+            ip,
+            iface: name.clone(),
+            mac,
+        }));
+        let seen = self.conflicts.entry(ip).or_insert(ConflictSeen {
+            iface: name.clone(),
+            mac,
+            count: 0,
+        });
+        seen.iface = name;
+        seen.mac = mac;
+        seen.count = seen.count.saturating_add(1);
+        self.conflicts_dirty = true;
+        self.report_conflicts(out);
+        if let std::collections::btree_map::Entry::Vacant(e) = self.cooldown.entry((ip, iface)) {
+            e.insert(REASSERT_TICKS);
+            out.push(Output::Count(Counter::Reasserted));
+            self.announce((ip, iface), out);
+        }
+    }
+
+    fn report_conflicts(&mut self, out: &mut Vec<Output>) {
+        if self.conflicts_dirty && self.report_wait == 0 {
+            self.conflicts_dirty = false;
+            self.report_wait = REPORT_TICKS;
+            out.push(Output::ConflictsChanged);
+        }
     }
 
     /// One round of gratuitous announcement of `ip` on `iface`.
@@ -313,6 +497,7 @@ impl Responder {
         };
         let mac = info.mac;
         let Ok((eth, _)) = EthernetHeader::decode(bytes) else {
+            out.push(Output::Count(Counter::Malformed(Malformed::Truncated)));
             return;
         };
         // Our own transmissions come back on a packet socket.
@@ -321,17 +506,17 @@ impl Responder {
         }
         match eth.ethertype {
             ETHERTYPE_ARP => {
-                let Ok(arp) = ArpFrame::decode(bytes) else {
-                    return;
+                let arp = match ArpFrame::decode(bytes) {
+                    Ok(arp) => arp,
+                    Err(e) => {
+                        out.push(Output::Count(Counter::Malformed(e.into())));
+                        return;
+                    }
                 };
                 let target = IpAddr::V4(arp.target_ip);
                 let sender = IpAddr::V4(arp.sender_ip);
                 if self.active.contains(&(sender, iface)) && arp.sender_mac != mac {
-                    out.push(Output::Event(L2Event::Conflict {
-                        ip: sender,
-                        iface: info.name.clone(),
-                        mac: arp.sender_mac,
-                    }));
+                    self.conflict(sender, iface, arp.sender_mac, out);
                     return;
                 }
                 if arp.op == ArpOp::Request && self.active.contains(&(target, iface)) {
@@ -344,8 +529,12 @@ impl Responder {
                 }
             }
             ETHERTYPE_IPV6 => {
-                let Ok(ndp) = NdpFrame::decode(bytes) else {
-                    return;
+                let ndp = match NdpFrame::decode(bytes) {
+                    Ok(ndp) => ndp,
+                    Err(e) => {
+                        out.push(Output::Count(Counter::Malformed(e.into())));
+                        return;
+                    }
                 };
                 match ndp.message {
                     NdpMessage::Solicitation { target, .. } => {
@@ -366,11 +555,7 @@ impl Responder {
                     } => {
                         let claimant = target_ll.unwrap_or(eth.src);
                         if self.active.contains(&(IpAddr::V6(target), iface)) && claimant != mac {
-                            out.push(Output::Event(L2Event::Conflict {
-                                ip: IpAddr::V6(target),
-                                iface: info.name.clone(),
-                                mac: claimant,
-                            }));
+                            self.conflict(IpAddr::V6(target), iface, claimant, out);
                         }
                     }
                 }
@@ -630,33 +815,139 @@ mod tests {
         assert_eq!(sends(&out).len(), 2);
     }
 
+    fn spoofed_arp(ip: &str, mac: MacAddr) -> Vec<u8> {
+        let mut other = ArpFrame::gratuitous(mac, ip.parse().unwrap(), ArpOp::Reply);
+        other.eth_src = mac;
+        other.encode()
+    }
+
+    fn spoofed_na(ip: &str, mac: MacAddr) -> Vec<u8> {
+        NdpFrame::unsolicited(mac, ip.parse().unwrap()).encode()
+    }
+
+    /// Short form of outputs for script tables: sends as `arp`/`na` with the sender MAC,
+    /// other outputs by name.
+    fn short(out: &[Output]) -> Vec<String> {
+        out.iter()
+            .map(|o| match o {
+                Output::Send { frame, .. } => match ArpFrame::decode(frame) {
+                    Ok(a) => format!("arp {:?} {}", a.op, a.sender_mac),
+                    Err(_) => format!("na {}", EthernetHeader::decode(frame).unwrap().0.src),
+                },
+                Output::Count(c) => format!("count {c:?}"),
+                Output::Event(L2Event::Conflict { ip, mac, .. }) => format!("conflict {ip} {mac}"),
+                Output::ConflictsChanged => "report".into(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
     #[test]
-    fn another_mac_claiming_our_ip_is_a_conflict() {
+    fn conflicts_are_reported_and_reasserted_rate_limited() {
         let mut a = ready();
         a.handle(desired(&["192.0.2.200", "2001:db8:1::200"]));
-        let mut other = ArpFrame::gratuitous(MAC2, Ipv4Addr::new(192, 0, 2, 200), ArpOp::Reply);
-        other.eth_src = MAC2;
-        let out = a.handle(Input::Frame {
-            iface: 2,
-            bytes: other.encode(),
-        });
+        for _ in 1..BURST_ROUNDS {
+            a.handle(Input::Tick);
+        }
+        let v4 = || spoofed_arp("192.0.2.200", MAC2);
+        let v6 = || spoofed_na("2001:db8:1::200", CLIENT);
+        let frame = |bytes: Vec<u8>| Input::Frame { iface: 2, bytes };
+        // (input, expected outputs)
+        let script: Vec<(Input, Vec<&str>)> = vec![
+            // First claim: reported, counted, re-asserted at once with our MAC.
+            (
+                frame(v4()),
+                vec![
+                    "conflict 192.0.2.200 02:00:00:00:00:12",
+                    "report",
+                    "count Reasserted",
+                    "arp Request 02:00:00:00:00:11",
+                    "count Gratuitous",
+                    "arp Reply 02:00:00:00:00:11",
+                    "count Gratuitous",
+                ],
+            ),
+            // A second claim within the cooldown: reported only.
+            (frame(v4()), vec!["conflict 192.0.2.200 02:00:00:00:00:12"]),
+            // The IPv6 VIP has its own cooldown (and the report waits).
+            (
+                frame(v6()),
+                vec![
+                    "conflict 2001:db8:1::200 02:00:00:00:00:99",
+                    "count Reasserted",
+                    "na 02:00:00:00:00:11",
+                    "count Gratuitous",
+                ],
+            ),
+            (Input::Tick, vec![]),
+            (Input::Tick, vec![]),
+            (Input::Tick, vec![]),
+            (frame(v4()), vec!["conflict 192.0.2.200 02:00:00:00:00:12"]),
+            // Four ticks after the first: re-asserts again.
+            (Input::Tick, vec![]),
+            (
+                frame(v4()),
+                vec![
+                    "conflict 192.0.2.200 02:00:00:00:00:12",
+                    "count Reasserted",
+                    "arp Request 02:00:00:00:00:11",
+                    "count Gratuitous",
+                    "arp Reply 02:00:00:00:00:11",
+                    "count Gratuitous",
+                ],
+            ),
+        ];
+        for (i, (input, want)) in script.into_iter().enumerate() {
+            assert_eq!(short(&a.handle(input)), want, "step {i}");
+        }
         assert_eq!(
-            out,
-            vec![Output::Event(L2Event::Conflict {
-                ip: ip("192.0.2.200"),
+            a.conflicts().get(&ip("192.0.2.200")),
+            Some(&ConflictSeen {
                 iface: "eth0".into(),
-                mac: MAC2
-            })]
+                mac: MAC2,
+                count: 4
+            })
         );
-        let na = NdpFrame::unsolicited(MAC2, "2001:db8:1::200".parse().unwrap());
-        let out = a.handle(Input::Frame {
-            iface: 2,
-            bytes: na.encode(),
-        });
-        assert!(matches!(
-            out[..],
-            [Output::Event(L2Event::Conflict { mac: MAC2, .. })]
-        ));
+        assert_eq!(
+            a.conflicts().get(&ip("2001:db8:1::200")).map(|c| c.count),
+            Some(1)
+        );
+    }
+
+    #[test]
+    fn a_conflict_flood_sends_one_reassertion_per_second_and_one_report_per_10s() {
+        let mut a = ready();
+        a.handle(desired(&["2001:db8:1::200"]));
+        let (mut sent, mut reports) = (0, 0);
+        // 40 s of ticks, 1,000 spoofed NAs between two ticks (4,000 frames a second).
+        for _ in 0..160 {
+            for _ in 0..1000 {
+                let out = a.handle(Input::Frame {
+                    iface: 2,
+                    bytes: spoofed_na("2001:db8:1::200", CLIENT),
+                });
+                sent += sends(&out).len();
+                reports += out
+                    .iter()
+                    .filter(|o| **o == Output::ConflictsChanged)
+                    .count();
+            }
+            let out = a.handle(Input::Tick);
+            reports += out
+                .iter()
+                .filter(|o| **o == Output::ConflictsChanged)
+                .count();
+        }
+        assert_eq!(sent, 40, "one re-assertion a second");
+        assert_eq!(
+            reports, 5,
+            "one report every 10 s: at 0, 10, 20, 30 and 40 s"
+        );
+        assert_eq!(a.conflicts()[&ip("2001:db8:1::200")].count, 160_000);
+        // Released: forgotten, reported at once.
+        let out = a.handle(desired(&[]));
+        assert!(out.contains(&Output::ConflictsChanged));
+        assert!(a.conflicts().is_empty());
     }
 
     #[test]
@@ -676,7 +967,7 @@ mod tests {
                 iface: 2,
                 bytes: vec![1, 2, 3]
             }),
-            vec![]
+            vec![Output::Count(Counter::Malformed(Malformed::Truncated))]
         );
         assert_eq!(
             a.handle(Input::Frame {
@@ -685,6 +976,40 @@ mod tests {
             }),
             vec![]
         );
+    }
+
+    #[test]
+    fn malformed_frames_are_counted_by_kind() {
+        let mut a = ready();
+        a.handle(desired(&["192.0.2.200", "2001:db8:1::200"]));
+        let arp = arp_request("192.0.2.200");
+        let na = NdpFrame::unsolicited(MAC2, "2001:db8:1::200".parse().unwrap()).encode();
+        let with = |base: &[u8], at: usize, v: u8| {
+            let mut b = base.to_vec();
+            b[at] = v;
+            b
+        };
+        // (frame, kind): byte offsets are Ethernet (14) + ARP, or + IPv6 (40) + ICMPv6.
+        let table: Vec<(Vec<u8>, Malformed)> = vec![
+            (arp[..30].to_vec(), Malformed::Truncated),
+            (with(&arp, 15, 6), Malformed::ArpHeader),
+            (with(&arp, 18, 8), Malformed::ArpHeader),
+            (with(&arp, 21, 3), Malformed::ArpOperation),
+            (na[..60].to_vec(), Malformed::Truncated),
+            (with(&na, 14, 0x40), Malformed::Ipv6Header),
+            (with(&na, 21, 64), Malformed::HopLimit),
+            (with(&na, 55, 1), Malformed::Icmpv6Header),
+            (with(&na, 56, na[56].wrapping_add(1)), Malformed::Checksum),
+            (vec![0u8; 10], Malformed::Truncated),
+        ];
+        for (i, (bytes, kind)) in table.into_iter().enumerate() {
+            let out = a.handle(Input::Frame { iface: 2, bytes });
+            assert_eq!(
+                out,
+                vec![Output::Count(Counter::Malformed(kind))],
+                "case {i}: {kind:?}"
+            );
+        }
     }
 
     #[test]

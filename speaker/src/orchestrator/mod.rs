@@ -31,7 +31,7 @@ use crate::bgp::{BgpPlan, PeerStatus};
 use crate::election::{self, NodeView, ServiceView, Winner};
 use crate::k8s::facts::{self, NodeFacts, ServiceFacts, SliceFacts};
 use crate::k8s::index::{self, Index};
-use crate::l2::{Answered, IfaceSelection, L2Event};
+use crate::l2::{Answered, Conflicts, IfaceSelection, L2Event};
 use crate::plan;
 use crate::run::Settings;
 use crate::view::{self, AnnouncementView, BgpChange, SessionView};
@@ -76,6 +76,8 @@ pub(crate) enum Input {
     Members(BTreeSet<String>),
     /// What the layer-2 responder answers for now.
     Answered(Arc<Answered>),
+    /// Conflicts per IP the layer-2 responder answers for (at most every 10 s).
+    Conflicts(Arc<Conflicts>),
     /// The BGP sessions' states now.
     Sessions(Vec<PeerStatus>),
     /// Something the layer-2 responder reports (for Events).
@@ -187,6 +189,8 @@ pub(crate) struct Orchestrator {
     winners: BTreeMap<IpAddr, Winner>,
     layer2: BTreeMap<IpAddr, IfaceSelection>,
     answered: Arc<Answered>,
+    /// The layer-2 responder's conflicts per IP.
+    conflicts: Arc<Conflicts>,
     sessions: Vec<SessionView>,
     /// The IPs offered to BGP by the last plan.
     bgp_ips: BTreeSet<IpAddr>,
@@ -214,6 +218,7 @@ impl Orchestrator {
             winners: BTreeMap::new(),
             layer2: BTreeMap::new(),
             answered: Arc::default(),
+            conflicts: Arc::default(),
             sessions: Vec::new(),
             bgp_ips: BTreeSet::new(),
             holders: BTreeMap::new(),
@@ -270,6 +275,10 @@ impl Orchestrator {
             }
             Input::Answered(answered) => {
                 self.answered = answered;
+                self.show(&mut out);
+            }
+            Input::Conflicts(conflicts) => {
+                self.conflicts = conflicts;
                 self.show(&mut out);
             }
             Input::Sessions(sessions) => {
@@ -393,7 +402,15 @@ impl Orchestrator {
     }
 
     fn gather(&self) -> AnnouncementView {
-        view::gather(&self.answered, &self.bgp_ips, &self.sessions, &self.holders)
+        let mut view = view::gather(&self.answered, &self.bgp_ips, &self.sessions, &self.holders);
+        // Only for IPs shown as answered by layer 2 (the snapshots may be a moment apart).
+        view.conflicts = self
+            .conflicts
+            .iter()
+            .filter(|(ip, _)| self.answered.contains_key(ip))
+            .map(|(ip, c)| (*ip, c.clone()))
+            .collect();
+        view
     }
 
     fn my_node(&self) -> Option<&NodeFacts> {

@@ -418,3 +418,33 @@ fn the_responders_reports_become_events_on_the_services_holding_the_ip() {
     }));
     assert!(out.is_empty());
 }
+
+#[test]
+fn conflicts_are_shown_for_answered_ips_only() {
+    let mut s = Script::new(None);
+    let answered: Answered = [(ip("192.0.2.200"), ["eth0".to_string()].into())].into();
+    s.feed(Input::Answered(Arc::new(answered)));
+    s.config();
+    s.services();
+    s.slices();
+    s.nodes(vec![node("me", true, "192.0.2.10")]);
+    s.feed(Input::Wake);
+    let seen = crate::l2::ConflictSeen {
+        iface: "eth0".into(),
+        mac: crate::l2::ethernet::MacAddr([2, 0, 0, 0, 0, 0x12]),
+        count: 7,
+    };
+    let conflicts: crate::l2::Conflicts = [
+        (ip("192.0.2.200"), seen.clone()),
+        // Not (or no longer) answered here: not shown.
+        (ip("192.0.2.201"), seen.clone()),
+    ]
+    .into();
+    let out = s.feed(Input::Conflicts(Arc::new(conflicts)));
+    let views = published(&out);
+    assert_eq!(views.len(), 1);
+    assert_eq!(
+        views[0].conflicts,
+        [(ip("192.0.2.200"), seen)].into_iter().collect()
+    );
+}
