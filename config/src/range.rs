@@ -91,9 +91,9 @@ impl AddressRange {
         self.start.is_ipv4()
     }
 
-    /// The longest prefix length among the CIDRs that exactly cover the range; a BGP
-    /// aggregation length shorter than this would announce addresses outside it.
-    pub fn longest_cover_prefix(&self) -> u8 {
+    /// The shortest prefix length among the CIDRs that exactly cover the range (its
+    /// widest block), the bound MetalLB (since PR #1130) puts on a BGP aggregation length.
+    pub fn shortest_cover_prefix(&self) -> u8 {
         let lens: Box<dyn Iterator<Item = u8>> = match (self.start, self.end) {
             (IpAddr::V4(s), IpAddr::V4(e)) => {
                 Box::new(Ipv4Subnets::new(s, e, 0).map(|n| n.prefix_len()))
@@ -103,7 +103,7 @@ impl AddressRange {
             }
             _ => Box::new(std::iter::empty()),
         };
-        lens.max().unwrap_or(0)
+        lens.min().unwrap_or(0)
     }
 
     /// Renders the range as written in a document: a CIDR when it is exactly one,
@@ -265,8 +265,9 @@ mod tests {
             r("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").size(),
             u128::MAX
         );
-        assert_eq!(a.longest_cover_prefix(), 23);
-        assert_eq!(r("10.0.0.1", "10.0.0.6").longest_cover_prefix(), 32);
+        assert_eq!(a.shortest_cover_prefix(), 23);
+        assert_eq!(r("10.0.0.1", "10.0.0.6").shortest_cover_prefix(), 31);
+        assert_eq!(r("3.3.3.2", "3.3.3.254").shortest_cover_prefix(), 26);
         assert_eq!(a.to_entry_string(), "10.0.0.0/23");
         assert_eq!(
             r("10.0.0.1", "10.0.0.6").to_entry_string(),
