@@ -13,6 +13,7 @@ pub mod community;
 pub mod duration;
 pub mod error;
 pub mod index;
+pub mod metallb;
 pub mod model;
 pub mod overlap;
 pub mod parse;
