@@ -22,9 +22,22 @@ pub struct Entry {
 /// Parses one `addresses[]` entry.
 pub fn parse_entry(text: &str) -> Result<Entry, ErrorKind> {
     if let Some((start, end)) = text.split_once('-') {
-        let start = parse_ip(start.trim())?;
-        let end = parse_ip(end.trim())?;
+        // As Go's net.ParseIP: an IPv4-mapped IPv6 address is IPv4.
+        let start = parse_ip(start.trim())?.to_canonical();
+        let end = parse_ip(end.trim())?.to_canonical();
         if start.is_ipv4() != end.is_ipv4() {
+            // MetalLB compares the 16-byte forms (start after end: refused), then
+            // finds no CIDR between families: an entry of no address.
+            let wide = |ip: IpAddr| match ip {
+                IpAddr::V4(a) => a.to_ipv6_mapped(),
+                IpAddr::V6(a) => a,
+            };
+            if wide(start) > wide(end) {
+                return Err(ErrorKind::StartAfterEnd {
+                    start: start.to_string(),
+                    end: end.to_string(),
+                });
+            }
             return Err(ErrorKind::MixedFamilies);
         }
         if start > end {
@@ -240,6 +253,13 @@ mod tests {
             ("192.0.2.1", ErrorKind::BadAddress),
             ("192.0.2.300/24", ErrorKind::BadIp("192.0.2.300".into())),
             ("10.0.0.1-fc00::1", ErrorKind::MixedFamilies),
+            (
+                "fc00::1-10.0.0.1",
+                ErrorKind::StartAfterEnd {
+                    start: "fc00::1".into(),
+                    end: "10.0.0.1".into(),
+                },
+            ),
             (
                 "10.0.0.9-10.0.0.1",
                 ErrorKind::StartAfterEnd {

@@ -488,6 +488,11 @@ impl Validator {
                             });
                             entries.push((j, e));
                         }
+                        // MetalLB accepts it as an entry of no address.
+                        Err(ErrorKind::MixedFamilies) => self.warn(
+                            format!("{place}: addresses[{j}] {text:?}"),
+                            WarningKind::MixedFamilyRange,
+                        ),
                         Err(kind) => self.push(format!("{place}: addresses[{j}] {text:?}"), kind),
                     }
                 }

@@ -67,6 +67,10 @@ pub enum WarningKind {
         /// `IPv4` or `IPv6`.
         family: &'static str,
     },
+    /// A range from an IPv4 to a higher IPv6 address: MetalLB finds no CIDR in it and
+    /// accepts it as no address; so does IronLB.
+    #[error("the range mixes IPv4 and IPv6: it holds no address (as in MetalLB) and is ignored")]
+    MixedFamilyRange,
     /// An advertisement that announces exactly what an earlier one does.
     #[error("announces the same as bgp-advertisements[{0}]; announced once")]
     SameAdvertisement(usize),

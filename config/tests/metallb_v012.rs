@@ -315,6 +315,16 @@ fn pool_and_advertisement_corners_mean_what_they_mean_to_metallb() {
         w.iter()
             .any(|w| matches!(w.kind, WarningKind::RepeatedCommunity(_)))
     );
+    // An IPv4-mapped range is IPv4; a range from IPv4 up to IPv6 holds no address.
+    let (c, w) = accepted(
+        "address-pools:\n- {name: p, protocol: layer2, addresses: ['::ffff:10.0.0.1-::ffff:10.0.0.5', '10.1.0.0-fc00::1']}\n",
+    );
+    assert_eq!(c.pools[0].addresses.len(), 1);
+    assert_eq!(
+        c.pools[0].addresses[0].start,
+        "10.0.0.1".parse::<IpAddr>().unwrap()
+    );
+    assert_eq!(w[0].kind, WarningKind::MixedFamilyRange);
     // A layer2 pool may say it has no advertisements.
     accepted(
         "address-pools:\n- {name: p, protocol: layer2, addresses: [10.0.0.0/24], bgp-advertisements: []}\n",

@@ -65,7 +65,9 @@ fn cases() -> Vec<(&'static str, String, Want)> {
         ("bad cidr ip", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.256/24]\n"), Error("address-pools[0] \"p\": addresses[0] \"10.0.0.256/24\"", ErrorKind::BadIp("10.0.0.256".into()))),
         ("bare ip", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.1]\n"), Error("address-pools[0] \"p\": addresses[0] \"10.0.0.1\"", ErrorKind::BadAddress)),
         ("start after end", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.9-10.0.0.1]\n"), Error("address-pools[0] \"p\": addresses[0] \"10.0.0.9-10.0.0.1\"", ErrorKind::StartAfterEnd { start: "10.0.0.9".into(), end: "10.0.0.1".into() })),
-        ("mixed family range", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: ['10.0.0.1-fc00::1']\n"), Error("address-pools[0] \"p\": addresses[0] \"10.0.0.1-fc00::1\"", ErrorKind::MixedFamilies)),
+        // MetalLB: no CIDR between families, an entry of no address (a warning here).
+        ("mixed family range", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: ['10.0.0.1-fc00::1']\n"), Valid),
+        ("mixed family range backwards", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: ['fc00::1-10.0.0.1']\n"), Error("address-pools[0] \"p\": addresses[0] \"fc00::1-10.0.0.1\"", ErrorKind::StartAfterEnd { start: "fc00::1".into(), end: "10.0.0.1".into() })),
         ("single address range", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.1-10.0.0.1, 10.0.0.5/32]\n"), Valid),
         ("host bits accepted like Go", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.7/24]\n"), Valid),
         // Duplicate pool names.
