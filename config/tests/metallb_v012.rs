@@ -90,6 +90,39 @@ fn published_examples() {
     assert_eq!(config.bfd_profiles[0].detect_multiplier, Some(200));
 }
 
+/// Every YAML example of MetalLB v0.12.1's configuration page (its website, copied
+/// to testdata) that is a legacy ConfigMap or config document is accepted. (The page's
+/// `metallb.io` objects are for `ironlb migrate`.)
+#[test]
+fn website_configuration_examples() {
+    let page = fixture("website-configuration.md");
+    let mut checked = 0;
+    for block in page.split("```yaml\n").skip(1) {
+        let block = block.split("```").next().unwrap_or_default();
+        if block.contains("apiVersion: metallb.io/") {
+            continue;
+        }
+        // Fragments are shown as indented under `config: |`.
+        let indent = block
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.len() - l.trim_start().len())
+            .min()
+            .unwrap_or(0);
+        let text: String = block
+            .lines()
+            .map(|l| format!("{}\n", l.get(indent..).unwrap_or("")))
+            .collect();
+        // One fragment names the alias `no-ad` defined elsewhere on the page.
+        let text = text.replace("- no-ad\n", "- 65535:65282\n");
+        if let Err(e) = parse_manifest_or_document(&text) {
+            panic!("{text}\nrejected: {e}");
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 7);
+}
+
 const PEER: &str = "peers:\n- peer-address: 10.0.0.1\n  my-asn: 64500\n  peer-asn: 64500\n";
 const BGP_POOL: &str = "address-pools:\n- name: p\n  protocol: bgp\n  addresses: [10.0.0.0/24]\n";
 
