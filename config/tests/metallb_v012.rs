@@ -91,15 +91,21 @@ fn published_examples() {
 }
 
 /// Every YAML example of MetalLB v0.12.1's configuration page (its website, copied
-/// to testdata) that is a legacy ConfigMap or config document is accepted. (The page's
-/// `metallb.io` objects are for `ironlb migrate`.)
+/// to testdata) that is a legacy ConfigMap or config document is accepted; its
+/// `metallb.io` objects (the v0.12 operator's AddressPool, BGPPeer) migrate to a valid
+/// config.
 #[test]
 fn website_configuration_examples() {
     let page = fixture("website-configuration.md");
-    let mut checked = 0;
+    let (mut checked, mut migrated) = (0, 0);
     for block in page.split("```yaml\n").skip(1) {
         let block = block.split("```").next().unwrap_or_default();
         if block.contains("apiVersion: metallb.io/") {
+            let m = ironlb_config::metallb::migrate(block).unwrap();
+            if let Err(e) = parse(&m.document) {
+                panic!("{block}\nmigrated to\n{}\nrejected: {e}", m.document);
+            }
+            migrated += 1;
             continue;
         }
         // Fragments are shown as indented under `config: |`.
@@ -120,7 +126,7 @@ fn website_configuration_examples() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 7);
+    assert_eq!((checked, migrated), (7, 2));
 }
 
 const PEER: &str = "peers:\n- peer-address: 10.0.0.1\n  my-asn: 64500\n  peer-asn: 64500\n";

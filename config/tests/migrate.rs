@@ -289,3 +289,38 @@ fn every_metallb_config_sample_migrates_to_a_valid_config() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn the_deprecated_address_pool_is_a_legacy_pool() {
+    // The v1beta1 AddressPool example of MetalLB v0.12.1's configuration page, and
+    // one with advertisements.
+    let text = "\
+apiVersion: metallb.io/v1beta1
+kind: AddressPool
+metadata:
+  name: addresspool-sample1
+  namespace: metallb-system
+spec:
+  protocol: layer2
+  addresses:
+    - 172.18.0.100-172.18.0.255
+---
+apiVersion: metallb.io/v1beta1
+kind: AddressPool
+metadata: {name: bgp}
+spec:
+  protocol: bgp
+  addresses: [10.0.0.0/24]
+  autoAssign: false
+  bgpAdvertisements:
+  - {aggregationLength: 24, localPref: 50, communities: ['65535:65282']}
+";
+    let m = migrate(text).unwrap();
+    assert!(m.not_carried.is_empty(), "{:#?}", m.not_carried);
+    let config = parse(&m.document).unwrap_or_else(|e| panic!("{}\n{e}", m.document));
+    assert_eq!(config.pools[0].protocol, Protocol::Layer2);
+    let bgp = &config.pools[1];
+    assert_eq!((bgp.protocol, bgp.auto_assign), (Protocol::Bgp, false));
+    assert_eq!(bgp.bgp_advertisements[0].aggregation_length, 24);
+    assert_eq!(bgp.bgp_advertisements[0].local_pref, Some(50));
+}

@@ -256,11 +256,59 @@ pub struct BfdProfileSpec {
     pub other: Other,
 }
 
+/// `AddressPool.spec` (v1beta1, deprecated in MetalLB v0.13 and removed in v0.14):
+/// the legacy format's pool as an object.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressPoolSpec {
+    /// `protocol`: `layer2` or `bgp`.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// `addresses`.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// `autoAssign`.
+    #[serde(default)]
+    pub auto_assign: Option<bool>,
+    /// `avoidBuggyIPs` (the v0.12 operator's field).
+    #[serde(default, rename = "avoidBuggyIPs")]
+    pub avoid_buggy_ips: bool,
+    /// `bgpAdvertisements`.
+    #[serde(default)]
+    pub bgp_advertisements: Vec<LegacyBgpAdvertisement>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub other: Other,
+}
+
+/// One `AddressPool.spec.bgpAdvertisements[]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegacyBgpAdvertisement {
+    /// `aggregationLength`.
+    #[serde(default)]
+    pub aggregation_length: Option<i64>,
+    /// `aggregationLengthV6`.
+    #[serde(default, rename = "aggregationLengthV6")]
+    pub aggregation_length_v6: Option<i64>,
+    /// `localPref` (0: unset).
+    #[serde(default)]
+    pub local_pref: i64,
+    /// `communities`.
+    #[serde(default)]
+    pub communities: Vec<String>,
+    /// Unknown fields.
+    #[serde(flatten)]
+    pub other: Other,
+}
+
 /// One `metallb.io` object, by kind.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MetallbObject {
     /// `IPAddressPool`.
     IpAddressPool(ObjectMeta, IpAddressPoolSpec),
+    /// `AddressPool` (deprecated).
+    AddressPool(ObjectMeta, AddressPoolSpec),
     /// `L2Advertisement`.
     L2Advertisement(ObjectMeta, L2AdvertisementSpec),
     /// `BGPAdvertisement`.
@@ -278,6 +326,7 @@ impl MetallbObject {
     pub fn reference(&self) -> String {
         let (kind, meta) = match self {
             MetallbObject::IpAddressPool(m, _) => ("IPAddressPool", m),
+            MetallbObject::AddressPool(m, _) => ("AddressPool", m),
             MetallbObject::L2Advertisement(m, _) => ("L2Advertisement", m),
             MetallbObject::BgpAdvertisement(m, _) => ("BGPAdvertisement", m),
             MetallbObject::BgpPeer(m, _) => ("BGPPeer", m),

@@ -1,7 +1,8 @@
 //! MetalLB's configuration in either of its forms, turned into IronLB's config
 //! document: the legacy ConfigMap (accepted verbatim) and the CRD-era `metallb.io`
 //! objects (IPAddressPool, L2Advertisement, BGPAdvertisement, BGPPeer v1beta1/v1beta2,
-//! Community, BFDProfile), whose meaning is translated into the legacy format's.
+//! Community, BFDProfile, and the deprecated AddressPool), whose meaning is translated
+//! into the legacy format's.
 //!
 //! ```text
 //! dump text ──read──> ConfigMap document  ─────────────────────┐
@@ -90,6 +91,7 @@ fn read_object(any: AnyObject) -> Result<Option<MetallbObject>, String> {
     let meta = any.metadata.clone();
     Ok(Some(match any.kind.as_str() {
         "IPAddressPool" => MetallbObject::IpAddressPool(meta, spec(&any)?),
+        "AddressPool" => MetallbObject::AddressPool(meta, spec(&any)?),
         "L2Advertisement" => MetallbObject::L2Advertisement(meta, spec(&any)?),
         "BGPAdvertisement" => MetallbObject::BgpAdvertisement(meta, spec(&any)?),
         "BGPPeer" => MetallbObject::BgpPeer(meta, spec(&any)?),

@@ -14,8 +14,8 @@
 
 use super::NotCarried;
 use super::crd::{
-    BfdProfileSpec, BgpAdvertisementSpec, BgpPeerSpec, CommunitySpec, IpAddressPoolSpec,
-    L2AdvertisementSpec, LabelSelector, MetallbObject, ObjectMeta, Other,
+    AddressPoolSpec, BfdProfileSpec, BgpAdvertisementSpec, BgpPeerSpec, CommunitySpec,
+    IpAddressPoolSpec, L2AdvertisementSpec, LabelSelector, MetallbObject, ObjectMeta, Other,
 };
 use crate::duration::{format_duration, parse_duration};
 use crate::raw::{
@@ -42,6 +42,7 @@ pub(crate) fn translate(
             MetallbObject::IpAddressPool(m, s) => pools.push((m, s)),
             MetallbObject::L2Advertisement(m, s) => l2.push((m, s)),
             MetallbObject::BgpAdvertisement(m, s) => bgp.push((m, s)),
+            MetallbObject::AddressPool(m, s) => t.address_pool(&reference, m, s),
             MetallbObject::BgpPeer(_, s) => t.peer(&reference, s),
             MetallbObject::Community(_, s) => t.community(&reference, s),
             MetallbObject::BfdProfile(m, s) => t.bfd_profile(&reference, m, s),
@@ -170,6 +171,37 @@ impl Translator<'_> {
         for name in clashes {
             self.lost(reference, &format!("communities {name:?}"), "the alias is defined with another value by an earlier Community; the earlier one is kept");
         }
+    }
+
+    /// The deprecated AddressPool is a legacy pool, field for field.
+    fn address_pool(&mut self, reference: &str, meta: &ObjectMeta, spec: &AddressPoolSpec) {
+        self.other(reference, "spec", &spec.other);
+        let ads: Vec<RawAdvertisement> = spec
+            .bgp_advertisements
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                self.other(reference, &format!("spec.bgpAdvertisements[{i}]"), &a.other);
+                RawAdvertisement {
+                    aggregation_length: a.aggregation_length,
+                    aggregation_length_v6: a.aggregation_length_v6,
+                    localpref: (a.local_pref != 0).then_some(a.local_pref),
+                    communities: (!a.communities.is_empty()).then(|| a.communities.clone()),
+                }
+            })
+            .collect();
+        self.doc
+            .address_pools
+            .get_or_insert_with(Vec::new)
+            .push(RawPool {
+                name: Some(meta.name.clone()),
+                protocol: spec.protocol.clone(),
+                addresses: Some(spec.addresses.clone()),
+                avoid_buggy_ips: spec.avoid_buggy_ips.then_some(true),
+                auto_assign: spec.auto_assign,
+                bgp_advertisements: (!ads.is_empty()).then_some(ads),
+                ..RawPool::default()
+            });
     }
 
     fn bfd_profile(&mut self, reference: &str, meta: &ObjectMeta, spec: &BfdProfileSpec) {
