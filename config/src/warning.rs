@@ -2,6 +2,7 @@
 //! as probably not meant. A warning never rejects a config; it names the place as an
 //! error does and says what IronLB does with the value.
 
+use crate::duration::format_duration;
 use std::fmt;
 use std::time::Duration;
 
@@ -38,7 +39,7 @@ impl fmt::Display for ConfigWarning {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WarningKind {
     /// A BGP timer with a fraction of a second, cut to whole seconds as MetalLB does.
-    #[error("{written:?} is cut to whole seconds: {used:?}{}", if used.is_zero() { " (disabled)" } else { "" })]
+    #[error("{written:?} is cut to whole seconds: {}{}", format_duration(*used), if used.is_zero() { " (disabled)" } else { "" })]
     CutToSeconds {
         /// The value as written.
         written: String,
@@ -46,7 +47,7 @@ pub enum WarningKind {
         used: Duration,
     },
     /// A negative keepalive time (MetalLB accepts it); the default is used instead.
-    #[error("{written:?} is negative; the default (hold-time / 3 = {used:?}) is used")]
+    #[error("{written:?} is negative; the default (hold-time / 3 = {}) is used", format_duration(*used))]
     NegativeKeepalive {
         /// The value as written.
         written: String,

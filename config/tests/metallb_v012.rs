@@ -261,7 +261,7 @@ fn peer_corners_mean_what_they_mean_to_metallb() {
     }
     assert_eq!(
         warnings(&format!("{PEER}  hold-time: 500ms\n")),
-        vec!["peers[0] \"10.0.0.1\": hold-time: \"500ms\" is cut to whole seconds: 0ns (disabled)"]
+        vec!["peers[0] \"10.0.0.1\": hold-time: \"500ms\" is cut to whole seconds: 0s (disabled)"]
     );
     assert_eq!(
         peer("  keepalive-time: 1500ms\n").keepalive_time,
