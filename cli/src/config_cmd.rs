@@ -2,10 +2,11 @@
 //!
 //! `validate FILE|-` reads a bare config document or a whole ConfigMap manifest and
 //! reports, as text or JSON: exit 0 and a summary (pools with protocol and size,
-//! peers) when valid; exit 1 and every error when invalid; exit 2 when the input
+//! peers) when valid, with warnings about values accepted (as MetalLB accepts them)
+//! but probably not meant, on stderr as text or under `warnings` in JSON; exit 1 and every error when invalid; exit 2 when the input
 //! cannot be read (a usage error, as clap's own).
 use clap::{Subcommand, ValueEnum};
-use ironlb_config::{Config, ConfigError, ConfigErrors, ErrorKind, Protocol};
+use ironlb_config::{Config, ConfigError, ConfigErrors, ConfigWarning, ErrorKind, Protocol};
 use serde_json::{Value, json};
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -62,7 +63,7 @@ fn read_input(file: &PathBuf) -> std::io::Result<(Vec<u8>, u64)> {
     Ok((bytes, total))
 }
 
-fn check(bytes: &[u8], total: u64) -> Result<Config, ConfigErrors> {
+fn check(bytes: &[u8], total: u64) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
     let limit = ironlb_config::MAX_INPUT_BYTES;
     if total > limit as u64 {
         let size = usize::try_from(total).unwrap_or(usize::MAX);
@@ -72,7 +73,7 @@ fn check(bytes: &[u8], total: u64) -> Result<Config, ConfigErrors> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         ConfigErrors::one(ConfigError::new("", ErrorKind::NotUtf8(e.valid_up_to())))
     })?;
-    ironlb_config::parse_manifest_or_document(text)
+    ironlb_config::parse_manifest_or_document_with_warnings(text)
 }
 
 fn validate(file: &PathBuf, output: Output) -> u8 {
@@ -89,7 +90,19 @@ fn validate(file: &PathBuf, output: Output) -> u8 {
     };
     let result = check(&bytes, total);
     let (code, json, text) = match result {
-        Ok(config) => (EXIT_VALID, summary_json(&config), summary_text(&config)),
+        Ok((config, warnings)) => {
+            if output == Output::Text {
+                for w in &warnings {
+                    eprintln!("warning: {w}");
+                }
+            }
+            let mut json = summary_json(&config);
+            json["warnings"] = warnings
+                .iter()
+                .map(|w| json!({ "place": w.place, "message": w.kind.to_string() }))
+                .collect();
+            (EXIT_VALID, json, summary_text(&config))
+        }
         Err(errors) => (
             EXIT_INVALID,
             errors_json(&errors),

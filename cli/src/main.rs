@@ -1,9 +1,11 @@
-//! `ironlb`: validate a config, show who announces what, run the lab.
+//! `ironlb`: validate a config, migrate from MetalLB, show who announces what, run
+//! the lab. Installed as `kubectl-ironlb`, it is the kubectl plugin `kubectl ironlb`.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 mod config_cmd;
+mod migrate;
 // The lab's module keeps its own conventions (it is maintained with the lab scripts);
 // its items are crate-visible whatever their spelling.
 #[allow(unreachable_pub)]
@@ -26,6 +28,8 @@ enum Command {
     /// Work with IronLB configuration documents.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Turn a MetalLB dump (legacy ConfigMap, or its metallb.io objects) into IronLB's ConfigMap.
+    Migrate(migrate::MigrateArgs),
     /// Run the lab: a real control plane and a simulated LAN on this machine.
     #[command(subcommand)]
     Lab(lab::LabCommand),
@@ -33,10 +37,30 @@ enum Command {
     Status(status::StatusArgs),
 }
 
+/// How help and errors name the program: `kubectl ironlb` when run as the kubectl
+/// plugin (kubectl runs `kubectl-ironlb`), `ironlb` otherwise.
+fn bin_name() -> &'static str {
+    let argv0 = std::env::args_os().next().unwrap_or_default();
+    let file = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if file.starts_with("kubectl-ironlb") {
+        "kubectl ironlb"
+    } else {
+        "ironlb"
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().bin_name(bin_name()).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     let result = match cli.command {
         Command::Config(cmd) => config_cmd::run(cmd),
+        Command::Migrate(args) => migrate::run(args),
         Command::Lab(cmd) => lab::run(cmd),
         Command::Status(args) => status::run(args),
     };

@@ -180,3 +180,24 @@ fn binary_and_oversized_input_exit_1() {
         stdout(&o)
     );
 }
+
+#[test]
+fn warnings_go_to_stderr_and_under_warnings_in_json() {
+    let doc = b"peers:\n- {peer-address: 10.0.0.1, my-asn: 1, peer-asn: 2, hold-time: 500ms}\n";
+    let o = ironlb(&["config", "validate", "-"], Some(doc));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(
+            "warning: peers[0] \"10.0.0.1\": hold-time: \"500ms\" is cut to whole seconds"
+        ),
+        "{err}"
+    );
+    let o = ironlb(&["config", "validate", "-o", "json", "-"], Some(doc));
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let v = json(&o);
+    assert_eq!(
+        v["warnings"][0]["place"],
+        "peers[0] \"10.0.0.1\": hold-time"
+    );
+}

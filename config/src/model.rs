@@ -82,7 +82,7 @@ pub enum Community {
 }
 
 /// One `bgp-advertisements[]` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct BgpAdvertisement {
     /// `aggregation-length` (default 32).
     pub aggregation_length: u8,

@@ -22,9 +22,22 @@ pub struct Entry {
 /// Parses one `addresses[]` entry.
 pub fn parse_entry(text: &str) -> Result<Entry, ErrorKind> {
     if let Some((start, end)) = text.split_once('-') {
-        let start = parse_ip(start.trim())?;
-        let end = parse_ip(end.trim())?;
+        // As Go's net.ParseIP: an IPv4-mapped IPv6 address is IPv4.
+        let start = parse_ip(start.trim())?.to_canonical();
+        let end = parse_ip(end.trim())?.to_canonical();
         if start.is_ipv4() != end.is_ipv4() {
+            // MetalLB compares the 16-byte forms (start after end: refused), then
+            // finds no CIDR between families: an entry of no address.
+            let wide = |ip: IpAddr| match ip {
+                IpAddr::V4(a) => a.to_ipv6_mapped(),
+                IpAddr::V6(a) => a,
+            };
+            if wide(start) > wide(end) {
+                return Err(ErrorKind::StartAfterEnd {
+                    start: start.to_string(),
+                    end: end.to_string(),
+                });
+            }
             return Err(ErrorKind::MixedFamilies);
         }
         if start > end {
@@ -91,9 +104,9 @@ impl AddressRange {
         self.start.is_ipv4()
     }
 
-    /// The longest prefix length among the CIDRs that exactly cover the range; a BGP
-    /// aggregation length shorter than this would announce addresses outside it.
-    pub fn longest_cover_prefix(&self) -> u8 {
+    /// The shortest prefix length among the CIDRs that exactly cover the range (its
+    /// widest block), the bound MetalLB (since PR #1130) puts on a BGP aggregation length.
+    pub fn shortest_cover_prefix(&self) -> u8 {
         let lens: Box<dyn Iterator<Item = u8>> = match (self.start, self.end) {
             (IpAddr::V4(s), IpAddr::V4(e)) => {
                 Box::new(Ipv4Subnets::new(s, e, 0).map(|n| n.prefix_len()))
@@ -103,7 +116,7 @@ impl AddressRange {
             }
             _ => Box::new(std::iter::empty()),
         };
-        lens.max().unwrap_or(0)
+        lens.min().unwrap_or(0)
     }
 
     /// Renders the range as written in a document: a CIDR when it is exactly one,
@@ -241,6 +254,13 @@ mod tests {
             ("192.0.2.300/24", ErrorKind::BadIp("192.0.2.300".into())),
             ("10.0.0.1-fc00::1", ErrorKind::MixedFamilies),
             (
+                "fc00::1-10.0.0.1",
+                ErrorKind::StartAfterEnd {
+                    start: "fc00::1".into(),
+                    end: "10.0.0.1".into(),
+                },
+            ),
+            (
                 "10.0.0.9-10.0.0.1",
                 ErrorKind::StartAfterEnd {
                     start: "10.0.0.9".into(),
@@ -265,8 +285,9 @@ mod tests {
             r("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff").size(),
             u128::MAX
         );
-        assert_eq!(a.longest_cover_prefix(), 23);
-        assert_eq!(r("10.0.0.1", "10.0.0.6").longest_cover_prefix(), 32);
+        assert_eq!(a.shortest_cover_prefix(), 23);
+        assert_eq!(r("10.0.0.1", "10.0.0.6").shortest_cover_prefix(), 31);
+        assert_eq!(r("3.3.3.2", "3.3.3.254").shortest_cover_prefix(), 26);
         assert_eq!(a.to_entry_string(), "10.0.0.0/23");
         assert_eq!(
             r("10.0.0.1", "10.0.0.6").to_entry_string(),

@@ -5,8 +5,14 @@
 //! Fields are optional and loosely typed (strings, wide integers) so that a missing or
 //! out-of-range value becomes a precise validation error that names its place, rather
 //! than a generic deserialization failure. The same structs serialize a `Config` back.
+//!
+//! A list item or map value written as nothing (a bare `-`, `key:` with no value) is
+//! read as its type's empty value, as MetalLB (Go's yaml.v2 decoding into zero
+//! values) reads it: a bare `-` under `address-pools` is a pool with every field
+//! unset, which validation then judges as MetalLB does (no name: rejected); under
+//! `bgp-advertisements` it is an advertisement with all defaults (accepted).
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
 
 /// The whole document (the ConfigMap's `config` key).
@@ -14,16 +20,32 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawDocument {
     /// `peers`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub peers: Option<Vec<RawPeer>>,
     /// `bgp-communities`: alias name to community value.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "map",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bgp_communities: Option<BTreeMap<String, String>>,
     /// `address-pools`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub address_pools: Option<Vec<RawPool>>,
     /// `bfd-profiles`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bfd_profiles: Option<Vec<RawBfdProfile>>,
 }
 
@@ -59,7 +81,11 @@ pub struct RawPeer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
     /// `node-selectors`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub node_selectors: Option<Vec<RawSelector>>,
     /// `bfd-profile`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -74,10 +100,18 @@ pub struct RawPeer {
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawSelector {
     /// `match-labels`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "map",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub match_labels: Option<BTreeMap<String, String>>,
     /// `match-expressions`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub match_expressions: Option<Vec<RawRequirement>>,
 }
 
@@ -92,7 +126,11 @@ pub struct RawRequirement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
     /// `values`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub values: Option<Vec<String>>,
 }
 
@@ -107,7 +145,11 @@ pub struct RawPool {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<String>,
     /// `addresses`: CIDRs or `start-end` ranges.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub addresses: Option<Vec<String>>,
     /// `avoid-buggy-ips` (default false).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,21 +158,37 @@ pub struct RawPool {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auto_assign: Option<bool>,
     /// `bgp-advertisements`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bgp_advertisements: Option<Vec<RawAdvertisement>>,
     /// IronLB: `interfaces`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub interfaces: Option<Vec<String>>,
     /// IronLB: `node-selectors`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub node_selectors: Option<Vec<RawSelector>>,
     /// IronLB: `namespaces`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub namespaces: Option<Vec<String>>,
 }
 
 /// One `bgp-advertisements[]` entry.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawAdvertisement {
     /// `aggregation-length` (default 32).
@@ -143,7 +201,11 @@ pub struct RawAdvertisement {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub localpref: Option<i64>,
     /// `communities`: values or aliases.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "list",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub communities: Option<Vec<String>>,
 }
 
@@ -175,4 +237,27 @@ pub struct RawBfdProfile {
     /// `minimum-ttl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub minimum_ttl: Option<i64>,
+}
+
+/// A list whose null items (a bare `-`) read as the item type's empty value.
+fn list<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    let items: Option<Vec<Option<T>>> = Option::deserialize(d)?;
+    Ok(items.map(|v| v.into_iter().map(Option::unwrap_or_default).collect()))
+}
+
+/// A map of strings whose null values (`key:` alone) read as the empty string.
+fn map<'de, D>(d: D) -> Result<Option<BTreeMap<String, String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    let entries: Option<BTreeMap<String, Option<String>>> = Option::deserialize(d)?;
+    Ok(entries.map(|m| {
+        m.into_iter()
+            .map(|(k, v)| (k, v.unwrap_or_default()))
+            .collect()
+    }))
 }

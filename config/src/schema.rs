@@ -247,6 +247,10 @@ fn check_fields(obj: &Value, fields: &[Field], place: &str, errors: &mut Vec<Con
             Shape::Items { fields, label } => match value {
                 Value::Array(items) => {
                     for (i, item) in items.iter().enumerate() {
+                        // A bare `-` is an item with every field unset (see `raw`).
+                        if item.is_null() {
+                            continue;
+                        }
                         let name = label.and_then(|l| item.get(l)).and_then(|v| match v {
                             Value::String(s) => Some(s.clone()),
                             Value::Number(n) => Some(n.to_string()),

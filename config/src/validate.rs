@@ -17,8 +17,9 @@ use crate::overlap::{Located, find_overlaps};
 use crate::range::{Entry, parse_entry};
 use crate::raw::{RawAdvertisement, RawBfdProfile, RawDocument, RawPeer, RawPool, RawSelector};
 use crate::selector::validate_selector;
+use crate::warning::{ConfigWarning, WarningKind};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// MetalLB's default BGP port.
@@ -28,6 +29,13 @@ pub const DEFAULT_HOLD_TIME: Duration = Duration::from_secs(90);
 
 /// Validates a whole document.
 pub fn validate(doc: &RawDocument) -> Result<Config, ConfigErrors> {
+    validate_with_warnings(doc).map(|(config, _)| config)
+}
+
+/// Validates a whole document; an accepted one comes with its warnings.
+pub fn validate_with_warnings(
+    doc: &RawDocument,
+) -> Result<(Config, Vec<ConfigWarning>), ConfigErrors> {
     let mut v = Validator::default();
     let communities = v.communities(doc.bgp_communities.as_ref());
     let bfd_profiles = v.bfd_profiles(doc.bfd_profiles.as_deref().unwrap_or_default());
@@ -47,18 +55,20 @@ pub fn validate(doc: &RawDocument) -> Result<Config, ConfigErrors> {
         return Err(errors);
     }
     let address_index = AddressIndex::build(&pools);
-    Ok(Config {
+    let config = Config {
         peers,
         bgp_communities: communities,
         pools,
         bfd_profiles,
         address_index,
-    })
+    };
+    Ok((config, v.warnings))
 }
 
 #[derive(Default)]
 struct Validator {
     errors: Vec<ConfigError>,
+    warnings: Vec<ConfigWarning>,
 }
 
 /// `name[i] "label"`, or `name[i]` without a label.
@@ -72,6 +82,10 @@ fn item_place(list: &str, i: usize, label: Option<&str>) -> String {
 impl Validator {
     fn push(&mut self, place: impl Into<String>, kind: ErrorKind) {
         self.errors.push(ConfigError::new(place, kind));
+    }
+
+    fn warn(&mut self, place: impl Into<String>, kind: WarningKind) {
+        self.warnings.push(ConfigWarning::new(place, kind));
     }
 
     /// Checks `value` against `min..=max` and converts it.
@@ -96,12 +110,17 @@ impl Validator {
         let mut out = BTreeMap::new();
         for (name, value) in raw.into_iter().flatten() {
             let place = format!("bgp-communities {name:?}");
-            if name.is_empty() {
-                self.push(place, ErrorKind::Empty);
-                continue;
-            }
             match parse_community(value) {
                 Some(c) => {
+                    if parse_community(name).is_some_and(|own| own != c) {
+                        self.warn(
+                            place,
+                            WarningKind::AliasShadowsValue {
+                                name: name.clone(),
+                                used: c.to_string(),
+                            },
+                        );
+                    }
                     out.insert(name.clone(), c);
                 }
                 None => self.push(format!("{place} {value:?}"), ErrorKind::BadCommunity),
@@ -195,9 +214,10 @@ impl Validator {
         }
     }
 
+    /// An address as Go's `net.ParseIP` reads it: an IPv4-mapped IPv6 address is IPv4.
     fn ip(&mut self, place: &str, key: &str, value: &str) -> Option<IpAddr> {
-        match value.parse() {
-            Ok(ip) => Some(ip),
+        match value.parse::<IpAddr>() {
+            Ok(ip) => Some(ip.to_canonical()),
             Err(_) => {
                 self.push(
                     format!("{place}: {key}"),
@@ -208,9 +228,27 @@ impl Validator {
         }
     }
 
-    fn duration(&mut self, place: &str, key: &str, value: &str) -> Option<Duration> {
-        match parse_duration(value) {
-            Ok(d) => Some(d),
+    /// A BGP timer as MetalLB reads it: a Go duration, possibly negative, cut to whole
+    /// seconds (towards zero). Returns whether it was negative, and its size.
+    fn bgp_timer(&mut self, place: &str, key: &str, value: &str) -> Option<(bool, Duration)> {
+        let (negative, body) = match value.strip_prefix('-') {
+            Some(rest) if !rest.starts_with(['+', '-']) => (true, rest),
+            _ => (false, value),
+        };
+        match parse_duration(body) {
+            Ok(d) => {
+                let cut = Duration::from_secs(d.as_secs());
+                if cut != d {
+                    self.warn(
+                        format!("{place}: {key}"),
+                        WarningKind::CutToSeconds {
+                            written: value.to_string(),
+                            used: cut,
+                        },
+                    );
+                }
+                Some((negative && !cut.is_zero(), cut))
+            }
             Err(why) => {
                 self.push(format!("{place}: {key}"), ErrorKind::BadDuration(why));
                 None
@@ -248,46 +286,67 @@ impl Validator {
             Some(a) => self.ip(place, "peer-address", a),
         };
         let peer_port = match p.peer_port {
-            None => Some(DEFAULT_PEER_PORT),
+            // MetalLB reads port 0 as "unset".
+            None | Some(0) => Some(DEFAULT_PEER_PORT),
             Some(v) => self.ranged(format!("{place}: peer-port"), v, 1, 65535),
         };
-        let source_address = p
-            .source_address
-            .as_deref()
-            .map(|a| self.ip(place, "source-address", a));
-        let hold_time = match &p.hold_time {
+        // MetalLB reads an empty string as "unset" in every optional string field.
+        let source_address =
+            non_empty(&p.source_address).map(|a| self.ip(place, "source-address", a));
+        let hold_time = match non_empty(&p.hold_time) {
             None => Some(DEFAULT_HOLD_TIME),
-            Some(h) => self.duration(place, "hold-time", h).and_then(|d| {
-                if !d.is_zero() && d < Duration::from_secs(3) {
-                    self.push(format!("{place}: hold-time {h:?}"), ErrorKind::HoldTooShort);
-                    None
-                } else {
-                    Some(d)
-                }
-            }),
-        };
-        let keepalive_time = match (&p.keepalive_time, hold_time) {
-            (None, hold) => hold.map(|h| h / 3),
-            (Some(k), hold) => self
-                .duration(place, "keepalive-time", k)
-                .and_then(|k| match hold {
-                    Some(h) if k > h => {
-                        self.push(
-                            place,
-                            ErrorKind::KeepaliveAboveHold {
-                                keepalive: k,
-                                hold: h,
-                            },
-                        );
+            Some(h) => self
+                .bgp_timer(place, "hold-time", h)
+                .and_then(|(negative, d)| {
+                    if !d.is_zero() && (negative || d < Duration::from_secs(3)) {
+                        self.push(format!("{place}: hold-time {h:?}"), ErrorKind::HoldTooShort);
                         None
+                    } else {
+                        Some(d)
                     }
-                    _ => Some(k),
                 }),
         };
-        let router_id = match p.router_id.as_deref() {
+        let keepalive_time = match (non_empty(&p.keepalive_time), hold_time) {
+            (None, hold) => hold.map(|h| h / 3),
+            (Some(k), hold) => {
+                self.bgp_timer(place, "keepalive-time", k)
+                    .and_then(|(negative, d)| match hold {
+                        // Below any hold time, so MetalLB accepts it; it means nothing.
+                        Some(h) if negative && !d.is_zero() => {
+                            self.warn(
+                                format!("{place}: keepalive-time"),
+                                WarningKind::NegativeKeepalive {
+                                    written: k.to_string(),
+                                    used: h / 3,
+                                },
+                            );
+                            Some(h / 3)
+                        }
+                        Some(h) if d > h => {
+                            self.push(
+                                place,
+                                ErrorKind::KeepaliveAboveHold {
+                                    keepalive: d,
+                                    hold: h,
+                                },
+                            );
+                            None
+                        }
+                        _ => Some(d),
+                    })
+            }
+        };
+        let router_id = match non_empty(&p.router_id) {
             None => Some(None),
-            Some(r) => match r.parse::<Ipv4Addr>() {
-                Ok(ip) => Some(Some(ip)),
+            Some(r) => match r.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
+                Ok(IpAddr::V4(ip)) => Some(Some(ip)),
+                Ok(IpAddr::V6(_)) => {
+                    self.warn(
+                        format!("{place}: router-id"),
+                        WarningKind::RouterIdNotIpv4(r.to_string()),
+                    );
+                    Some(None)
+                }
                 Err(_) => {
                     self.push(
                         format!("{place}: router-id"),
@@ -298,7 +357,8 @@ impl Validator {
             },
         };
         let node_selectors = self.selectors(place, p.node_selectors.as_deref());
-        if let Some(name) = p.bfd_profile.as_deref()
+        let bfd_profile = non_empty(&p.bfd_profile);
+        if let Some(name) = bfd_profile
             && !bfd_names.contains(name)
         {
             self.push(
@@ -327,9 +387,9 @@ impl Validator {
             hold_time: hold_time?,
             keepalive_time: keepalive_time?,
             router_id: router_id?,
-            password: p.password.clone(),
+            password: non_empty(&p.password).map(str::to_string),
             node_selectors,
-            bfd_profile: p.bfd_profile.clone(),
+            bfd_profile: bfd_profile.map(str::to_string),
             ebgp_multihop,
         })
     }
@@ -428,6 +488,11 @@ impl Validator {
                             });
                             entries.push((j, e));
                         }
+                        // MetalLB accepts it as an entry of no address.
+                        Err(ErrorKind::MixedFamilies) => self.warn(
+                            format!("{place}: addresses[{j}] {text:?}"),
+                            WarningKind::MixedFamilyRange,
+                        ),
                         Err(kind) => self.push(format!("{place}: addresses[{j}] {text:?}"), kind),
                     }
                 }
@@ -438,28 +503,30 @@ impl Validator {
         if protocol == Some(Protocol::Layer2) && !raw_ads.is_empty() {
             self.push(format!("{place}: bgp-advertisements"), ErrorKind::BgpOnly);
         } else if protocol == Some(Protocol::Bgp) {
-            let most_specific = if raw_ads.is_empty() {
+            let widest = if raw_ads.is_empty() {
                 [None, None]
             } else {
-                most_specific(&entries, p)
+                widest(&entries, p)
             };
-            let mut seen: HashMap<(u8, u8, Option<u32>, Vec<Community>), usize> = HashMap::new();
+            // MetalLB compares advertisements as written (an unset field differs from
+            // its default, community order counts); what they announce may still be
+            // the same, which is kept once.
+            let mut written: HashMap<&RawAdvertisement, usize> = HashMap::new();
+            let mut announced: HashMap<BgpAdvertisement, usize> = HashMap::new();
             for (j, raw) in raw_ads.iter().enumerate() {
                 let ad_place = format!("{place}: bgp-advertisements[{j}]");
-                let Some(ad) = self.advertisement(&ad_place, raw, &most_specific, communities)
-                else {
+                if let Some(&first) = written.get(raw) {
+                    self.push(ad_place, ErrorKind::DuplicateAdvertisement(first));
+                    continue;
+                }
+                written.insert(raw, j);
+                let Some(ad) = self.advertisement(&ad_place, raw, &widest, communities) else {
                     continue;
                 };
-                let key = (
-                    ad.aggregation_length,
-                    ad.aggregation_length_v6,
-                    ad.local_pref,
-                    ad.communities.clone(),
-                );
-                match seen.get(&key) {
-                    Some(&first) => self.push(ad_place, ErrorKind::DuplicateAdvertisement(first)),
+                match announced.get(&ad) {
+                    Some(&first) => self.warn(ad_place, WarningKind::SameAdvertisement(first)),
                     None => {
-                        seen.insert(key, j);
+                        announced.insert(ad.clone(), j);
                         bgp_advertisements.push(ad);
                     }
                 }
@@ -535,7 +602,7 @@ impl Validator {
         &mut self,
         place: &str,
         raw: &RawAdvertisement,
-        most_specific: &[Option<MostSpecific>; 2],
+        widest: &[Option<Widest>; 2],
         communities: &BTreeMap<String, Community>,
     ) -> Option<BgpAdvertisement> {
         let before = self.errors.len();
@@ -544,26 +611,38 @@ impl Validator {
             "aggregation-length",
             raw.aggregation_length,
             32,
-            most_specific[0].as_ref(),
+            widest[0].as_ref(),
         );
         let v6 = self.aggregation(
             place,
             "aggregation-length-v6",
             raw.aggregation_length_v6,
             128,
-            most_specific[1].as_ref(),
+            widest[1].as_ref(),
         );
         let local_pref = raw
             .localpref
             .map(|v| self.ranged::<u32>(format!("{place}: localpref"), v, 0, i64::from(u32::MAX)));
         let mut resolved: Vec<Community> = Vec::new();
+        // As MetalLB: the same text twice is an error; two texts meaning the same
+        // community (a value and an alias of it) are one community.
+        let mut texts = HashSet::new();
         let mut seen = HashSet::new();
         for (k, text) in raw.communities.iter().flatten().enumerate() {
             let c_place = format!("{place}: communities[{k}] {text:?}");
-            match parse_community(text).or_else(|| communities.get(text).copied()) {
+            if !texts.insert(text.as_str()) {
+                self.push(c_place, ErrorKind::DuplicateCommunity(text.clone()));
+                continue;
+            }
+            // An alias wins over a value of the same spelling, as in MetalLB.
+            match communities
+                .get(text)
+                .copied()
+                .or_else(|| parse_community(text))
+            {
                 None => self.push(c_place, ErrorKind::BadCommunity),
                 Some(c) if !seen.insert(c) => {
-                    self.push(c_place, ErrorKind::DuplicateCommunity(c.to_string()));
+                    self.warn(c_place, WarningKind::RepeatedCommunity(c.to_string()));
                 }
                 Some(c) => resolved.push(c),
             }
@@ -581,14 +660,14 @@ impl Validator {
     }
 
     /// Checks one aggregation length against the family's maximum and against the
-    /// most specific entry of that family (one comparison, however many entries).
+    /// widest entry of that family (one comparison, however many entries).
     fn aggregation(
         &mut self,
         place: &str,
         key: &str,
         value: Option<i64>,
         max: u8,
-        most_specific: Option<&MostSpecific>,
+        widest: Option<&Widest>,
     ) -> Option<u8> {
         let len = match value {
             None => max,
@@ -599,9 +678,19 @@ impl Validator {
                 );
                 return None;
             }
+            // MetalLB checks a negative length only against the pool's addresses of
+            // that family: with none, it is accepted and unused.
+            Some(v) if v < 0 && widest.is_none() => {
+                let family = if max == 32 { "IPv4" } else { "IPv6" };
+                self.warn(
+                    format!("{place}: {key}"),
+                    WarningKind::UnusedAggregation { len: v, family },
+                );
+                max
+            }
             Some(v) => self.ranged::<u8>(format!("{place}: {key}"), v, 0, i64::from(max))?,
         };
-        match most_specific {
+        match widest {
             Some(m) if len < m.prefix => {
                 self.push(
                     format!("{place}: {key}"),
@@ -619,26 +708,28 @@ impl Validator {
     }
 }
 
-/// The entry of one family with the longest prefix (for a range: the longest prefix
-/// of its exact CIDR cover); an aggregation length must be at least that long.
-struct MostSpecific {
+/// The entry of one family that bounds its aggregation length: an aggregation length
+/// must be at least the prefix of each CIDR entry and, for a range, at least the
+/// shortest prefix of the CIDRs that exactly cover it (MetalLB PR #1130: a range may
+/// be a part of a block the user owns, so it is judged by its widest CIDR).
+struct Widest {
     prefix: u8,
     entry: usize,
     address: String,
 }
 
-/// The most specific IPv4 and IPv6 entries of a pool.
-fn most_specific(entries: &[(usize, Entry)], pool: &RawPool) -> [Option<MostSpecific>; 2] {
+/// For IPv4 and IPv6, the entry whose bound (above) is the longest.
+fn widest(entries: &[(usize, Entry)], pool: &RawPool) -> [Option<Widest>; 2] {
     let mut best: [Option<(u8, usize)>; 2] = [None, None];
     for (j, e) in entries {
-        let prefix = e.prefix.unwrap_or_else(|| e.range.longest_cover_prefix());
+        let prefix = e.prefix.unwrap_or_else(|| e.range.shortest_cover_prefix());
         let slot = &mut best[usize::from(!e.range.is_ipv4())];
         if slot.is_none_or(|(p, _)| prefix > p) {
             *slot = Some((prefix, *j));
         }
     }
     best.map(|b| {
-        b.map(|(prefix, entry)| MostSpecific {
+        b.map(|(prefix, entry)| Widest {
             prefix,
             entry,
             address: pool
@@ -649,6 +740,11 @@ fn most_specific(entries: &[(usize, Entry)], pool: &RawPool) -> [Option<MostSpec
                 .unwrap_or_default(),
         })
     })
+}
+
+/// An optional string field, with the empty string read as unset (as Go does).
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.is_empty())
 }
 
 /// A Linux interface name: 1-15 bytes, no '/', ':' or whitespace.

@@ -65,7 +65,9 @@ fn cases() -> Vec<(&'static str, String, Want)> {
         ("bad cidr ip", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.256/24]\n"), Error("address-pools[0] \"p\": addresses[0] \"10.0.0.256/24\"", ErrorKind::BadIp("10.0.0.256".into()))),
         ("bare ip", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.1]\n"), Error("address-pools[0] \"p\": addresses[0] \"10.0.0.1\"", ErrorKind::BadAddress)),
         ("start after end", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.9-10.0.0.1]\n"), Error("address-pools[0] \"p\": addresses[0] \"10.0.0.9-10.0.0.1\"", ErrorKind::StartAfterEnd { start: "10.0.0.9".into(), end: "10.0.0.1".into() })),
-        ("mixed family range", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: ['10.0.0.1-fc00::1']\n"), Error("address-pools[0] \"p\": addresses[0] \"10.0.0.1-fc00::1\"", ErrorKind::MixedFamilies)),
+        // MetalLB: no CIDR between families, an entry of no address (a warning here).
+        ("mixed family range", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: ['10.0.0.1-fc00::1']\n"), Valid),
+        ("mixed family range backwards", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: ['fc00::1-10.0.0.1']\n"), Error("address-pools[0] \"p\": addresses[0] \"fc00::1-10.0.0.1\"", ErrorKind::StartAfterEnd { start: "fc00::1".into(), end: "10.0.0.1".into() })),
         ("single address range", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.1-10.0.0.1, 10.0.0.5/32]\n"), Valid),
         ("host bits accepted like Go", s("address-pools:\n- name: p\n  protocol: layer2\n  addresses: [10.0.0.7/24]\n"), Valid),
         // Duplicate pool names.
@@ -83,13 +85,21 @@ fn cases() -> Vec<(&'static str, String, Want)> {
         ("negative aggregation", bgp("  bgp-advertisements: [{aggregation-length: -1}]\n"), Error("address-pools[0] \"p\": bgp-advertisements[0]: aggregation-length", ErrorKind::OutOfRange { value: -1, min: 0, max: 32 })),
         ("aggregation shorter than prefix", bgp("  bgp-advertisements: [{aggregation-length: 23}]\n"), Error("address-pools[0] \"p\": bgp-advertisements[0]: aggregation-length", ErrorKind::AggregationTooShort { len: 23, prefix: 24, entry: 0, address: "10.0.0.0/24".into() })),
         ("aggregation v6 shorter than prefix", bgp("  bgp-advertisements: [{aggregation-length-v6: 64}]\n"), Error("address-pools[0] \"p\": bgp-advertisements[0]: aggregation-length-v6", ErrorKind::AggregationTooShort { len: 64, prefix: 120, entry: 1, address: "fc00::/120".into() })),
-        ("aggregation shorter than a range's cover", s("address-pools:\n- {name: p, protocol: bgp, addresses: [10.0.0.0-10.0.0.2], bgp-advertisements: [{aggregation-length: 31}]}\n"), Error("address-pools[0] \"p\": bgp-advertisements[0]: aggregation-length", ErrorKind::AggregationTooShort { len: 31, prefix: 32, entry: 0, address: "10.0.0.0-10.0.0.2".into() })),
+        // MetalLB PR #1130: a range is judged by the widest CIDR of its cover (10.0.0.0/31 here).
+        ("aggregation within a range's widest cidr", s("address-pools:\n- {name: p, protocol: bgp, addresses: [10.0.0.0-10.0.0.2], bgp-advertisements: [{aggregation-length: 31}]}\n"), Valid),
+        ("metallb #1130 example", s("address-pools:\n- {name: p, protocol: bgp, addresses: [3.3.3.2-3.3.3.254], bgp-advertisements: [{aggregation-length: 26}]}\n"), Valid),
+        ("aggregation shorter than a range's widest cidr", s("address-pools:\n- {name: p, protocol: bgp, addresses: [10.0.0.0-10.0.0.2], bgp-advertisements: [{aggregation-length: 30}]}\n"), Error("address-pools[0] \"p\": bgp-advertisements[0]: aggregation-length", ErrorKind::AggregationTooShort { len: 30, prefix: 31, entry: 0, address: "10.0.0.0-10.0.0.2".into() })),
         ("aggregation equal to prefix", bgp("  bgp-advertisements: [{aggregation-length: 24, aggregation-length-v6: 120}]\n"), Valid),
-        ("duplicate advertisement", bgp("  bgp-advertisements: [{localpref: 100}, {localpref: 100, aggregation-length: 32}]\n"), Error("address-pools[0] \"p\": bgp-advertisements[1]", ErrorKind::DuplicateAdvertisement(0))),
+        // MetalLB compares advertisements as written: an unset field is not its default.
+        ("same announcement written differently", bgp("  bgp-advertisements: [{localpref: 100}, {localpref: 100, aggregation-length: 32}]\n"), Valid),
+        ("duplicate advertisement", bgp("  bgp-advertisements: [{localpref: 100}, {localpref: 100}]\n"), Error("address-pools[0] \"p\": bgp-advertisements[1]", ErrorKind::DuplicateAdvertisement(0))),
+        ("bare advertisement twice", bgp("  bgp-advertisements:\n  -\n  -\n"), Error("address-pools[0] \"p\": bgp-advertisements[1]", ErrorKind::DuplicateAdvertisement(0))),
         ("distinct advertisements", bgp("  bgp-advertisements: [{localpref: 100}, {localpref: 200}]\n"), Valid),
         ("localpref out of range", bgp("  bgp-advertisements: [{localpref: 4294967296}]\n"), Error("address-pools[0] \"p\": bgp-advertisements[0]: localpref", ErrorKind::OutOfRange { value: 4_294_967_296, min: 0, max: 4_294_967_295 })),
         // Communities.
-        ("duplicate community", format!("bgp-communities: {{na: '65535:65282'}}\n{}", bgp("  bgp-advertisements: [{communities: [na, '65535:65282']}]\n")), Error("address-pools[0] \"p\": bgp-advertisements[0]: communities[1] \"65535:65282\"", ErrorKind::DuplicateCommunity("65535:65282".into()))),
+        // MetalLB compares communities as written: a value and its alias are one community.
+        ("community and its alias", format!("bgp-communities: {{na: '65535:65282'}}\n{}", bgp("  bgp-advertisements: [{communities: [na, '65535:65282']}]\n")), Valid),
+        ("duplicate community", bgp("  bgp-advertisements: [{communities: ['65535:65282', '65535:65282']}]\n"), Error("address-pools[0] \"p\": bgp-advertisements[0]: communities[1] \"65535:65282\"", ErrorKind::DuplicateCommunity("65535:65282".into()))),
         ("community half over 16 bits", bgp("  bgp-advertisements: [{communities: ['65536:1']}]\n"), Error("address-pools[0] \"p\": bgp-advertisements[0]: communities[0] \"65536:1\"", ErrorKind::BadCommunity)),
         ("undefined alias", bgp("  bgp-advertisements: [{communities: [no-export]}]\n"), Error("address-pools[0] \"p\": bgp-advertisements[0]: communities[0] \"no-export\"", ErrorKind::BadCommunity)),
         ("bad alias value", s("bgp-communities: {x: '1:2:3:4'}\n"), Error("bgp-communities \"x\" \"1:2:3:4\"", ErrorKind::BadCommunity)),
@@ -103,9 +113,11 @@ fn cases() -> Vec<(&'static str, String, Want)> {
         ("peer without address", s("peers:\n- {my-asn: 1, peer-asn: 2}\n"), Error("peers[0]", ErrorKind::Missing("peer-address"))),
         ("bad peer-address", s("peers:\n- {peer-address: router1, my-asn: 1, peer-asn: 2}\n"), Error("peers[0] \"router1\": peer-address", ErrorKind::BadIp("router1".into()))),
         ("bad source-address", peer("  source-address: 10.0.0\n"), Error("peers[0] \"10.0.0.1\": source-address", ErrorKind::BadIp("10.0.0".into()))),
-        ("bad router-id", peer("  router-id: 'fc00::1'\n"), Error("peers[0] \"10.0.0.1\": router-id", ErrorKind::BadRouterId("fc00::1".into()))),
+        // MetalLB accepts any IP; its native speaker then uses the node's address.
+        ("ipv6 router-id", peer("  router-id: 'fc00::1'\n"), Valid),
+        ("bad router-id", peer("  router-id: '10.0.0'\n"), Error("peers[0] \"10.0.0.1\": router-id", ErrorKind::BadRouterId("10.0.0".into()))),
         ("ipv6 peer with router id", s("peers:\n- {peer-address: 'fc00::1', source-address: 'fc00::2', router-id: 1.2.3.4, my-asn: 1, peer-asn: 2}\n"), Valid),
-        ("peer-port 0", peer("  peer-port: 0\n"), Error("peers[0] \"10.0.0.1\": peer-port", ErrorKind::OutOfRange { value: 0, min: 1, max: 65535 })),
+        ("peer-port 0 is the default", peer("  peer-port: 0\n"), Valid),
         ("peer-port over 65535", peer("  peer-port: 65536\n"), Error("peers[0] \"10.0.0.1\": peer-port", ErrorKind::OutOfRange { value: 65536, min: 1, max: 65535 })),
         ("hold time under 3s", peer("  hold-time: 2s\n"), Error("peers[0] \"10.0.0.1\": hold-time \"2s\"", ErrorKind::HoldTooShort)),
         ("hold time 0", peer("  hold-time: 0s\n  keepalive-time: 0s\n"), Valid),
