@@ -6,9 +6,11 @@
 //! from any directory: this module only parses the command line, names the checkout's `deploy/`
 //! and IronLB image (`IRONLB_DEPLOY_DIR`, `IRONLB_IMAGE_LAYOUT` override them) and runs
 //! `bash -c SCRIPT`. The script prints progress and errors on stderr and, for `up` and `env`,
-//! `export NAME=VALUE` lines on stdout.
+//! `export NAME=VALUE` lines on stdout. The router's configs are not the script's: they are
+//! rendered here from the typed topology (`ironlb-lab`) and handed to it in the environment.
 use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
+use ironlb_lab::{Prefix, Topology};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -154,6 +156,23 @@ fn env_or(name: &str, default: &str) -> std::ffi::OsString {
     std::env::var_os(name).unwrap_or_else(|| default.into())
 }
 
+/// The lab router's configs for the script: `(variable, config)` for BIRD, GoBGP and FRR, for
+/// the lab whose state directory and name prefix the script will use (`IRONLB_LAB_STATE`,
+/// `IRONLB_LAB_PREFIX`, same defaults; a bad prefix is the script's to report).
+fn router_confs() -> anyhow::Result<[(&'static str, String); 3]> {
+    let state = PathBuf::from(env_or("IRONLB_LAB_STATE", "/run/ironlb-lab"));
+    let prefix = std::env::var("IRONLB_LAB_PREFIX")
+        .ok()
+        .and_then(|p| Prefix::new(&p).ok())
+        .unwrap_or_default();
+    let topology = Topology::new(prefix, 1)?;
+    Ok([
+        ("IRONLB_LAB_BIRD_CONF", Topology::router_bird_conf(&state)),
+        ("IRONLB_LAB_GOBGP_CONF", Topology::router_gobgp_conf()?),
+        ("IRONLB_LAB_FRR_CONF", topology.router_frr_conf(&state)?),
+    ])
+}
+
 /// Runs a lab subcommand; returns the process exit code.
 pub fn run(cmd: LabCommand) -> anyhow::Result<u8> {
     let mut bash = Command::new("bash");
@@ -176,9 +195,40 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<u8> {
     if let Some(dir) = component_dir() {
         bash.env("IRONLB_LAB_BIN", dir);
     }
+    bash.envs(router_confs()?);
     let status = bash
         .status()
         .context("running bash for the lab script (is bash installed?)")?;
     // A signal has no code: report it as a failure.
     Ok(status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the script writes to `$STATE/bird.conf` etc.: the ironlb-lab renderings, which its
+    /// tests pin to what routers.sh wrote before (byte for byte).
+    #[test]
+    fn the_script_gets_the_lab_router_configs() {
+        let confs = router_confs().unwrap();
+        let names: Vec<&str> = confs.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "IRONLB_LAB_BIRD_CONF",
+                "IRONLB_LAB_GOBGP_CONF",
+                "IRONLB_LAB_FRR_CONF"
+            ]
+        );
+        assert!(confs[0].1.contains("template bgp lab_node {"));
+        assert!(confs[1].1.contains("[global.config]\n  as = 64500\n"));
+        assert!(confs[2].1.contains("router bgp 64500\n"));
+        // The script takes them and uses nothing else for the router.
+        assert!(LAB_SH.contains("ROUTER_CONF_BIRD=${IRONLB_LAB_BIRD_CONF:-}"));
+        assert!(LAB_SH.contains("router_conf bird >\"$STATE/bird.conf\""));
+        assert!(!LAB_SH.contains("protocol bgp"));
+        assert!(!LAB_SH.contains("[global.config]"));
+        assert!(!LAB_SH.contains("router bgp"));
+    }
 }
