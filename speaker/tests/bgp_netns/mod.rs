@@ -1,7 +1,8 @@
 //! Test lab for BGP interop tests: two network namespaces of their own
 //! (`ilbt-bgp-<tag>-s` for our speaker, `ilbt-bgp-<tag>-r` for the router)
-//! joined by a veth pair, created with `ip -n`, so the root namespace is never
-//! touched. Everything is removed by [`Lab`]'s `Drop`, also when a test fails.
+//! joined by a veth pair, made with `ironlb_lab::netns` (`ip -n`), so the root namespace is
+//! never touched. Everything is removed by [`Lab`]'s `Drop`, also when a test fails. The
+//! routers' configs come from `ironlb_lab::routers` ([`router`], [`peer`]).
 //!
 //! The speaker side runs in the speaker namespace by re-executing the test
 //! binary there (`ip netns exec ... <test-binary> --exact <test>`), with
@@ -17,12 +18,14 @@
 #![allow(unreachable_pub)]
 #![allow(dead_code)]
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
 use ironlb_config::Community;
+use ironlb_lab::{Family, Neighbor, Netns, Router, Session};
 use ironlb_speaker::bgp::{PeerSpec, Route, RouteAttrs};
 
 /// Our AS and the router's in the interop tests.
@@ -65,6 +68,27 @@ pub const S4: &str = "192.0.2.2";
 pub const S4B: &str = "192.0.2.3";
 pub const S6: &str = "2001:db8:1::2";
 pub const S6B: &str = "2001:db8:1::3";
+
+/// The router side of an interop test: AS `asn`, router id [`R4`], these neighbors.
+pub fn router(asn: u32, neighbors: Vec<Neighbor>) -> Router {
+    Router {
+        asn,
+        router_id: R4.parse().unwrap(),
+        groups: Vec::new(),
+        neighbors,
+    }
+}
+
+/// A neighbor of the router: our speaker at `addr` in [`OUR_AS`], seen from the router's
+/// `local`; passive, both families, the router learning and telling nothing.
+pub fn peer(name: &str, local: &str, addr: &str) -> Neighbor {
+    Neighbor {
+        name: name.into(),
+        address: addr.parse().unwrap(),
+        local: Some(local.parse().unwrap()),
+        session: Session::new(OUR_AS, &[Family::Ipv4, Family::Ipv6]).passive(),
+    }
+}
 
 /// Names and paths of one lab, the same in the parent and the child.
 #[derive(Debug, Clone)]
@@ -179,10 +203,13 @@ impl Names {
     }
 }
 
-/// The topology, torn down on drop.
+/// The topology, torn down on drop: daemons first (by their pid files), then the directory,
+/// then the namespaces (their [`Netns`] guards).
 pub struct Lab {
     pub names: Names,
     daemons: Vec<&'static str>,
+    _speaker: Netns,
+    _router: Netns,
 }
 
 impl Lab {
@@ -190,45 +217,35 @@ impl Lab {
     pub fn new(tag: &str) -> Self {
         needs_root();
         let names = Names::new(tag);
-        let lab = Lab {
-            names: names.clone(),
-            daemons: vec!["bird.pid", "gobgpd.pid", "frr.pid", "bgpd.pid", "fake.pid"],
-        };
-        // Leftovers of an earlier, killed run.
-        lab.cleanup();
+        let daemons = vec!["bird.pid", "gobgpd.pid", "frr.pid", "bgpd.pid", "fake.pid"];
+        // Leftovers of an earlier, killed run: its daemons and directory (its namespaces of
+        // the same names are replaced below).
+        for d in &daemons {
+            names.kill_pidfile(d, "KILL");
+            names.kill_pidfile(d, "TERM");
+        }
+        let _ = std::fs::remove_dir_all(&names.dir);
         std::fs::create_dir_all(&names.dir).expect("lab dir");
-        let (s, r) = (&names.speaker_ns, &names.router_ns);
+        let s = Netns::replace(&names.speaker_ns).expect("speaker namespace");
+        let r = Netns::replace(&names.router_ns).expect("router namespace");
         let sif = format!("ilbt-bgp-{tag}s");
         let rif = format!("ilbt-bgp-{tag}r");
-        run(&["ip", "netns", "add", s]);
-        run(&["ip", "netns", "add", r]);
-        run(&[
-            "ip", "-n", s, "link", "add", &sif, "type", "veth", "peer", "name", &rif, "netns", r,
-        ]);
-        for (ns, ifc, addrs) in [
-            (
-                s,
-                &sif,
-                vec![
-                    format!("{S4}/24"),
-                    format!("{S4B}/24"),
-                    format!("{S6}/64"),
-                    format!("{S6B}/64"),
-                ],
-            ),
-            (r, &rif, vec![format!("{R4}/24"), format!("{R6}/64")]),
-        ] {
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        s.veth(&sif, &r, &rif).expect("veth");
+        for (ns, ifc, addrs) in [(&s, &sif, vec![S4, S4B, S6, S6B]), (&r, &rif, vec![R4, R6])] {
             for a in addrs {
-                if a.contains(':') {
-                    run(&["ip", "-n", ns, "addr", "add", &a, "dev", ifc, "nodad"]);
-                } else {
-                    run(&["ip", "-n", ns, "addr", "add", &a, "dev", ifc]);
-                }
+                let ip: IpAddr = a.parse().expect("address");
+                let len = if ip.is_ipv6() { 64 } else { 24 };
+                ns.add_addr(ifc, IpNet::new(ip, len).expect("prefix length"))
+                    .expect("address");
             }
-            run(&["ip", "-n", ns, "link", "set", ifc, "up"]);
+            ns.up(ifc).expect("link up");
         }
-        lab
+        Lab {
+            names,
+            daemons,
+            _speaker: s,
+            _router: r,
+        }
     }
 
     /// Re-runs the test `name` inside the speaker namespace and asserts that
@@ -272,25 +289,15 @@ impl Lab {
             "speaker side of {name} did not run"
         );
     }
-
-    fn cleanup(&self) {
-        for d in &self.daemons {
-            self.names.kill_pidfile(d, "KILL");
-            self.names.kill_pidfile(d, "TERM");
-        }
-        for ns in [&self.names.speaker_ns, &self.names.router_ns] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(&self.names.dir);
-    }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        self.cleanup();
+        for d in &self.daemons {
+            self.names.kill_pidfile(d, "KILL");
+            self.names.kill_pidfile(d, "TERM");
+        }
+        let _ = std::fs::remove_dir_all(&self.names.dir);
     }
 }
 
