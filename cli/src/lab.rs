@@ -231,4 +231,73 @@ mod tests {
         assert!(!LAB_SH.contains("[global.config]"));
         assert!(!LAB_SH.contains("router bgp"));
     }
+
+    /// While network.sh and lab.sh still draw the LAN, they must draw the topology's LAN: the
+    /// script's address functions (evaluated by bash) and fixed values against ironlb-lab's.
+    #[test]
+    fn the_script_draws_the_topology() {
+        use ironlb_lab::topology::{MAX_NODES, NODE_ASN, Node, ROUTER_ASN};
+        let script = format!(
+            "{}\nfor i in $(seq 1 {MAX_NODES}); do echo \"$(node_v4 $i) $(node_v6 $i) $(pod_v4 $i) $(pod_v6 $i)\"; done",
+            include_str!("../lab/network.sh")
+        );
+        let out = Command::new("bash").arg("-c").arg(script).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let want: String = (1..=MAX_NODES)
+            .map(|i| {
+                let n = Node::new(i).unwrap();
+                let (h, (p4, p6)) = (n.host(), n.pods());
+                format!("{} {} {p4} {p6}\n", h.v4, h.v6)
+            })
+            .collect();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+
+        let (router, cp, client) = (
+            Topology::router(),
+            Topology::control_plane(),
+            Topology::client(),
+        );
+        let (remote_r, remote) = (Topology::router_remote(), Topology::remote());
+        let ((pods4, pods6), (svc4, svc6)) = (Topology::pod_cidrs(), Topology::service_cidrs());
+        let k8s = Topology::kubernetes_service();
+        let t = Topology::new(Prefix::default(), 1).unwrap();
+        let spelled = [
+            format!("addrs \"$NS_ROUTER\" eth0 {}/24 {}/64", router.v4, router.v6),
+            format!("addrs \"$NS_ROUTER\" eth1 {}/26 {}/64", remote_r.v4, remote_r.v6),
+            format!("addrs \"$NS_REMOTE\" eth0 {}/26 {}/64", remote.v4, remote.v6),
+            format!("default_via \"$NS_REMOTE\" {} {}", remote_r.v4, remote_r.v6),
+            format!("CP_V4={} CP_V6={}", cp.v4, cp.v6),
+            format!("addrs \"$NS_CLIENT\" eth0 {}/24 {}/64", client.v4, client.v6),
+            format!("default_via \"$NS_CLIENT\" {} {}", router.v4, router.v6),
+            format!("POD_CIDRS={pods4},{pods6}"),
+            format!("SERVICE_CIDRS={svc4},{svc6}"),
+            format!("KUBERNETES_SVC_V4={} KUBERNETES_SVC_V6={}", k8s.v4, k8s.v6),
+            format!("ROUTER_ASN={ROUTER_ASN} NODE_ASN={NODE_ASN}"),
+            format!("local v4={} v6={}", router.v4, router.v6),
+            format!("P=${{IRONLB_LAB_PREFIX:-{}}}", Prefix::default()),
+            "NS_LAN=${P}lan NS_CLIENT=${P}client NS_ROUTER=${P}router NS_REMOTE=${P}remote NS_CP=${P}cp".to_owned(),
+        ];
+        for line in spelled {
+            assert!(
+                LAB_SH.contains(&line),
+                "the lab script does not say {line:?}"
+            );
+        }
+        assert_eq!(
+            [
+                t.lan_ns(),
+                t.client_ns(),
+                t.router_ns(),
+                t.remote_ns(),
+                t.cp_ns()
+            ],
+            [
+                "ilb-lan",
+                "ilb-client",
+                "ilb-router",
+                "ilb-remote",
+                "ilb-cp"
+            ]
+        );
+    }
 }
