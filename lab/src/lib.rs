@@ -23,4 +23,4 @@ pub use routers::{
     BirdOptions, Export, Family, FamilyPolicy, FrrOptions, GobgpOptions, Import, Neighbor,
     PeerGroup, Range, RenderError, Router, Session,
 };
-pub use topology::{Host, Prefix, PrefixError, Topology};
+pub use topology::{Host, Prefix, Topology, TopologyError};

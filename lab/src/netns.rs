@@ -34,6 +34,14 @@ pub enum NetnsError {
         /// What it said on stderr.
         stderr: String,
     },
+    /// It ran but did not say what was asked.
+    #[error("{cmd} said {output:?}, not what was asked")]
+    Unexpected {
+        /// The command line.
+        cmd: String,
+        /// What it said.
+        output: String,
+    },
     /// A log file for a daemon could not be made.
     #[error("log file {path}: {source}")]
     Log {
@@ -214,10 +222,9 @@ impl Netns {
         out.split_whitespace()
             .nth(2)
             .map(str::to_lowercase)
-            .ok_or_else(|| NetnsError::Failed {
+            .ok_or_else(|| NetnsError::Unexpected {
                 cmd: format!("ip -n {} -br link show {ifname}", self.name),
-                status: std::process::ExitStatus::default(),
-                stderr: format!("no MAC in {out:?}"),
+                output: out.clone(),
             })
     }
 

@@ -33,7 +33,7 @@ pub const MAX_NODES: u8 = 8;
 
 /// A bad name prefix or node number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PrefixError {
+pub enum TopologyError {
     /// Not like `ilb-`: a lower-case letter, 1 to 5 lower-case letters or digits, a dash.
     #[error("lab prefix {0:?} is not like 'ilb-' (a letter, 1-5 letters or digits, a dash)")]
     Prefix(String),
@@ -49,7 +49,7 @@ pub struct Prefix(String);
 
 impl Prefix {
     /// `p`, if it is like `ilb-` (what `lab.sh` accepts: `^[a-z][a-z0-9]{1,5}-$`).
-    pub fn new(p: &str) -> Result<Prefix, PrefixError> {
+    pub fn new(p: &str) -> Result<Prefix, TopologyError> {
         let b = p.as_bytes();
         let ok = (3..=7).contains(&b.len())
             && b[0].is_ascii_lowercase()
@@ -60,7 +60,7 @@ impl Prefix {
         if ok {
             Ok(Prefix(p.to_owned()))
         } else {
-            Err(PrefixError::Prefix(p.to_owned()))
+            Err(TopologyError::Prefix(p.to_owned()))
         }
     }
 
@@ -116,11 +116,11 @@ pub struct Node(u8);
 
 impl Node {
     /// Node `i`, if it is in 1..=[`MAX_NODES`].
-    pub fn new(i: u8) -> Result<Node, PrefixError> {
+    pub fn new(i: u8) -> Result<Node, TopologyError> {
         if (1..=MAX_NODES).contains(&i) {
             Ok(Node(i))
         } else {
-            Err(PrefixError::Node(i))
+            Err(TopologyError::Node(i))
         }
     }
 
@@ -171,7 +171,7 @@ pub struct Topology {
 
 impl Topology {
     /// A lab with `nodes` nodes (1..=[`MAX_NODES`]).
-    pub fn new(prefix: Prefix, nodes: u8) -> Result<Topology, PrefixError> {
+    pub fn new(prefix: Prefix, nodes: u8) -> Result<Topology, TopologyError> {
         Node::new(nodes)?;
         Ok(Topology { prefix, nodes })
     }

@@ -26,17 +26,17 @@ fn prefixes_and_node_counts_are_checked() {
     ] {
         assert_eq!(
             Prefix::new(bad),
-            Err(PrefixError::Prefix(bad.to_owned())),
+            Err(TopologyError::Prefix(bad.to_owned())),
             "{bad}"
         );
     }
     assert_eq!(
         Topology::new(Prefix::default(), 0),
-        Err(PrefixError::Node(0))
+        Err(TopologyError::Node(0))
     );
     assert_eq!(
         Topology::new(Prefix::default(), 9),
-        Err(PrefixError::Node(9))
+        Err(TopologyError::Node(9))
     );
     assert_eq!(
         Topology::new(Prefix::default(), 8).unwrap().nodes().count(),
@@ -91,7 +91,7 @@ fn nodes_addresses_and_pod_ranges_as_network_sh_computes_them() {
         let (all4, all6) = Topology::pod_cidrs();
         assert!(all4.contains(&p4) && all6.contains(&p6));
     }
-    assert_eq!(Node::new(9), Err(PrefixError::Node(9)));
+    assert_eq!(Node::new(9), Err(TopologyError::Node(9)));
     // The /28s do not overlap.
     let p: Vec<_> = (1..=MAX_NODES)
         .map(|i| Node::new(i).unwrap().pods().0)
