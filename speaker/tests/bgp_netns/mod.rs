@@ -1,15 +1,16 @@
 //! Test lab for BGP interop tests: two network namespaces of their own
-//! (`ilbt-bgp-<tag>-s` for our speaker, `ilbt-bgp-<tag>-r` for the router)
+//! (`ilbt-bgp-<tag>-<pid>-s` for our speaker, `ilbt-bgp-<tag>-<pid>-r` for the router, `<pid>`
+//! the test process's, so two runs on one machine never share or delete each other's)
 //! joined by a veth pair, made with `ironlb_lab::netns` (`ip -n`), so the root namespace is
 //! never touched. Everything is removed by [`Lab`]'s `Drop`, also when a test fails. The
 //! routers' configs come from `ironlb_lab::routers` ([`router`], [`peer`]).
 //!
 //! The speaker side runs in the speaker namespace by re-executing the test
 //! binary there (`ip netns exec ... <test-binary> --exact <test>`), with
-//! `ILBT_BGP_CHILD=<tag>` set; [`child`] tells the test which half it is.
+//! `ILBT_BGP_CHILD=<tag>:<pid>` set; [`child`] tells the test which half it is.
 //!
 //! ```text
-//!  ilbt-bgp-<tag>-s                          ilbt-bgp-<tag>-r
+//!  ilbt-bgp-<tag>-<pid>-s                    ilbt-bgp-<tag>-<pid>-r
 //!  ilbt-bgp-<tag>s  192.0.2.2, .3            ilbt-bgp-<tag>r  192.0.2.1
 //!                   2001:db8:1::2, ::3  <──veth──>             2001:db8:1::1
 //!  (our BgpSpeaker)                          (bird / gobgpd / frr)
@@ -94,19 +95,22 @@ pub fn peer(name: &str, local: &str, addr: &str) -> Neighbor {
 #[derive(Debug, Clone)]
 pub struct Names {
     pub tag: String,
+    /// The pid of the test process that made the lab.
+    pub run: u32,
     pub speaker_ns: String,
     pub router_ns: String,
     pub dir: PathBuf,
 }
 
 impl Names {
-    pub fn new(tag: &str) -> Self {
+    pub fn new(tag: &str, run: u32) -> Self {
         assert!(tag.len() <= 4, "tag too long for interface names");
         Self {
             tag: tag.into(),
-            speaker_ns: format!("ilbt-bgp-{tag}-s"),
-            router_ns: format!("ilbt-bgp-{tag}-r"),
-            dir: PathBuf::from(format!("/tmp/ilbt-bgp-{tag}")),
+            run,
+            speaker_ns: format!("ilbt-bgp-{tag}-{run}-s"),
+            router_ns: format!("ilbt-bgp-{tag}-{run}-r"),
+            dir: PathBuf::from(format!("/tmp/ilbt-bgp-{tag}-{run}")),
         }
     }
 
@@ -216,18 +220,13 @@ impl Lab {
     /// Creates the namespaces, the veth pair and the addresses.
     pub fn new(tag: &str) -> Self {
         needs_root();
-        let names = Names::new(tag);
+        let names = Names::new(tag, std::process::id());
         let daemons = vec!["bird.pid", "gobgpd.pid", "frr.pid", "bgpd.pid", "fake.pid"];
-        // Leftovers of an earlier, killed run: its daemons and directory (its namespaces of
-        // the same names are replaced below).
-        for d in &daemons {
-            names.kill_pidfile(d, "KILL");
-            names.kill_pidfile(d, "TERM");
-        }
+        // A directory left by an earlier run that had this pid.
         let _ = std::fs::remove_dir_all(&names.dir);
         std::fs::create_dir_all(&names.dir).expect("lab dir");
-        let s = Netns::replace(&names.speaker_ns).expect("speaker namespace");
-        let r = Netns::replace(&names.router_ns).expect("router namespace");
+        let s = Netns::add(&names.speaker_ns).expect("speaker namespace");
+        let r = Netns::add(&names.router_ns).expect("router namespace");
         let sif = format!("ilbt-bgp-{tag}s");
         let rif = format!("ilbt-bgp-{tag}r");
         s.veth(&sif, &r, &rif).expect("veth");
@@ -265,7 +264,10 @@ impl Lab {
                 "--test-threads",
                 "1",
             ])
-            .env("ILBT_BGP_CHILD", &self.names.tag)
+            .env(
+                "ILBT_BGP_CHILD",
+                format!("{}:{}", self.names.tag, self.names.run),
+            )
             .stdout(out)
             .spawn()
             .expect("spawn child test");
@@ -304,7 +306,10 @@ impl Drop for Lab {
 /// `Some(names)` when this process is the speaker-side child of test `tag`.
 pub fn child(tag: &str) -> Option<Names> {
     match std::env::var("ILBT_BGP_CHILD") {
-        Ok(t) if t == tag => Some(Names::new(tag)),
+        Ok(v) => match v.split_once(':') {
+            Some((t, run)) if t == tag => Some(Names::new(tag, run.parse().ok()?)),
+            _ => None,
+        },
         _ => None,
     }
 }
