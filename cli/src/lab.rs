@@ -6,9 +6,11 @@
 //! from any directory: this module only parses the command line, names the checkout's `deploy/`
 //! and IronLB image (`IRONLB_DEPLOY_DIR`, `IRONLB_IMAGE_LAYOUT` override them) and runs
 //! `bash -c SCRIPT`. The script prints progress and errors on stderr and, for `up` and `env`,
-//! `export NAME=VALUE` lines on stdout.
+//! `export NAME=VALUE` lines on stdout. The router's configs are not the script's: they are
+//! rendered here from the typed topology (`ironlb-lab`) and handed to it in the environment.
 use anyhow::Context as _;
 use clap::{Subcommand, ValueEnum};
+use ironlb_lab::{Prefix, Topology};
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -154,6 +156,23 @@ fn env_or(name: &str, default: &str) -> std::ffi::OsString {
     std::env::var_os(name).unwrap_or_else(|| default.into())
 }
 
+/// The lab router's configs for the script: `(variable, config)` for BIRD, GoBGP and FRR, for
+/// the lab whose state directory and name prefix the script will use (`IRONLB_LAB_STATE`,
+/// `IRONLB_LAB_PREFIX`, same defaults; a bad prefix is the script's to report).
+fn router_confs() -> anyhow::Result<[(&'static str, String); 3]> {
+    let state = PathBuf::from(env_or("IRONLB_LAB_STATE", "/run/ironlb-lab"));
+    let prefix = std::env::var("IRONLB_LAB_PREFIX")
+        .ok()
+        .and_then(|p| Prefix::new(&p).ok())
+        .unwrap_or_default();
+    let topology = Topology::new(prefix, 1)?;
+    Ok([
+        ("IRONLB_LAB_BIRD_CONF", Topology::router_bird_conf(&state)),
+        ("IRONLB_LAB_GOBGP_CONF", Topology::router_gobgp_conf()?),
+        ("IRONLB_LAB_FRR_CONF", topology.router_frr_conf(&state)?),
+    ])
+}
+
 /// Runs a lab subcommand; returns the process exit code.
 pub fn run(cmd: LabCommand) -> anyhow::Result<u8> {
     let mut bash = Command::new("bash");
@@ -176,9 +195,109 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<u8> {
     if let Some(dir) = component_dir() {
         bash.env("IRONLB_LAB_BIN", dir);
     }
+    bash.envs(router_confs()?);
     let status = bash
         .status()
         .context("running bash for the lab script (is bash installed?)")?;
     // A signal has no code: report it as a failure.
     Ok(status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the script writes to `$STATE/bird.conf` etc.: the ironlb-lab renderings, which its
+    /// tests pin to what routers.sh wrote before (byte for byte).
+    #[test]
+    fn the_script_gets_the_lab_router_configs() {
+        let confs = router_confs().unwrap();
+        let names: Vec<&str> = confs.iter().map(|(n, _)| *n).collect();
+        assert_eq!(
+            names,
+            [
+                "IRONLB_LAB_BIRD_CONF",
+                "IRONLB_LAB_GOBGP_CONF",
+                "IRONLB_LAB_FRR_CONF"
+            ]
+        );
+        assert!(confs[0].1.contains("template bgp lab_node {"));
+        assert!(confs[1].1.contains("[global.config]\n  as = 64500\n"));
+        assert!(confs[2].1.contains("router bgp 64500\n"));
+        // The script takes them and uses nothing else for the router.
+        assert!(LAB_SH.contains("ROUTER_CONF_BIRD=${IRONLB_LAB_BIRD_CONF:-}"));
+        assert!(LAB_SH.contains("router_conf bird >\"$STATE/bird.conf\""));
+        assert!(!LAB_SH.contains("protocol bgp"));
+        assert!(!LAB_SH.contains("[global.config]"));
+        assert!(!LAB_SH.contains("router bgp"));
+    }
+
+    /// While network.sh and lab.sh still draw the LAN, they must draw the topology's LAN: the
+    /// script's address functions (evaluated by bash) and fixed values against ironlb-lab's.
+    #[test]
+    fn the_script_draws_the_topology() {
+        use ironlb_lab::topology::{MAX_NODES, NODE_ASN, Node, ROUTER_ASN};
+        let script = format!(
+            "{}\nfor i in $(seq 1 {MAX_NODES}); do echo \"$(node_v4 $i) $(node_v6 $i) $(pod_v4 $i) $(pod_v6 $i)\"; done",
+            include_str!("../lab/network.sh")
+        );
+        let out = Command::new("bash").arg("-c").arg(script).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let want: String = (1..=MAX_NODES)
+            .map(|i| {
+                let n = Node::new(i).unwrap();
+                let (h, (p4, p6)) = (n.host(), n.pods());
+                format!("{} {} {p4} {p6}\n", h.v4, h.v6)
+            })
+            .collect();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), want);
+
+        let (router, cp, client) = (
+            Topology::router(),
+            Topology::control_plane(),
+            Topology::client(),
+        );
+        let (remote_r, remote) = (Topology::router_remote(), Topology::remote());
+        let ((pods4, pods6), (svc4, svc6)) = (Topology::pod_cidrs(), Topology::service_cidrs());
+        let k8s = Topology::kubernetes_service();
+        let t = Topology::new(Prefix::default(), 1).unwrap();
+        let spelled = [
+            format!("addrs \"$NS_ROUTER\" eth0 {}/24 {}/64", router.v4, router.v6),
+            format!("addrs \"$NS_ROUTER\" eth1 {}/26 {}/64", remote_r.v4, remote_r.v6),
+            format!("addrs \"$NS_REMOTE\" eth0 {}/26 {}/64", remote.v4, remote.v6),
+            format!("default_via \"$NS_REMOTE\" {} {}", remote_r.v4, remote_r.v6),
+            format!("CP_V4={} CP_V6={}", cp.v4, cp.v6),
+            format!("addrs \"$NS_CLIENT\" eth0 {}/24 {}/64", client.v4, client.v6),
+            format!("default_via \"$NS_CLIENT\" {} {}", router.v4, router.v6),
+            format!("POD_CIDRS={pods4},{pods6}"),
+            format!("SERVICE_CIDRS={svc4},{svc6}"),
+            format!("KUBERNETES_SVC_V4={} KUBERNETES_SVC_V6={}", k8s.v4, k8s.v6),
+            format!("ROUTER_ASN={ROUTER_ASN} NODE_ASN={NODE_ASN}"),
+            format!("local v4={} v6={}", router.v4, router.v6),
+            format!("P=${{IRONLB_LAB_PREFIX:-{}}}", Prefix::default()),
+            "NS_LAN=${P}lan NS_CLIENT=${P}client NS_ROUTER=${P}router NS_REMOTE=${P}remote NS_CP=${P}cp".to_owned(),
+        ];
+        for line in spelled {
+            assert!(
+                LAB_SH.contains(&line),
+                "the lab script does not say {line:?}"
+            );
+        }
+        assert_eq!(
+            [
+                t.lan_ns(),
+                t.client_ns(),
+                t.router_ns(),
+                t.remote_ns(),
+                t.cp_ns()
+            ],
+            [
+                "ilb-lan",
+                "ilb-client",
+                "ilb-router",
+                "ilb-remote",
+                "ilb-cp"
+            ]
+        );
+    }
 }

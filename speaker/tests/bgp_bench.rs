@@ -22,7 +22,8 @@ use ipnet::Ipv6Net;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
-use bgp_netns::{Lab, Names, R4, R6, S4B, S6, S6B, child, eventually, runtime};
+use bgp_netns::{Lab, Names, R6, S4B, S6, S6B, child, eventually, peer, router, runtime};
+use ironlb_lab::{BirdOptions, Export, Family, GobgpOptions, Neighbor, Router, Session};
 use ironlb_speaker::bgp::{BgpSpeaker, PeerSpec, Route, State};
 
 const N: u32 = 10_000;
@@ -210,21 +211,46 @@ fn bench_10k_prefixes_into_bird_ironlb_vs_gobgp() {
     }
     let lab = Lab::new(TAG);
     let n = &lab.names;
-    n.start_bird(&format!(
-        "log \"{}\" all;\nrouter id {R4};\ntimeformat protocol iso long ms;\ntimeformat route iso long ms;\n\
-         protocol device {{}}\n\
-         protocol bgp ironlb {{ local {R6} as 64500; neighbor {S6} as 64512; passive on; \
-         ipv6 {{ import all; export none; }}; }}\n\
-         protocol bgp gobgp {{ local {R6} as 64500; neighbor {S6B} as 64513; passive on; \
-         ipv6 {{ import all; export none; }}; }}\n",
-        n.dir.join("bird.log").display()
-    ));
-    let conf = format!(
-        "[global.config]\n  as = 64513\n  router-id = \"{S4B}\"\n  port = -1\n\n\
-         [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{R6}\"\n    peer-as = 64500\n    admin-down = true\n\
-         \n  [neighbors.transport.config]\n    local-address = \"{S6B}\"\n\
-         \n  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv6-unicast\"\n"
+    // BIRD: one passive IPv6 session for IronLB (AS 64512), one for gobgpd (AS 64513).
+    let v6_only = |name: &str, addr: &str, asn: u32| {
+        let mut p = peer(name, R6, addr);
+        p.session.peer_asn = asn;
+        p.session.families.remove(0);
+        p
+    };
+    n.start_bird(
+        &router(
+            64500,
+            vec![v6_only("ironlb", S6, 64512), v6_only("gobgp", S6B, 64513)],
+        )
+        .bird(&BirdOptions {
+            log: Some(n.dir.join("bird.log").display().to_string()),
+            timeformat_ms: true,
+            ..BirdOptions::default()
+        }),
     );
+    // gobgpd beside our speaker: AS 64513, not listening, dialling BIRD from S6B once enabled,
+    // sending its whole RIB.
+    let mut session = Session::new(64500, &[Family::Ipv6]);
+    session.shutdown = true;
+    session.families[0].export = Export::All;
+    let gobgp = Router {
+        asn: 64513,
+        router_id: S4B.parse().unwrap(),
+        groups: Vec::new(),
+        neighbors: vec![Neighbor {
+            name: "bird".into(),
+            address: R6.parse().unwrap(),
+            local: Some(S6B.parse().unwrap()),
+            session,
+        }],
+    };
+    let conf = gobgp
+        .gobgp(&GobgpOptions {
+            port: Some(-1),
+            ..GobgpOptions::default()
+        })
+        .unwrap();
     let path = n.dir.join("gobgpd.toml");
     std::fs::write(&path, conf).unwrap();
     n.spawn_in(

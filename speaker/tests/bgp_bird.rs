@@ -8,28 +8,28 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bgp_netns::{
-    Lab, Names, OUR_AS, R4, R6, ROUTER_AS, S4, S4B, S6, T, V4, V6, always, child, eventually,
-    route, runtime, spec,
+    Lab, Names, OUR_AS, R4, R6, ROUTER_AS, S4, S4B, S6, T, V4, V6, always, child, eventually, peer,
+    route, router, runtime, spec,
 };
 use ironlb_config::Community;
+use ironlb_lab::{BirdOptions, Neighbor};
 use ironlb_speaker::bgp::session::DownReason;
 use ironlb_speaker::bgp::{BgpSpeaker, State};
 
-/// One `protocol bgp` block: `name`, router-side `local`, our `neighbor`.
-fn bird_peer(name: &str, local: &str, local_as: u32, neighbor: &str, extra: &str) -> String {
-    format!(
-        "protocol bgp {name} {{\n  local {local} as {local_as};\n  neighbor {neighbor} as {OUR_AS};\n  \
-         passive on;\n  {extra}\n  ipv4 {{ import all; export none; }};\n  ipv6 {{ import all; export none; }};\n}}\n"
-    )
+/// BIRD as the router: AS `asn`, `peers`, logging into the lab dir, with the test link's
+/// connected routes.
+fn bird_conf(names: &Names, asn: u32, peers: Vec<Neighbor>) -> String {
+    router(asn, peers).bird(&BirdOptions {
+        log: Some(names.dir.join("bird.log").display().to_string()),
+        direct_interfaces: Some("ilbt-bgp-*".into()),
+        ..BirdOptions::default()
+    })
 }
 
-fn bird_conf(names: &Names, peers: &[String]) -> String {
-    format!(
-        "log \"{}\" all;\nrouter id {R4};\nprotocol device {{}}\n\
-         protocol direct {{ ipv4; ipv6; interface \"ilbt-bgp-*\"; }}\n{}",
-        names.dir.join("bird.log").display(),
-        peers.concat()
-    )
+/// `n` with a TCP-MD5 password.
+fn md5(mut n: Neighbor, password: &str) -> Neighbor {
+    n.session.password = Some(password.into());
+    n
 }
 
 fn established(names: &Names, proto: &str) -> Result<(), String> {
@@ -131,10 +131,8 @@ fn bird_ebgp_ipv4_and_ipv6_announce_withdraw_and_cease() {
     let lab = Lab::new(TAG);
     lab.names.start_bird(&bird_conf(
         &lab.names,
-        &[
-            bird_peer("ironlb4", R4, ROUTER_AS, S4, ""),
-            bird_peer("ironlb6", R6, ROUTER_AS, S6, ""),
-        ],
+        ROUTER_AS,
+        vec![peer("ironlb4", R4, S4), peer("ironlb6", R6, S6)],
     ));
     lab.run_child("bird_ebgp_ipv4_and_ipv6_announce_withdraw_and_cease");
 }
@@ -181,10 +179,8 @@ fn bird_ibgp_gets_local_pref_and_an_empty_as_path() {
     let lab = Lab::new(TAG);
     lab.names.start_bird(&bird_conf(
         &lab.names,
-        &[
-            bird_peer("ibgp4", R4, OUR_AS, S4, ""),
-            bird_peer("ibgp6", R6, OUR_AS, S6, ""),
-        ],
+        OUR_AS,
+        vec![peer("ibgp4", R4, S4), peer("ibgp6", R6, S6)],
     ));
     lab.run_child("bird_ibgp_gets_local_pref_and_an_empty_as_path");
 }
@@ -224,9 +220,10 @@ fn bird_md5_right_password_establishes_and_wrong_one_does_not() {
     let lab = Lab::new(TAG);
     lab.names.start_bird(&bird_conf(
         &lab.names,
-        &[
-            bird_peer("md5good", R4, ROUTER_AS, S4, "password \"s3cret-pw\";"),
-            bird_peer("md5bad", R4, ROUTER_AS, S4B, "password \"s3cret-pw\";"),
+        ROUTER_AS,
+        vec![
+            md5(peer("md5good", R4, S4), "s3cret-pw"),
+            md5(peer("md5bad", R4, S4B), "s3cret-pw"),
         ],
     ));
     lab.run_child("bird_md5_right_password_establishes_and_wrong_one_does_not");
@@ -270,10 +267,8 @@ fn bird_restart_ends_in_a_reestablished_session_and_full_table() {
     let lab = Lab::new(TAG);
     lab.names.start_bird(&bird_conf(
         &lab.names,
-        &[
-            bird_peer("ironlb4", R4, ROUTER_AS, S4, ""),
-            bird_peer("ironlb6", R6, ROUTER_AS, S6, ""),
-        ],
+        ROUTER_AS,
+        vec![peer("ironlb4", R4, S4), peer("ironlb6", R6, S6)],
     ));
     lab.run_child("bird_restart_ends_in_a_reestablished_session_and_full_table");
 }
@@ -327,13 +322,12 @@ fn bird_gone_silent_is_dropped_at_hold_expiry() {
     let lab = Lab::new(TAG);
     lab.names.start_bird(&bird_conf(
         &lab.names,
-        &[bird_peer(
-            "ironlb4",
-            R4,
-            ROUTER_AS,
-            S4,
-            "error wait time 1, 5;",
-        )],
+        ROUTER_AS,
+        vec![{
+            let mut p = peer("ironlb4", R4, S4);
+            p.session.error_wait = Some((1, 5));
+            p
+        }],
     ));
     lab.run_child("bird_gone_silent_is_dropped_at_hold_expiry");
 }

@@ -9,7 +9,8 @@ use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use bgp_netns::{Lab, Names, R4, S4, child, eventually, run, runtime};
+use bgp_netns::{Lab, Names, R4, ROUTER_AS, S4, child, eventually, peer, router, run, runtime};
+use ironlb_lab::BirdOptions;
 use ironlb_speaker::bgp::session::DownReason;
 use ironlb_speaker::bgp::{BgpSpeaker, PeerSpec, Route, State};
 
@@ -172,10 +173,10 @@ fn link_down_longer_than_hold_time_drops_and_recovers_the_session() {
         return;
     }
     let lab = Lab::new(TAG);
-    lab.names.start_bird(&format!(
-        "router id {R4};\nprotocol device {{}}\n\
-         protocol bgp ironlb4 {{ local {R4} as 64500; neighbor {S4} as 64512; passive on; \
-         error wait time 1, 5; ipv4 {{ import all; export none; }}; }}\n"
-    ));
+    let mut p = peer("ironlb4", R4, S4);
+    p.session.families.truncate(1);
+    p.session.error_wait = Some((1, 5));
+    lab.names
+        .start_bird(&router(ROUTER_AS, vec![p]).bird(&BirdOptions::default()));
     lab.run_child("link_down_longer_than_hold_time_drops_and_recovers_the_session");
 }

@@ -7,29 +7,30 @@ mod bgp_netns;
 use std::collections::BTreeSet;
 
 use bgp_netns::{
-    Lab, Names, OUR_AS, R4, S4, S6, T, V4, V6, child, eventually, route, runtime, spec,
+    Lab, Names, OUR_AS, R4, R6, S4, S6, T, V4, V6, child, eventually, peer, route, router, runtime,
+    spec,
 };
 use ironlb_config::Community;
+use ironlb_lab::FrrOptions;
 use ironlb_speaker::bgp::BgpSpeaker;
 
 fn start_bgpd(names: &Names, local_as: u32, password: Option<&str>) {
-    let pw = |n: &str| {
-        password
-            .map(|p| format!(" neighbor {n} password {p}\n"))
-            .unwrap_or_default()
-    };
-    let conf = format!(
-        "frr defaults traditional\nhostname ilbt\nlog file {log}\n!\nrouter bgp {local_as}\n \
-         bgp router-id {R4}\n no bgp ebgp-requires-policy\n no bgp network import-check\n \
-         neighbor {S4} remote-as {OUR_AS}\n neighbor {S4} passive\n{pw4} \
-         neighbor {S6} remote-as {OUR_AS}\n neighbor {S6} passive\n{pw6} \
-         address-family ipv4 unicast\n  neighbor {S4} activate\n  no neighbor {S6} activate\n \
-         exit-address-family\n address-family ipv6 unicast\n  neighbor {S6} activate\n \
-         exit-address-family\n!\n",
-        log = names.dir.join("bgpd.log").display(),
-        pw4 = pw(S4),
-        pw6 = pw(S6),
-    );
+    // The router's side: one IPv4 and one IPv6 session, each for its own family.
+    let mut v4 = peer(S4, R4, S4);
+    v4.session.families.truncate(1);
+    let mut v6 = peer(S6, R6, S6);
+    v6.session.families.remove(0);
+    for n in [&mut v4, &mut v6] {
+        n.local = None;
+        n.session.password = password.map(Into::into);
+    }
+    let conf = router(local_as, vec![v4, v6])
+        .frr(&FrrOptions {
+            hostname: "ilbt".into(),
+            log_file: Some(names.dir.join("bgpd.log").display().to_string()),
+            multipath: None,
+        })
+        .unwrap();
     let path = names.dir.join("bgpd.conf");
     std::fs::write(&path, conf).unwrap();
     let vty = names.dir.join("vty");
@@ -104,7 +105,7 @@ fn frr_ebgp_ipv4_and_ipv6_announce_and_withdraw() {
         let rt = runtime();
         let _g = rt.enter();
         let mut speaker = BgpSpeaker::new();
-        speaker.set_peers(vec![spec(R4, S4, 64500), spec(bgp_netns::R6, S6, 64500)]);
+        speaker.set_peers(vec![spec(R4, S4, 64500), spec(R6, S6, 64500)]);
         speaker.set_routes(BTreeSet::from([
             route(
                 V4,

@@ -7,27 +7,21 @@ mod bgp_netns;
 use std::collections::BTreeSet;
 
 use bgp_netns::{
-    Lab, Names, OUR_AS, R4, R6, ROUTER_AS, S4, S6, T, V4, V6, child, eventually, route, runtime,
-    spec,
+    Lab, Names, OUR_AS, R4, R6, ROUTER_AS, S4, S6, T, V4, V6, child, eventually, peer, route,
+    router, runtime, spec,
 };
 use ironlb_config::Community;
+use ironlb_lab::{GobgpOptions, Neighbor};
 use ironlb_speaker::bgp::{BgpSpeaker, State};
 
-fn neighbor(addr: &str, extra: &str) -> String {
-    format!(
-        "[[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{addr}\"\n    peer-as = {OUR_AS}\n{extra}\
-         \n  [neighbors.transport.config]\n    passive-mode = true\n\
-         \n  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n\
-         \n  [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv6-unicast\"\n"
-    )
-}
-
-fn start_gobgpd(names: &Names, local_as: u32, neighbors: &[String]) {
-    let conf = format!(
-        "[global.config]\n  as = {local_as}\n  router-id = \"{R4}\"\n  \
-         local-address-list = [\"{R4}\", \"{R6}\"]\n\n{}",
-        neighbors.concat()
-    );
+/// GoBGP as the router: AS `local_as`, listening on [`R4`] and [`R6`], `neighbors`.
+fn start_gobgpd(names: &Names, local_as: u32, neighbors: Vec<Neighbor>) {
+    let conf = router(local_as, neighbors)
+        .gobgp(&GobgpOptions {
+            listen: vec![R4.parse().unwrap(), R6.parse().unwrap()],
+            ..GobgpOptions::default()
+        })
+        .unwrap();
     let path = names.dir.join("gobgpd.toml");
     std::fs::write(&path, conf).unwrap();
     names.spawn_in_router(
@@ -116,7 +110,11 @@ fn gobgp_ebgp_ipv4_and_ipv6_announce_and_withdraw() {
         return;
     }
     let lab = Lab::new(TAG);
-    start_gobgpd(&lab.names, ROUTER_AS, &[neighbor(S4, ""), neighbor(S6, "")]);
+    start_gobgpd(
+        &lab.names,
+        ROUTER_AS,
+        vec![peer(S4, R4, S4), peer(S6, R6, S6)],
+    );
     lab.run_child("gobgp_ebgp_ipv4_and_ipv6_announce_and_withdraw");
 }
 
@@ -140,10 +138,8 @@ fn gobgp_ibgp_with_md5_gets_local_pref() {
         return;
     }
     let lab = Lab::new(TAG);
-    start_gobgpd(
-        &lab.names,
-        OUR_AS,
-        &[neighbor(S4, "    auth-password = \"s3cret-pw\"\n")],
-    );
+    let mut p = peer(S4, R4, S4);
+    p.session.password = Some("s3cret-pw".into());
+    start_gobgpd(&lab.names, OUR_AS, vec![p]);
     lab.run_child("gobgp_ibgp_with_md5_gets_local_pref");
 }

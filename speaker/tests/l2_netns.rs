@@ -5,12 +5,14 @@
 //! 192.0.2.200 and 2001:db8:1::200; from the "client" namespace, real `arping` and
 //! `ndisc6` must get the responder interface's MAC for those, and nothing for
 //! 192.0.2.201 / 2001:db8:1::201, which nobody owns. Needs root, `ip`, `arping`
-//! (Habets) and `ndisc6`; everything it creates lives in its own namespaces and is
-//! removed by a Drop guard.
+//! (Habets) and `ndisc6`; everything it creates lives in its own namespaces (made with
+//! `ironlb_lab::netns`) and is removed by Drop guards.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use ironlb_lab::Netns;
 
 const NODE_IF: &str = "ilbt-l2-n";
 const CLIENT_IF: &str = "ilbt-l2-c";
@@ -43,50 +45,39 @@ fn require_root() {
     );
 }
 
-/// Two namespaces joined by a veth pair; deleted on drop, even after a panic.
+/// Two namespaces joined by a veth pair; the responder is killed and the namespaces deleted
+/// on drop (their [`Netns`] guards), even after a panic.
 struct Lab {
     node: String,
     client: String,
     responder: Option<Child>,
+    namespaces: [Netns; 2],
 }
 
 impl Lab {
     fn new(tag: &str) -> Lab {
         let pid = std::process::id();
-        let lab = Lab {
-            node: format!("ilbt-l2-{tag}-n-{pid}"),
-            client: format!("ilbt-l2-{tag}-c-{pid}"),
-            responder: None,
-        };
-        must(&["ip", "netns", "add", &lab.node]);
-        must(&["ip", "netns", "add", &lab.client]);
+        let node = Netns::add(&format!("ilbt-l2-{tag}-n-{pid}")).expect("node namespace");
+        let client = Netns::add(&format!("ilbt-l2-{tag}-c-{pid}")).expect("client namespace");
         // Created inside the node namespace with its peer in the client namespace: the
         // root namespace never sees either end.
-        must(&[
-            "ip",
-            "-n",
-            &lab.node,
-            "link",
-            "add",
-            NODE_IF,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            CLIENT_IF,
-            "netns",
-            &lab.client,
-        ]);
+        node.veth(NODE_IF, &client, CLIENT_IF).expect("veth");
         for (ns, ifname, v4, v6) in [
-            (&lab.node, NODE_IF, "192.0.2.1/24", "2001:db8:1::1/64"),
-            (&lab.client, CLIENT_IF, "192.0.2.99/24", "2001:db8:1::99/64"),
+            (&node, NODE_IF, "192.0.2.1/24", "2001:db8:1::1/64"),
+            (&client, CLIENT_IF, "192.0.2.99/24", "2001:db8:1::99/64"),
         ] {
-            must(&["ip", "-n", ns, "addr", "add", v4, "dev", ifname]);
-            must(&["ip", "-n", ns, "addr", "add", v6, "dev", ifname, "nodad"]);
-            must(&["ip", "-n", ns, "link", "set", ifname, "up"]);
-            must(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            ns.add_addr(ifname, v4.parse().unwrap())
+                .expect("IPv4 address");
+            ns.add_addr(ifname, v6.parse().unwrap())
+                .expect("IPv6 address");
+            ns.up(ifname).expect("link up");
         }
-        lab
+        Lab {
+            node: node.name().to_owned(),
+            client: client.name().to_owned(),
+            responder: None,
+            namespaces: [node, client],
+        }
     }
 
     fn exec(&self, ns: &str, args: &[&str]) -> Output {
@@ -95,12 +86,8 @@ impl Lab {
         run(&all)
     }
 
-    fn mac(&self, ns: &str, ifname: &str) -> String {
-        let out = must(&["ip", "-n", ns, "-br", "link", "show", ifname]);
-        out.split_whitespace()
-            .nth(2)
-            .unwrap_or_else(|| panic!("no MAC in {out:?}"))
-            .to_lowercase()
+    fn mac(&self, ifname: &str) -> String {
+        self.namespaces[0].mac(ifname).expect("MAC")
     }
 
     /// Starts the responder inside the node namespace and waits until it announces.
@@ -137,8 +124,6 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
-        let _ = run(&["ip", "netns", "del", &self.node]);
-        let _ = run(&["ip", "netns", "del", &self.client]);
     }
 }
 
@@ -183,7 +168,7 @@ fn arping_and_ndisc6_get_the_responder_mac_only_for_owned_ips() {
         &format!("net.ipv4.conf.{CLIENT_IF}.arp_accept=1"),
     ]);
     lab.start_responder(&[OWNED_V4, OWNED_V6]);
-    let mac = lab.mac(&lab.node, NODE_IF);
+    let mac = lab.mac(NODE_IF);
 
     // The takeover burst reached the client before anyone asked.
     let deadline = Instant::now() + Duration::from_secs(3);

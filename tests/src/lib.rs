@@ -17,6 +17,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use ironlb_lab::{BirdOptions, Export, Family, Import, Neighbor, Router, Session};
+
 /// The running lab, as described by its `export` lines.
 #[derive(Debug)]
 pub struct Lab {
@@ -545,22 +547,48 @@ impl NodeBird {
                 .to_owned()
         };
         let (v4, v6) = (addr(false), addr(true));
-        let statics: String = routes
-            .iter()
-            .map(|r| {
-                let family = if r.contains(':') { "ipv6" } else { "ipv4" };
-                format!("protocol static {{ {family}; route {r} unreachable; }}\n")
-            })
-            .collect();
-        let conf = format!(
-            "router id {v4};\nprotocol device {{}}\n{statics}\
-             protocol bgp lab {{ local {v4} as {asn}; neighbor {router} as {rasn}; hold time 9;\n\
-               ipv4 {{ import none; export where source = RTS_STATIC; }};\n\
-               ipv6 {{ import none; export where source = RTS_STATIC; extended next hop on; next hop address {v6}; }}; }}\n",
-            asn = lab.env("IRONLB_LAB_NODE_ASN"),
-            router = lab.env("IRONLB_LAB_ROUTER_V4"),
-            rasn = lab.env("IRONLB_LAB_ROUTER_ASN"),
-        );
+        let parse = |what: &str, v: &str| -> std::net::IpAddr {
+            v.parse()
+                .unwrap_or_else(|e| panic!("{what} {v:?} is not an address: {e}"))
+        };
+        let asn = |var: &str| -> u32 {
+            let v = lab.env(var);
+            v.parse()
+                .unwrap_or_else(|e| panic!("{var}={v:?} is not an ASN: {e}"))
+        };
+        // Its static routes, exported to the lab router over one IPv4 session (IPv6 routes with
+        // the node's IPv6 address as next hop).
+        let mut session = Session::new(asn("IRONLB_LAB_ROUTER_ASN"), &[Family::Ipv4, Family::Ipv6]);
+        session.hold_time = Some(9);
+        for f in &mut session.families {
+            f.import = Import::None;
+            f.export = Export::Static;
+        }
+        session.families[1].extended_next_hop = true;
+        session.families[1].next_hop = Some(parse("node address", &v6));
+        let router = Router {
+            asn: asn("IRONLB_LAB_NODE_ASN"),
+            router_id: v4
+                .parse()
+                .unwrap_or_else(|e| panic!("node address {v4:?}: {e}")),
+            groups: Vec::new(),
+            neighbors: vec![Neighbor {
+                name: "lab".to_owned(),
+                address: parse("IRONLB_LAB_ROUTER_V4", lab.env("IRONLB_LAB_ROUTER_V4")),
+                local: Some(parse("node address", &v4)),
+                session,
+            }],
+        };
+        let conf = router.bird(&BirdOptions {
+            static_unreachable: routes
+                .iter()
+                .map(|r| {
+                    r.parse()
+                        .unwrap_or_else(|e| panic!("route {r:?} is not a prefix: {e}"))
+                })
+                .collect(),
+            ..BirdOptions::default()
+        });
         let dir =
             std::env::temp_dir().join(format!("ironlb-node-bird-{node}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");

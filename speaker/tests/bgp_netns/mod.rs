@@ -1,14 +1,16 @@
 //! Test lab for BGP interop tests: two network namespaces of their own
-//! (`ilbt-bgp-<tag>-s` for our speaker, `ilbt-bgp-<tag>-r` for the router)
-//! joined by a veth pair, created with `ip -n`, so the root namespace is never
-//! touched. Everything is removed by [`Lab`]'s `Drop`, also when a test fails.
+//! (`ilbt-bgp-<tag>-<pid>-s` for our speaker, `ilbt-bgp-<tag>-<pid>-r` for the router, `<pid>`
+//! the test process's, so two runs on one machine never share or delete each other's)
+//! joined by a veth pair, made with `ironlb_lab::netns` (`ip -n`), so the root namespace is
+//! never touched. Everything is removed by [`Lab`]'s `Drop`, also when a test fails. The
+//! routers' configs come from `ironlb_lab::routers` ([`router`], [`peer`]).
 //!
 //! The speaker side runs in the speaker namespace by re-executing the test
 //! binary there (`ip netns exec ... <test-binary> --exact <test>`), with
-//! `ILBT_BGP_CHILD=<tag>` set; [`child`] tells the test which half it is.
+//! `ILBT_BGP_CHILD=<tag>:<pid>` set; [`child`] tells the test which half it is.
 //!
 //! ```text
-//!  ilbt-bgp-<tag>-s                          ilbt-bgp-<tag>-r
+//!  ilbt-bgp-<tag>-<pid>-s                    ilbt-bgp-<tag>-<pid>-r
 //!  ilbt-bgp-<tag>s  192.0.2.2, .3            ilbt-bgp-<tag>r  192.0.2.1
 //!                   2001:db8:1::2, ::3  <──veth──>             2001:db8:1::1
 //!  (our BgpSpeaker)                          (bird / gobgpd / frr)
@@ -17,12 +19,14 @@
 #![allow(unreachable_pub)]
 #![allow(dead_code)]
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ipnet::IpNet;
 use ironlb_config::Community;
+use ironlb_lab::{Family, Neighbor, Netns, Router, Session};
 use ironlb_speaker::bgp::{PeerSpec, Route, RouteAttrs};
 
 /// Our AS and the router's in the interop tests.
@@ -66,23 +70,47 @@ pub const S4B: &str = "192.0.2.3";
 pub const S6: &str = "2001:db8:1::2";
 pub const S6B: &str = "2001:db8:1::3";
 
+/// The router side of an interop test: AS `asn`, router id [`R4`], these neighbors.
+pub fn router(asn: u32, neighbors: Vec<Neighbor>) -> Router {
+    Router {
+        asn,
+        router_id: R4.parse().unwrap(),
+        groups: Vec::new(),
+        neighbors,
+    }
+}
+
+/// A neighbor of the router: our speaker at `addr` in [`OUR_AS`], seen from the router's
+/// `local`; passive, both families, the router learning and telling nothing.
+pub fn peer(name: &str, local: &str, addr: &str) -> Neighbor {
+    Neighbor {
+        name: name.into(),
+        address: addr.parse().unwrap(),
+        local: Some(local.parse().unwrap()),
+        session: Session::new(OUR_AS, &[Family::Ipv4, Family::Ipv6]).passive(),
+    }
+}
+
 /// Names and paths of one lab, the same in the parent and the child.
 #[derive(Debug, Clone)]
 pub struct Names {
     pub tag: String,
+    /// The pid of the test process that made the lab.
+    pub run: u32,
     pub speaker_ns: String,
     pub router_ns: String,
     pub dir: PathBuf,
 }
 
 impl Names {
-    pub fn new(tag: &str) -> Self {
+    pub fn new(tag: &str, run: u32) -> Self {
         assert!(tag.len() <= 4, "tag too long for interface names");
         Self {
             tag: tag.into(),
-            speaker_ns: format!("ilbt-bgp-{tag}-s"),
-            router_ns: format!("ilbt-bgp-{tag}-r"),
-            dir: PathBuf::from(format!("/tmp/ilbt-bgp-{tag}")),
+            run,
+            speaker_ns: format!("ilbt-bgp-{tag}-{run}-s"),
+            router_ns: format!("ilbt-bgp-{tag}-{run}-r"),
+            dir: PathBuf::from(format!("/tmp/ilbt-bgp-{tag}-{run}")),
         }
     }
 
@@ -179,56 +207,44 @@ impl Names {
     }
 }
 
-/// The topology, torn down on drop.
+/// The topology, torn down on drop: daemons first (by their pid files), then the directory,
+/// then the namespaces (their [`Netns`] guards).
 pub struct Lab {
     pub names: Names,
     daemons: Vec<&'static str>,
+    _speaker: Netns,
+    _router: Netns,
 }
 
 impl Lab {
     /// Creates the namespaces, the veth pair and the addresses.
     pub fn new(tag: &str) -> Self {
         needs_root();
-        let names = Names::new(tag);
-        let lab = Lab {
-            names: names.clone(),
-            daemons: vec!["bird.pid", "gobgpd.pid", "frr.pid", "bgpd.pid", "fake.pid"],
-        };
-        // Leftovers of an earlier, killed run.
-        lab.cleanup();
+        let names = Names::new(tag, std::process::id());
+        let daemons = vec!["bird.pid", "gobgpd.pid", "frr.pid", "bgpd.pid", "fake.pid"];
+        // A directory left by an earlier run that had this pid.
+        let _ = std::fs::remove_dir_all(&names.dir);
         std::fs::create_dir_all(&names.dir).expect("lab dir");
-        let (s, r) = (&names.speaker_ns, &names.router_ns);
+        let s = Netns::add(&names.speaker_ns).expect("speaker namespace");
+        let r = Netns::add(&names.router_ns).expect("router namespace");
         let sif = format!("ilbt-bgp-{tag}s");
         let rif = format!("ilbt-bgp-{tag}r");
-        run(&["ip", "netns", "add", s]);
-        run(&["ip", "netns", "add", r]);
-        run(&[
-            "ip", "-n", s, "link", "add", &sif, "type", "veth", "peer", "name", &rif, "netns", r,
-        ]);
-        for (ns, ifc, addrs) in [
-            (
-                s,
-                &sif,
-                vec![
-                    format!("{S4}/24"),
-                    format!("{S4B}/24"),
-                    format!("{S6}/64"),
-                    format!("{S6B}/64"),
-                ],
-            ),
-            (r, &rif, vec![format!("{R4}/24"), format!("{R6}/64")]),
-        ] {
-            run(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        s.veth(&sif, &r, &rif).expect("veth");
+        for (ns, ifc, addrs) in [(&s, &sif, vec![S4, S4B, S6, S6B]), (&r, &rif, vec![R4, R6])] {
             for a in addrs {
-                if a.contains(':') {
-                    run(&["ip", "-n", ns, "addr", "add", &a, "dev", ifc, "nodad"]);
-                } else {
-                    run(&["ip", "-n", ns, "addr", "add", &a, "dev", ifc]);
-                }
+                let ip: IpAddr = a.parse().expect("address");
+                let len = if ip.is_ipv6() { 64 } else { 24 };
+                ns.add_addr(ifc, IpNet::new(ip, len).expect("prefix length"))
+                    .expect("address");
             }
-            run(&["ip", "-n", ns, "link", "set", ifc, "up"]);
+            ns.up(ifc).expect("link up");
         }
-        lab
+        Lab {
+            names,
+            daemons,
+            _speaker: s,
+            _router: r,
+        }
     }
 
     /// Re-runs the test `name` inside the speaker namespace and asserts that
@@ -248,7 +264,10 @@ impl Lab {
                 "--test-threads",
                 "1",
             ])
-            .env("ILBT_BGP_CHILD", &self.names.tag)
+            .env(
+                "ILBT_BGP_CHILD",
+                format!("{}:{}", self.names.tag, self.names.run),
+            )
             .stdout(out)
             .spawn()
             .expect("spawn child test");
@@ -272,32 +291,25 @@ impl Lab {
             "speaker side of {name} did not run"
         );
     }
-
-    fn cleanup(&self) {
-        for d in &self.daemons {
-            self.names.kill_pidfile(d, "KILL");
-            self.names.kill_pidfile(d, "TERM");
-        }
-        for ns in [&self.names.speaker_ns, &self.names.router_ns] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", ns])
-                .stderr(Stdio::null())
-                .status();
-        }
-        let _ = std::fs::remove_dir_all(&self.names.dir);
-    }
 }
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        self.cleanup();
+        for d in &self.daemons {
+            self.names.kill_pidfile(d, "KILL");
+            self.names.kill_pidfile(d, "TERM");
+        }
+        let _ = std::fs::remove_dir_all(&self.names.dir);
     }
 }
 
 /// `Some(names)` when this process is the speaker-side child of test `tag`.
 pub fn child(tag: &str) -> Option<Names> {
     match std::env::var("ILBT_BGP_CHILD") {
-        Ok(t) if t == tag => Some(Names::new(tag)),
+        Ok(v) => match v.split_once(':') {
+            Some((t, run)) if t == tag => Some(Names::new(tag, run.parse().ok()?)),
+            _ => None,
+        },
         _ => None,
     }
 }
