@@ -14,7 +14,7 @@ pub struct Config {
     pub bgp_communities: BTreeMap<String, Community>,
     /// Address pools, in config order.
     pub pools: Vec<Pool>,
-    /// BFD profiles by name (accepted for compatibility; IronLB does not run BFD yet).
+    /// BFD profiles by name (the speaker runs BFD to peers that name one).
     pub bfd_profiles: Vec<BfdProfile>,
     /// Every address range sorted, for [`Config::pool_of`]; built by `parse`
     /// (call [`Config::reindex`] after changing `pools` by hand).

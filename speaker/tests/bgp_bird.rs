@@ -331,3 +331,66 @@ fn bird_gone_silent_is_dropped_at_hold_expiry() {
     ));
     lab.run_child("bird_gone_silent_is_dropped_at_hold_expiry");
 }
+
+/// BFD with BIRD's `protocol bfd` and `bfd on` in its BGP protocol: our session
+/// comes Up at 100 ms × 3, and when the path dies (our namespace drops every
+/// packet, the carrier stays), BIRD drops the BGP session
+/// within a few detection times (the target, ~1 s, is for benches, not tests).
+#[test]
+fn bird_bfd_comes_up_and_path_loss_drops_bgp_fast() {
+    const TAG: &str = "bf";
+    if let Some(names) = child(TAG) {
+        let rt = runtime();
+        let _g = rt.enter();
+        let mut speaker = BgpSpeaker::new();
+        let mut s = spec(R4, S4, ROUTER_AS);
+        s.bfd = Some(ironlb_speaker::bfd::BfdConfig {
+            desired_min_tx: Duration::from_millis(100),
+            required_min_rx: Duration::from_millis(100),
+            detect_mult: 3,
+            ..ironlb_speaker::bfd::BfdConfig::default()
+        });
+        speaker.set_peers(vec![s]);
+        speaker.set_routes(BTreeSet::from([route(V4, &[], None)]));
+        eventually(T, || established(&names, "ironlb4"));
+        eventually(T, || {
+            let out = names.birdc("show bfd sessions");
+            if out.contains(S4) && out.contains("Up") {
+                Ok(out)
+            } else {
+                Err(out)
+            }
+        });
+        eventually(T, || route_has(&names, V4, &["via 192.0.2.2"]));
+        // The path dies without the carrier going (which BIRD would see by
+        // itself, "Link down"): every packet of this namespace is dropped.
+        let start = std::time::Instant::now();
+        bgp_netns::run(&[
+            "nft",
+            "add table inet ilbt_bfd; add chain inet ilbt_bfd in { type filter hook input priority 0; policy drop; }; add chain inet ilbt_bfd out { type filter hook output priority 0; policy drop; }",
+        ]);
+        eventually(Duration::from_secs(10), || {
+            established(&names, "ironlb4").map_or(Ok(()), |()| Err("still Established".into()))
+        });
+        let took = start.elapsed();
+        println!(
+            "BIRD dropped the session after {took:?}: {}",
+            names.birdc("show protocols all ironlb4")
+        );
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+        let why = names.birdc("show protocols all ironlb4");
+        assert!(why.contains("BFD session down"), "{why}");
+        eventually(T, || route_gone(&names, V4));
+        rt.block_on(speaker.shutdown());
+        return;
+    }
+    let lab = Lab::new(TAG);
+    lab.names.start_bird(&format!(
+        "{}protocol bfd {{\n  interface \"ilbt-bgp-*\" {{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }};\n  neighbor {S4};\n}}\n",
+        bird_conf(
+            &lab.names,
+            &[bird_peer("ironlb4", R4, ROUTER_AS, S4, "bfd on;")],
+        )
+    ));
+    lab.run_child("bird_bfd_comes_up_and_path_loss_drops_bgp_fast");
+}

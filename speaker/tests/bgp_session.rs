@@ -437,6 +437,27 @@ fn ten_thousand_prefixes_pack_into_messages_under_4096_bytes() {
 }
 
 #[test]
+fn bfd_down_tears_the_session_down_at_once_and_retries() {
+    let mut s = Session::new(cfg(64512, 64500));
+    s.handle(Input::SetRoutes(
+        [route("198.51.100.10/32", &[], None)].into(),
+    ));
+    established(&mut s, LOCAL);
+    let out = s.handle(Input::BfdDown);
+    // Cease / BFD Down (RFC 9384), in case the peer can still hear us.
+    assert_eq!(notification_sent(&out), Some((6, 10)));
+    assert!(out.contains(&Output::Close));
+    assert!(out.contains(&Output::ArmTimer(
+        Timer::ConnectRetry,
+        Duration::from_secs(1)
+    )));
+    assert_eq!(s.state(), State::Connect);
+    assert_eq!(s.advertised_count(), 0);
+    // Not connected: nothing to tear down.
+    assert!(s.handle(Input::BfdDown).is_empty());
+}
+
+#[test]
 fn silent_peer_is_dropped_at_hold_expiry() {
     let mut s = Session::new(cfg(64512, 64500));
     s.handle(Input::SetRoutes(

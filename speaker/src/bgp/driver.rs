@@ -40,6 +40,8 @@ use tracing::{Instrument, info, warn};
 
 use super::metrics::{BgpMetrics, Exporter};
 use super::plan::BgpPlan;
+use crate::bfd::packet::State as BfdState;
+use crate::bfd::{BfdConfig, BfdHandle, BfdKey, BfdMetrics, BfdStatus};
 
 use super::message::{DecodeError, Framer, encode};
 use super::route::Route;
@@ -144,7 +146,7 @@ async fn run(
             true
         });
     };
-    let mut speaker = BgpSpeaker::new();
+    let mut speaker = BgpSpeaker::with_bfd_metrics(exporter.bfd_metrics());
     let mut missing_ids: Vec<SocketAddr> = Vec::new();
     let mut tick = tokio::time::interval(METRICS_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -208,6 +210,8 @@ pub struct PeerSpec {
     pub retry_min: Duration,
     /// Longest reconnect delay.
     pub retry_max: Duration,
+    /// BFD to the peer (`bfd-profile`): its going Down tears the session down.
+    pub bfd: Option<BfdConfig>,
 }
 
 impl PeerSpec {
@@ -246,6 +250,7 @@ impl PeerSpec {
             next_hop_v6: None,
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(30),
+            bfd: None,
         }
     }
 
@@ -334,12 +339,23 @@ struct PeerHandle {
 pub struct BgpSpeaker {
     peers: BTreeMap<PeerSpec, PeerHandle>,
     routes: BTreeSet<Route>,
+    /// Started with the first peer that wants BFD.
+    bfd: Option<BfdHandle>,
+    bfd_metrics: Option<BfdMetrics>,
 }
 
 impl BgpSpeaker {
     /// A speaker with no peers and no routes.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A speaker whose BFD sessions (if any peer asks for one) export into `m`.
+    pub fn with_bfd_metrics(m: BfdMetrics) -> Self {
+        Self {
+            bfd_metrics: Some(m),
+            ..Self::default()
+        }
     }
 
     /// Makes the sessions match `peers`: new ones start (with the current
@@ -360,7 +376,19 @@ impl BgpSpeaker {
         }
         for spec in wanted {
             if !self.peers.contains_key(&spec) {
-                let h = spawn_peer(spec.clone(), self.routes.clone());
+                let bfd = spec.bfd.clone().map(|cfg| {
+                    let metrics = self.bfd_metrics.clone();
+                    self.bfd
+                        .get_or_insert_with(|| BfdHandle::spawn(metrics))
+                        .watch(
+                            BfdKey {
+                                peer: spec.peer.ip(),
+                                local: spec.source,
+                            },
+                            cfg,
+                        )
+                });
+                let h = spawn_peer(spec.clone(), self.routes.clone(), bfd);
                 self.peers.insert(spec, h);
             }
         }
@@ -400,7 +428,11 @@ impl BgpSpeaker {
     }
 }
 
-fn spawn_peer(spec: PeerSpec, routes: BTreeSet<Route>) -> PeerHandle {
+fn spawn_peer(
+    spec: PeerSpec,
+    routes: BTreeSet<Route>,
+    bfd: Option<watch::Receiver<BfdStatus>>,
+) -> PeerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let (status_tx, status) = watch::channel(PeerStatus {
         key: spec.key(),
@@ -422,6 +454,8 @@ fn spawn_peer(spec: PeerSpec, routes: BTreeSet<Route>) -> PeerHandle {
         timers: BTreeMap::new(),
         conn: 0,
         io: None,
+        bfd,
+        bfd_up: false,
     };
     let handle = tokio::spawn(task.run(routes).instrument(span));
     PeerHandle {
@@ -470,6 +504,10 @@ struct PeerTask {
     /// Number of the current connection attempt; older events are stale.
     conn: u64,
     io: Option<Io>,
+    /// The BFD session to the peer, if its profile asks for one.
+    bfd: Option<watch::Receiver<BfdStatus>>,
+    /// BFD was Up at the last look: only a change from Up tears down.
+    bfd_up: bool,
 }
 
 impl PeerTask {
@@ -488,7 +526,20 @@ impl PeerTask {
                     None => std::future::pending().await,
                 }
             };
+            let bfd = async {
+                match &mut self.bfd {
+                    Some(rx) => rx.changed().await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
+                alive = bfd => {
+                    if alive {
+                        self.bfd_changed();
+                    } else {
+                        self.bfd = None;
+                    }
+                }
                 ev = self.rx.recv() => match ev {
                     // Every handle is gone without a Stop: treat as shutdown.
                     None => {
@@ -515,6 +566,16 @@ impl PeerTask {
             io.finish().await;
         }
         info!("session stopped");
+    }
+
+    fn bfd_changed(&mut self) {
+        let Some(rx) = &mut self.bfd else { return };
+        let now = rx.borrow_and_update().state;
+        if self.bfd_up && now != BfdState::Up {
+            warn!(bfd = %now, "BFD session to the peer went down: closing the BGP session");
+            self.feed(Input::BfdDown);
+        }
+        self.bfd_up = now == BfdState::Up;
     }
 
     fn event(&mut self, ev: PeerEvent) {

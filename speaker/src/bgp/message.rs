@@ -285,6 +285,13 @@ pub fn cease_admin_shutdown() -> BgpNotificationMessage {
     })
 }
 
+/// NOTIFICATION Cease / BFD Down (RFC 9384): BFD saw the path fail.
+pub fn cease_bfd_down() -> BgpNotificationMessage {
+    BgpNotificationMessage::CeaseError(CeaseError::BfdDown {
+        value: Box::new([]),
+    })
+}
+
 /// NOTIFICATION Cease / Peer De-configured (RFC 4486).
 pub fn cease_peer_deconfigured() -> BgpNotificationMessage {
     BgpNotificationMessage::CeaseError(CeaseError::PeerDeConfigured {

@@ -11,6 +11,7 @@ use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 
 use super::driver::{PeerKey, PeerStatus};
 use super::session::State;
+use crate::bfd::BfdMetrics;
 
 /// The per-peer BGP metrics, labelled by `peer` (`address:port`, bounded by
 /// the configured peers). Series of a peer that is removed are deleted.
@@ -28,6 +29,8 @@ pub struct BgpMetrics {
     pub notifications_received: IntCounterVec,
     /// `ironlb_bgp_session_state_changes_total{peer}`: FSM state changes.
     pub state_changes: IntCounterVec,
+    /// The BFD sessions' metrics (`ironlb_bfd_*`), kept by the BFD task.
+    pub bfd: BfdMetrics,
 }
 
 impl BgpMetrics {
@@ -69,6 +72,7 @@ impl BgpMetrics {
                 "ironlb_bgp_session_state_changes_total",
                 "State changes of the BGP session to the peer",
             )?,
+            bfd: BfdMetrics::register(registry)?,
         })
     }
 }
@@ -125,6 +129,10 @@ impl Exporter {
             seen: BTreeMap::new(),
             labels: BTreeSet::new(),
         }
+    }
+
+    pub(super) fn bfd_metrics(&self) -> BfdMetrics {
+        self.metrics.bfd.clone()
     }
 
     pub(super) fn export(&mut self, statuses: &[PeerStatus]) {

@@ -24,6 +24,7 @@ use ironlb_config::{Config, Protocol};
 
 use super::driver::PeerSpec;
 use super::route::{Route, routes_for};
+use crate::bfd::BfdConfig;
 use crate::election::{NodeView, ServiceView, TrafficPolicy};
 
 /// This node's wanted BGP state.
@@ -60,7 +61,15 @@ pub(crate) fn plan(
     let mut out = BgpPlan::default();
     for peer in config.peers_for_node(&node.labels) {
         match peer.router_id.or(default_router_id) {
-            Some(id) => out.peers.push(PeerSpec::from_config(peer, id)),
+            Some(id) => {
+                let mut spec = PeerSpec::from_config(peer, id);
+                spec.bfd = peer
+                    .bfd_profile
+                    .as_deref()
+                    .and_then(|name| config.bfd_profiles.iter().find(|p| p.name == name))
+                    .map(|p| BfdConfig::from_profile(p, peer.ebgp_multihop));
+                out.peers.push(spec);
+            }
             None => out
                 .without_router_id
                 .push(SocketAddr::new(peer.peer_address, peer.peer_port)),
@@ -206,6 +215,42 @@ address-pools:
         let d2 = plan("n2", ROUTER_ID, &c, &nodes, &[]);
         assert_eq!(d2.peers.len(), 3);
         assert_eq!(d2.peers[2].peer_asn, 64501);
+    }
+
+    #[test]
+    fn a_peer_with_a_bfd_profile_gets_its_bfd_config() {
+        let c = ironlb_config::parse(
+            "\
+peers:
+- {peer-address: 192.0.2.1, my-asn: 64512, peer-asn: 64500, bfd-profile: fast}
+- {peer-address: 192.0.2.3, my-asn: 64512, peer-asn: 64501, bfd-profile: fast, ebgp-multihop: true}
+- {peer-address: 192.0.2.2, my-asn: 64512, peer-asn: 64500}
+bfd-profiles:
+- {name: fast, receive-interval: 100, transmit-interval: 100, detect-multiplier: 3}
+",
+        )
+        .unwrap();
+        let d = plan("n1", ROUTER_ID, &c, &[node("n1", &[])], &[]);
+        let bfd: Vec<(String, Option<(u128, bool)>)> = d
+            .peers
+            .iter()
+            .map(|p| {
+                (
+                    p.peer.ip().to_string(),
+                    p.bfd
+                        .as_ref()
+                        .map(|b| (b.desired_min_tx.as_millis(), b.multihop)),
+                )
+            })
+            .collect();
+        assert_eq!(
+            bfd,
+            vec![
+                ("192.0.2.1".to_string(), Some((100, false))),
+                ("192.0.2.3".to_string(), Some((100, true))),
+                ("192.0.2.2".to_string(), None),
+            ]
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use netgauze_bgp_pkt::open::{BgpOpenMessage, BgpOpenMessageParameter};
 use netgauze_iana::address_family::AddressType;
 
 use super::message::{
-    DecodeError, cease_admin_shutdown, cease_peer_deconfigured, hold_timer_expired,
+    DecodeError, cease_admin_shutdown, cease_bfd_down, cease_peer_deconfigured, hold_timer_expired,
     notification_codes,
 };
 use super::route::{AS_TRANS, Route, RouteAttrs, UpdateParams, by_prefix};
@@ -140,6 +140,10 @@ pub enum Input {
     DecodeError(DecodeError),
     /// A timer ran out.
     TimerFired(Timer),
+    /// The peer's BFD session went Down after having been Up: the path is
+    /// gone, so the connection is torn down at once (Cease / BFD Down) and
+    /// retried as after any failure.
+    BfdDown,
     /// The full set of routes wanted from now on.
     SetRoutes(BTreeSet<Route>),
 }
@@ -289,6 +293,11 @@ impl Session {
                 }
             }
             Input::TimerFired(t) => self.timer(t, &mut out),
+            Input::BfdDown => {
+                if self.connected() {
+                    self.fail(cease_bfd_down(), &mut out);
+                }
+            }
             Input::SetRoutes(routes) => {
                 self.desired = by_prefix(&routes);
                 if self.state == State::Established {
