@@ -114,6 +114,9 @@ pub struct Session {
     pub error_wait: Option<(u32, u32)>,
     /// Configured but administratively down.
     pub shutdown: bool,
+    /// BFD for the session (BIRD: `bfd on`, with [`BirdOptions::bfd`]; FRR: `neighbor X bfd`);
+    /// GoBGP has none.
+    pub bfd: bool,
 }
 
 impl Session {
@@ -128,6 +131,7 @@ impl Session {
             multihop: None,
             error_wait: None,
             shutdown: false,
+            bfd: false,
         }
     }
 
@@ -226,6 +230,21 @@ pub struct BirdOptions {
     pub direct_interfaces: Option<String>,
     /// Static unreachable routes, for [`Export::Static`].
     pub static_unreachable: Vec<IpNet>,
+    /// BIRD's `protocol bfd`, for sessions with [`Session::bfd`].
+    pub bfd: Option<BirdBfd>,
+}
+
+/// BIRD's BFD protocol: the timers on some interfaces and the neighbors it runs BFD with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BirdBfd {
+    /// Interfaces matching this pattern get these timers.
+    pub interfaces: String,
+    /// Minimum receive and transmit interval, in milliseconds.
+    pub interval_ms: u32,
+    /// Detection multiplier.
+    pub multiplier: u8,
+    /// Neighbors BFD runs with even without a BGP request (`neighbor ADDR;`).
+    pub neighbors: Vec<IpAddr>,
 }
 
 /// Options of the GoBGP config beyond the sessions.
@@ -294,6 +313,19 @@ impl Router {
                 IpNet::V6(_) => "ipv6",
             };
             let _ = writeln!(out, "protocol static {{ {f}; route {r} unreachable; }}");
+        }
+        if let Some(b) = &o.bfd {
+            let _ = writeln!(
+                out,
+                "protocol bfd {{\n  interface \"{}\" {{ min rx interval {ms} ms; min tx interval {ms} ms; multiplier {}; }};",
+                b.interfaces,
+                b.multiplier,
+                ms = b.interval_ms
+            );
+            for n in &b.neighbors {
+                let _ = writeln!(out, "  neighbor {n};");
+            }
+            out.push_str("}\n");
         }
         for g in &self.groups {
             let _ = writeln!(out, "template bgp {} {{", g.bird_template);
@@ -458,6 +490,9 @@ fn bird_session(out: &mut String, s: &Session) {
     if let Some((min, max)) = s.error_wait {
         let _ = writeln!(out, "  error wait time {min}, {max};");
     }
+    if s.bfd {
+        out.push_str("  bfd on;\n");
+    }
     for p in &s.families {
         let import = match p.import {
             Import::All => "all",
@@ -496,6 +531,9 @@ fn gobgp_check(name: &str, s: &Session) -> Result<(), RenderError> {
         if p.export == Export::Static {
             return Err(unsupported("static routes"));
         }
+    }
+    if s.bfd {
+        return Err(unsupported("BFD"));
     }
     Ok(())
 }
@@ -566,6 +604,9 @@ fn frr_session(
     }
     if let Some(m) = s.multihop {
         let _ = writeln!(out, " neighbor {name} ebgp-multihop {m}");
+    }
+    if s.bfd {
+        let _ = writeln!(out, " neighbor {name} bfd");
     }
     if s.shutdown {
         let _ = writeln!(out, " neighbor {name} shutdown");

@@ -12,7 +12,7 @@ use bgp_netns::{
     route, router, runtime, spec,
 };
 use ironlb_config::Community;
-use ironlb_lab::{BirdOptions, Neighbor};
+use ironlb_lab::{BirdBfd, BirdOptions, Neighbor};
 use ironlb_speaker::bgp::session::DownReason;
 use ironlb_speaker::bgp::{BgpSpeaker, State};
 
@@ -385,12 +385,19 @@ fn bird_bfd_comes_up_and_path_loss_drops_bgp_fast() {
         return;
     }
     let lab = Lab::new(TAG);
-    lab.names.start_bird(&format!(
-        "{}protocol bfd {{\n  interface \"ilbt-bgp-*\" {{ min rx interval 100 ms; min tx interval 100 ms; multiplier 3; }};\n  neighbor {S4};\n}}\n",
-        bird_conf(
-            &lab.names,
-            &[bird_peer("ironlb4", R4, ROUTER_AS, S4, "bfd on;")],
-        )
-    ));
+    let mut ours = peer("ironlb4", R4, S4);
+    ours.session.bfd = true;
+    lab.names
+        .start_bird(&router(ROUTER_AS, vec![ours]).bird(&BirdOptions {
+            log: Some(lab.names.dir.join("bird.log").display().to_string()),
+            direct_interfaces: Some("ilbt-bgp-*".into()),
+            bfd: Some(BirdBfd {
+                interfaces: "ilbt-bgp-*".into(),
+                interval_ms: 100,
+                multiplier: 3,
+                neighbors: vec![S4.parse().expect("address")],
+            }),
+            ..BirdOptions::default()
+        }));
     lab.run_child("bird_bfd_comes_up_and_path_loss_drops_bgp_fast");
 }
