@@ -348,17 +348,22 @@ impl Lab {
     }
 
     /// The node that took in an HTTP request from network namespace `from` to `host` (an IP,
-    /// `[v6]` for IPv6) within `seconds`, if one answered: asks the echo pod behind it who it
-    /// is. kube-proxy masquerades external traffic it forwards (Cluster policy), so the echo
-    /// sees the node's address; without that (Local policy) the echo pod's own node took it.
+    /// `[v6]` for IPv6), if one accepted the connection within `seconds` and answered: asks
+    /// the echo pod behind it who it is. kube-proxy masquerades external traffic it forwards
+    /// (Cluster policy), so the echo sees the node's address; without that (Local policy) the
+    /// echo pod's own node took it. The answer itself may take 2 s more (the echo forks a
+    /// shell per request, slow on a busy machine); a dead node never accepts.
     pub fn ingress_node(&self, from: &str, host: &str, seconds: &str) -> Option<String> {
+        let total = seconds.parse::<f64>().map_or(5.0, |s| s + 2.0).to_string();
         let out = self.exec_in(
             from,
             &[
                 "curl",
                 "-s",
-                "-m",
+                "--connect-timeout",
                 seconds,
+                "-m",
+                &total,
                 &format!("http://{host}/cgi-bin/who"),
             ],
         );
