@@ -30,7 +30,8 @@ enum Command {
     Config(config_cmd::ConfigCommand),
     /// Turn a MetalLB dump (legacy ConfigMap, or its metallb.io objects) into IronLB's ConfigMap.
     Migrate(migrate::MigrateArgs),
-    /// Run the lab: a real control plane and a simulated LAN on this machine.
+    /// Run the lab: a real Kubernetes cluster (IronLB installed from its image) on a LAN of
+    /// network namespaces on this machine.
     #[command(subcommand)]
     Lab(lab::LabCommand),
     /// Show who announces what: per LoadBalancer Service, or one node's view (--node).

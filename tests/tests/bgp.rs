@@ -9,14 +9,14 @@
 //! - `Local` policy: only the node with the endpoint announces, and the path follows the
 //!   endpoint to another node.
 //!
-//! The lab has no controller-manager, so the tests write the EndpointSlices themselves.
-//! They add the peers (the lab router, v4 and v6) and the pool `lab-bgp`
+//! Endpoints are echo pods (`Lab::endpoint_on`); the EndpointSlice controller makes the slices.
+//! The tests add the peers (the lab router, v4 and v6) and the pool `lab-bgp`
 //! (203.0.113.0/24, 2001:db8:2::/64, not auto-assigned) to the lab's ConfigMap `config`,
 //! keeping whatever it held (the layer-2 tests' pool stays), and put the original text
-//! back at the end, even on failure; Services and EndpointSlices in the namespace
-//! `bgp-test` are deleted too. The tests run one at a time. Needs root, the lab's BIRD
-//! router, and speakers built with BGP (`cargo build --workspace`; a lab started before
-//! the build keeps old speakers until `ironlb lab stop|start speaker NODE`).
+//! back at the end, even on failure; Services and their pods in the namespace `bgp-test` are
+//! deleted too. The tests run one at a time. Needs root, the lab's BIRD router, and the
+//! IronLB image of this checkout (`deploy/image/build.sh`; a lab started before the build
+//! keeps the image it loaded until `ironlb lab down`).
 
 use ironlb_tests::{Lab, ServiceGuard, lab, lb_service, ok};
 use std::collections::BTreeSet;
