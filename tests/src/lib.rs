@@ -319,32 +319,33 @@ impl Lab {
                 "--timeout=60s",
             ]));
         }
-        let keep: Vec<String> = pods.iter().map(|p| format!("metadata.name!={p}")).collect();
-        ok(&self.kubectl(&[
-            "-n",
-            namespace,
-            "delete",
-            "pod",
-            "-l",
-            &format!("app={service}"),
-            "--field-selector",
-            &keep.join(","),
-            "--grace-period=0",
-        ]));
+        self.delete_endpoints(namespace, service, &pods);
     }
 
     /// Deletes every endpoint (echo pod) of Service `namespace/service` and waits until they
     /// are gone.
     pub fn remove_endpoints(&self, namespace: &str, service: &str) {
-        ok(&self.kubectl(&[
+        self.delete_endpoints(namespace, service, &[]);
+    }
+
+    /// Deletes the echo pods of `namespace/service` but those named in `keep`, and waits.
+    fn delete_endpoints(&self, namespace: &str, service: &str, keep: &[String]) {
+        let label = format!("app={service}");
+        let keep: Vec<String> = keep.iter().map(|p| format!("metadata.name!={p}")).collect();
+        let keep = keep.join(",");
+        let mut args = vec![
             "-n",
             namespace,
             "delete",
             "pod",
             "-l",
-            &format!("app={service}"),
+            &label,
             "--grace-period=0",
-        ]));
+        ];
+        if !keep.is_empty() {
+            args.extend(["--field-selector", &keep]);
+        }
+        ok(&self.kubectl(&args));
     }
 
     /// The node that took in an HTTP request from network namespace `from` to `host` (an IP,
