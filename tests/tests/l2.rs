@@ -356,6 +356,15 @@ fn killing_the_announcing_speaker_moves_the_ip_in_about_a_second() {
     assert_only_answerer(lab, vip, &second, "after failover");
 }
 
+/// Thaws a node's kubelet on drop.
+struct Thaw<'a>(&'a Lab, String);
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        self.0.freeze_kubelet(&self.1, false);
+    }
+}
+
 #[test]
 fn a_crashed_speaker_is_detected_and_its_ip_moves() {
     let _serial = serial();
@@ -369,6 +378,10 @@ fn a_crashed_speaker_is_detected_and_its_ip_moves() {
         unlabel: None,
         link: None,
     };
+    // The kubelet would restart the container within a second or two, sometimes before the
+    // others notice: frozen meanwhile, the speaker stays dead as on a hung node.
+    lab.freeze_kubelet(&first, true);
+    let _thaw = Thaw(lab, first.clone());
     let pid = lab
         .speaker_pid(&first)
         .unwrap_or_else(|| panic!("no speaker process on {first}"));
