@@ -15,7 +15,7 @@
 //! status IPs, Events, backoff, the metrics server) is the `ironlb-k8s` crate.
 
 pub mod bgp;
-pub(crate) mod election;
+pub mod election;
 pub mod gossip;
 pub mod k8s;
 pub mod l2;

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod seal;
+pub mod sim;
 pub mod wire;
 
 use crate::log_limit::{LogLimiter, LogLine};

@@ -1,0 +1,192 @@
+//! Gossip at scale, by simulation ([`ironlb_speaker::gossip::sim`]): for each size and
+//! loss rate, the time from a speaker's death until the first and until every other
+//! speaker declares it down (p50 / p99 over several deaths), the gossip bytes each
+//! speaker sends per second at steady state, false "down"s, and the host CPU the
+//! simulation took per simulated second (all nodes together). Then the memory foca holds
+//! per 1,000 members and the cost of the driver's per-datagram member-set rebuild.
+//!
+//! `cargo bench -p ironlb-speaker --bench gossip_sim` (full: 100, 1,000, 5,000 nodes ×
+//! 0 %, 1 %, 5 % loss). `IRONLB_SIM_NODES=100,1000 IRONLB_SIM_LOSS=0,0.05
+//! IRONLB_SIM_DEATHS=5` narrows it. Prints Markdown tables.
+
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
+use foca::{Foca, Member};
+use ironlb_speaker::gossip::lan_config;
+use ironlb_speaker::gossip::sim::{Sim, SimConfig, node_id};
+use ironlb_speaker::gossip::wire::WireCodec;
+use rand_core::SeedableRng;
+use rand_xorshift::XorShiftRng;
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+#[global_allocator]
+static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
+
+fn list<T: std::str::FromStr>(var: &str, default: &[T]) -> Vec<T>
+where
+    T: Clone,
+{
+    std::env::var(var)
+        .ok()
+        .map(|v| v.split(',').filter_map(|x| x.trim().parse().ok()).collect())
+        .unwrap_or_else(|| default.to_vec())
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0}", d.as_secs_f64() * 1000.0)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Option<Duration> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    Some(sorted[i])
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else is read from the arguments.
+    let sizes: Vec<usize> = list("IRONLB_SIM_NODES", &[100, 1000, 5000]);
+    let losses: Vec<f64> = list("IRONLB_SIM_LOSS", &[0.0, 0.01, 0.05]);
+    let deaths: Vec<usize> = list("IRONLB_SIM_DEATHS", &[10]);
+    let deaths = deaths.first().copied().unwrap_or(10);
+    let c = lan_config();
+    println!(
+        "foca config (gossip::lan_config): probe {:?}, rtt {:?}, indirect {}, suspect→down {:?}, \
+         gossip every {:?} to {}, max_transmissions {}, max packet {}",
+        c.probe_period,
+        c.probe_rtt,
+        c.num_indirect_probes,
+        c.suspect_to_down_after,
+        c.periodic_gossip.as_ref().map(|p| p.frequency).unwrap_or_default(),
+        c.periodic_gossip.as_ref().map_or(0, |p| p.num_members.get()),
+        c.max_transmissions,
+        c.max_packet_size,
+    );
+    println!();
+    println!(
+        "| nodes | loss | deaths | first down p50 / p99 (ms) | all down p50 / p99 (ms) | not all by 5 s | \
+         bytes/node/s | datagrams/node/s | false downs | host CPU s per simulated s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for &n in &sizes {
+        for &loss in &losses {
+            run(n, loss, deaths);
+        }
+    }
+    println!();
+    members_memory(&sizes);
+    println!();
+    member_set_rebuild(&sizes);
+}
+
+fn run(n: usize, loss: f64, deaths: usize) {
+    let cpu = Instant::now();
+    let mut sim = Sim::new(SimConfig::lan(n, loss, 0x1e0_1b + n as u64));
+    let warm = Duration::from_secs(1);
+    let window = Duration::from_secs(1);
+    sim.run_until(warm);
+    let before: Vec<(u64, u64)> = (0..n).map(|i| (sim.bytes_sent_by(i), sim.sent_by(i))).collect();
+    sim.run_until(warm + window);
+    let (bytes, dgrams) = (0..n).fold((0u64, 0u64), |(b, d), i| {
+        (b + sim.bytes_sent_by(i) - before[i].0, d + sim.sent_by(i) - before[i].1)
+    });
+    let per_s = |x: u64| x as f64 / n as f64 / window.as_secs_f64();
+    let mut first = Vec::new();
+    let mut all = Vec::new();
+    let mut timeouts = 0;
+    let mut victim = 1usize;
+    for _ in 0..deaths.min(n.saturating_sub(2)) {
+        victim = (victim * 7919 + 13) % n;
+        while !sim.is_alive(victim) {
+            victim = (victim + 1) % n;
+        }
+        let d = sim.kill_and_watch(victim, Duration::from_secs(5));
+        first.extend(d.first);
+        match d.all {
+            Some(t) => all.push(t),
+            None => timeouts += 1,
+        }
+        let next = sim.now() + Duration::from_millis(300);
+        sim.run_until(next);
+    }
+    first.sort();
+    all.sort();
+    let false_downs = sim
+        .downs()
+        .iter()
+        .filter(|&&(o, m, _)| sim.is_alive(m) && sim.is_alive(o))
+        .count();
+    let show = |v: &[Duration]| match (pct(v, 0.5), pct(v, 0.99)) {
+        (Some(a), Some(b)) => format!("{} / {}", ms(a), ms(b)),
+        _ => "—".into(),
+    };
+    let cpu = cpu.elapsed().as_secs_f64() / sim.now().as_secs_f64();
+    println!(
+        "| {n} | {:.0} % | {} | {} | {} | {timeouts} | {:.0} | {:.0} | {false_downs} | {cpu:.2} |",
+        loss * 100.0,
+        first.len().max(all.len() + timeouts),
+        show(&first),
+        show(&all),
+        per_s(bytes),
+        per_s(dgrams),
+    );
+}
+
+/// Heap bytes one speaker's foca holds per 1,000 members (counting allocator).
+fn members_memory(sizes: &[usize]) {
+    println!("| members | foca heap (KiB) | per 1k members (KiB) |");
+    println!("|---|---|---|");
+    for &n in sizes {
+        let (foca, bytes) = counting_alloc::heap_of(|| {
+            let mut foca = Foca::new(
+                node_id(0),
+                lan_config(),
+                XorShiftRng::from_seed([7; 16]),
+                WireCodec,
+            );
+            let mut rt = foca::AccumulatingRuntime::new();
+            let _ = foca.apply_many((1..n).map(|j| Member::alive(node_id(j))), false, &mut rt);
+            foca
+        });
+        println!(
+            "| {n} | {:.0} | {:.0} |",
+            bytes as f64 / 1024.0,
+            bytes as f64 / 1024.0 / n as f64 * 1000.0
+        );
+        drop(foca);
+    }
+}
+
+/// What the speaker's gossip task spends per event on publishing the member set: before
+/// the fix it rebuilt a `BTreeSet<String>` of every member after every datagram and timer.
+fn member_set_rebuild(sizes: &[usize]) {
+    println!("| members | member-set rebuild per event (µs) |");
+    println!("|---|---|");
+    for &n in sizes {
+        let mut foca = Foca::new(
+            node_id(0),
+            lan_config(),
+            XorShiftRng::from_seed([7; 16]),
+            WireCodec,
+        );
+        let mut rt = foca::AccumulatingRuntime::new();
+        let _ = foca.apply_many((1..n).map(|j| Member::alive(node_id(j))), false, &mut rt);
+        let rounds = (2_000_000 / n).max(10);
+        let t = Instant::now();
+        for _ in 0..rounds {
+            let live: BTreeSet<String> = foca
+                .iter_members()
+                .map(|m| m.id().name.clone())
+                .chain(std::iter::once("node-00000".to_string()))
+                .collect();
+            std::hint::black_box(live);
+        }
+        println!(
+            "| {n} | {:.1} |",
+            t.elapsed().as_secs_f64() * 1e6 / rounds as f64
+        );
+    }
+}
