@@ -667,6 +667,67 @@ mod tests {
         }
 
         #[test]
+        fn local_winners_follow_the_rule_stated_on_elect(
+            (nodes, services) in arb_view(),
+            ready in proptest::collection::vec(proptest::collection::btree_set(0usize..8, 0..4), 1..8),
+        ) {
+            // Give Services Local policy with arbitrary ready sets (some empty, some naming
+            // no known node), then check each winner against the rule by brute force over
+            // every node: in all holders' sets if any node is, else in any.
+            let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+            let services: Vec<ServiceView> = services
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut s)| {
+                    if let Some(set) = ready.get(i) {
+                        s.policy = TrafficPolicy::Local {
+                            ready_nodes: set
+                                .iter()
+                                .map(|k| names.get(*k).cloned().unwrap_or_else(|| format!("gone{k}")))
+                                .collect(),
+                        };
+                    }
+                    s
+                })
+                .collect();
+            let r = elect(&config(), &nodes, &services);
+            let mut by_ip: BTreeMap<IpAddr, Vec<&ServiceView>> = BTreeMap::new();
+            for s in &services {
+                for ip in &s.ips {
+                    by_ip.entry(*ip).or_default().push(s);
+                }
+            }
+            for (ip, holders) in by_ip {
+                let locals: Vec<&BTreeSet<String>> = holders
+                    .iter()
+                    .filter_map(|s| match &s.policy {
+                        TrafficPolicy::Local { ready_nodes } => Some(ready_nodes),
+                        TrafficPolicy::Cluster => None,
+                    })
+                    .collect();
+                let all: Vec<&str> = names
+                    .iter()
+                    .filter(|n| locals.iter().all(|l| l.contains(*n)))
+                    .map(String::as_str)
+                    .collect();
+                let eligible: Vec<&str> = if all.is_empty() {
+                    names
+                        .iter()
+                        .filter(|n| locals.iter().any(|l| l.contains(*n)))
+                        .map(String::as_str)
+                        .collect()
+                } else {
+                    all
+                };
+                let want = eligible
+                    .iter()
+                    .copied()
+                    .max_by(|a, b| score(a, ip).cmp(&score(b, ip)).then_with(|| b.cmp(a)));
+                prop_assert_eq!(r.get(&ip).map(|w| w.node.as_str()), want, "{}", ip);
+            }
+        }
+
+        #[test]
         fn all_services_ips_in_layer2_pools_get_a_winner((nodes, services) in arb_view()) {
             let r = elect(&config(), &nodes, &services);
             for s in &services {

@@ -492,6 +492,16 @@ mod tests {
     }
 
     #[test]
+    fn a_cluster_larger_than_one_datagram_of_members_runs() {
+        // 100 members do not fit one 1,400-byte feed: foca fills datagrams until the codec
+        // says no room (it used to panic instead).
+        let mut sim = Sim::new(SimConfig::lan(100, 0.0, 5));
+        sim.run_until(Duration::from_millis(300));
+        assert_eq!(sim.errors(), 0);
+        assert!(sim.traffic().delivered > 0);
+    }
+
+    #[test]
     fn every_datagram_is_accounted_for_once() {
         let mut sim = Sim::new(SimConfig::lan(8, 0.05, 7));
         sim.run_until(Duration::from_millis(500));
