@@ -52,10 +52,10 @@ fn main() {
     let losses: Vec<f64> = list("IRONLB_SIM_LOSS", &[0.0, 0.01, 0.05]);
     let deaths: Vec<usize> = list("IRONLB_SIM_DEATHS", &[10]);
     let deaths = deaths.first().copied().unwrap_or(10);
-    let c = lan_config();
+    let c = lan_config(8);
     println!(
-        "foca config (gossip::lan_config): probe {:?}, rtt {:?}, indirect {}, suspect→down {:?}, \
-         gossip every {:?} to {}, max_transmissions {}, max packet {}",
+        "foca config (gossip::lan_config(n)): probe {:?}, rtt {:?}, indirect {}, suspect→down {:?}, \
+         gossip every {:?} to {}, max_transmissions {} (8 nodes; {} at 100, {} at 1,000, {} at 5,000), max packet {}",
         c.probe_period,
         c.probe_rtt,
         c.num_indirect_probes,
@@ -63,17 +63,23 @@ fn main() {
         c.periodic_gossip.as_ref().map(|p| p.frequency).unwrap_or_default(),
         c.periodic_gossip.as_ref().map_or(0, |p| p.num_members.get()),
         c.max_transmissions,
+        lan_config(100).max_transmissions,
+        lan_config(1000).max_transmissions,
+        lan_config(5000).max_transmissions,
         c.max_packet_size,
     );
     println!();
     println!(
-        "| nodes | loss | deaths | first down p50 / p99 (ms) | all down p50 / p99 (ms) | not all by 5 s | \
-         bytes/node/s | datagrams/node/s | false downs | host CPU s per simulated s |"
+        "| nodes | loss | updates sent | deaths | first down p50 / p99 (ms) | all down p50 / p99 (ms) | not all by 5 s | \
+         bytes/node/s | datagrams/node/s | falsely down: members / observers | host CPU s per simulated s |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &sizes {
         for &loss in &losses {
-            run(n, loss, deaths);
+            // Before: dissemination sized for 8 speakers whatever the size.
+            for sized in [8, n] {
+                run(n, loss, deaths, sized);
+            }
         }
     }
     println!();
@@ -82,9 +88,12 @@ fn main() {
     member_set_rebuild(&sizes);
 }
 
-fn run(n: usize, loss: f64, deaths: usize) {
+fn run(n: usize, loss: f64, deaths: usize, sized: usize) {
     let cpu = Instant::now();
-    let mut sim = Sim::new(SimConfig::lan(n, loss, 0x1e0_1b + n as u64));
+    let mut config = SimConfig::lan(n, loss, 0x1e0_1b + n as u64);
+    config.foca = lan_config(sized);
+    let max_tx = config.foca.max_transmissions;
+    let mut sim = Sim::new(config);
     let warm = Duration::from_secs(1);
     let window = Duration::from_secs(1);
     sim.run_until(warm);
@@ -114,24 +123,28 @@ fn run(n: usize, loss: f64, deaths: usize) {
     }
     first.sort();
     all.sort();
-    let false_downs = sim
+    let false_pairs: Vec<(usize, usize)> = sim
         .downs()
         .iter()
         .filter(|&&(o, m, _)| sim.is_alive(m) && sim.is_alive(o))
-        .count();
+        .map(|&(o, m, _)| (o, m))
+        .collect();
+    let false_members: BTreeSet<usize> = false_pairs.iter().map(|p| p.1).collect();
     let show = |v: &[Duration]| match (pct(v, 0.5), pct(v, 0.99)) {
         (Some(a), Some(b)) => format!("{} / {}", ms(a), ms(b)),
         _ => "—".into(),
     };
     let cpu = cpu.elapsed().as_secs_f64() / sim.now().as_secs_f64();
     println!(
-        "| {n} | {:.0} % | {} | {} | {} | {timeouts} | {:.0} | {:.0} | {false_downs} | {cpu:.2} |",
+        "| {n} | {:.0} % | {max_tx}× | {} | {} | {} | {timeouts} | {:.0} | {:.0} | {} / {} | {cpu:.2} |",
         loss * 100.0,
         first.len().max(all.len() + timeouts),
         show(&first),
         show(&all),
         per_s(bytes),
         per_s(dgrams),
+        false_members.len(),
+        false_pairs.len(),
     );
 }
 
@@ -143,7 +156,7 @@ fn members_memory(sizes: &[usize]) {
         let (foca, bytes) = counting_alloc::heap_of(|| {
             let mut foca = Foca::new(
                 node_id(0),
-                lan_config(),
+                lan_config(n),
                 XorShiftRng::from_seed([7; 16]),
                 WireCodec,
             );
@@ -168,7 +181,7 @@ fn member_set_rebuild(sizes: &[usize]) {
     for &n in sizes {
         let mut foca = Foca::new(
             node_id(0),
-            lan_config(),
+            lan_config(n),
             XorShiftRng::from_seed([7; 16]),
             WireCodec,
         );

@@ -116,12 +116,21 @@ pub struct GossipOptions {
     pub advertise: SocketAddr,
 }
 
-/// Foca tuned for a LAN: probe every 50 ms with a 25 ms round trip, declare a suspect
-/// down after 250 ms, gossip every 50 ms. A dead speaker is declared down within about
-/// 0.3–0.5 s. Probing fast only makes suspicion start early; the 250 ms suspicion is what
-/// a stalled speaker has to refute in, so a speaker stalled for less stays a member.
-pub fn lan_config() -> Config {
-    let mut c = Config::new_lan(NonZeroU32::MIN.saturating_add(7));
+/// Foca tuned for a LAN of `cluster_size` speakers: probe every 50 ms with a 25 ms round
+/// trip, declare a suspect down after 250 ms, gossip every 50 ms. A dead speaker is
+/// declared down within about 0.3–0.5 s. Probing fast only makes suspicion start early;
+/// the 250 ms suspicion is what a stalled speaker has to refute in, so a speaker stalled
+/// for less stays a member.
+///
+/// Each update is passed on `4 × log10(size + 1)` times (memberlist's rule, foca's
+/// `new_lan`), at least as for 8 speakers: sized for 8 at any size, an update died out
+/// before it reached every speaker of 100, and the rest learnt of a death only by
+/// probing the dead one themselves, seconds later (docs/PERFORMANCE.md, "Scale by
+/// simulation"). Only this count depends on the size, so [`Foca::set_config`] accepts
+/// the change at run time.
+pub fn lan_config(cluster_size: usize) -> Config {
+    let size = u32::try_from(cluster_size).unwrap_or(u32::MAX).max(8);
+    let mut c = Config::new_lan(NonZeroU32::new(size).unwrap_or(NonZeroU32::MAX));
     c.probe_period = Duration::from_millis(50);
     c.probe_rtt = Duration::from_millis(25);
     c.num_indirect_probes = NonZeroUsize::MIN.saturating_add(1);
@@ -194,7 +203,7 @@ pub async fn spawn(
         .fill(&mut seed)
         .map_err(|_| seal::SealError::Random)?;
     let rng = <XorShiftRng as rand_core::SeedableRng>::from_seed(seed);
-    let foca = Foca::new(me, lan_config(), rng, WireCodec);
+    let foca = Foca::new(me, lan_config(1), rng, WireCodec);
     let (peers_tx, peers_rx) = watch::channel(BTreeMap::new());
     let (members_tx, members_rx) = watch::channel(BTreeSet::from([opts.name.clone()]));
     let task = tokio::spawn(run(foca, socket, sealer, peers_rx, members_tx, refused));
@@ -260,6 +269,8 @@ async fn run(
     let mut buf = vec![0u8; 65_536];
     let mut reannounce = tokio::time::interval(Duration::from_millis(500));
     let me = foca.identity().name.clone();
+    // What `foca` was configured with (it has no getter); spawn sizes it for one.
+    let mut max_tx = lan_config(1).max_transmissions;
     loop {
         let next = timers
             .next_deadline()
@@ -287,7 +298,16 @@ async fn run(
                 if changed.is_err() {
                     break;
                 }
-                announce_missing(&mut foca, &peers.borrow_and_update(), &me, &mut rt);
+                let peers = peers.borrow_and_update();
+                // Size the dissemination to the cluster (the speakers of every node).
+                let sized = lan_config(peers.len());
+                if sized.max_transmissions != max_tx {
+                    max_tx = sized.max_transmissions;
+                    if let Err(e) = foca.set_config(sized) {
+                        warn!(error = %e, "cannot resize the gossip configuration");
+                    }
+                }
+                announce_missing(&mut foca, &peers, &me, &mut rt);
             }
             _ = reannounce.tick() => {
                 announce_missing(&mut foca, &peers.borrow(), &me, &mut rt);
@@ -382,6 +402,24 @@ mod tests {
 
     fn refused() -> IntCounterVec {
         IntCounterVec::new(prometheus::Opts::new("refused", "test"), &["reason"]).unwrap()
+    }
+
+    #[test]
+    fn dissemination_grows_with_the_cluster_and_can_change_at_run_time() {
+        let tx = |n| lan_config(n).max_transmissions.get();
+        assert_eq!(tx(1), tx(8));
+        assert!(tx(8) < tx(100) && tx(100) < tx(1000) && tx(1000) < tx(5000));
+        let mut foca = Foca::new(
+            NodeId {
+                name: "a".into(),
+                addr: "127.0.0.1:7946".parse().unwrap(),
+                bump: 0,
+            },
+            lan_config(1),
+            <XorShiftRng as rand_core::SeedableRng>::from_seed([1; 16]),
+            WireCodec,
+        );
+        foca.set_config(lan_config(5000)).unwrap();
     }
 
     #[test]

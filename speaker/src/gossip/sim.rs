@@ -62,7 +62,8 @@ pub struct SimConfig {
 }
 
 impl SimConfig {
-    /// `nodes` speakers on a LAN (0.2–0.5 ms one way), configured as the speaker is.
+    /// `nodes` speakers on a LAN (0.2–0.5 ms one way), configured as the speaker
+    /// configures a cluster of that size.
     pub fn lan(nodes: usize, loss: f64, seed: u64) -> Self {
         SimConfig {
             nodes,
@@ -71,7 +72,7 @@ impl SimConfig {
             jitter: Duration::from_micros(300),
             seed,
             seal: true,
-            foca: super::lan_config(),
+            foca: super::lan_config(nodes),
         }
     }
 }
@@ -499,6 +500,20 @@ mod tests {
         sim.run_until(Duration::from_millis(300));
         assert_eq!(sim.errors(), 0);
         assert!(sim.traffic().delivered > 0);
+    }
+
+    #[test]
+    fn at_100_nodes_every_node_hears_of_a_death_by_gossip() {
+        // With dissemination sized for 8 speakers, most deaths were still unknown to some
+        // of 100 after seconds; sized for the cluster, all know within the bound.
+        let mut sim = Sim::new(SimConfig::lan(100, 0.0, 11));
+        sim.run_until(Duration::from_millis(500));
+        for victim in [17, 64] {
+            let d = sim.kill_and_watch(victim, Duration::from_secs(5));
+            assert_eq!(d.missing, 0, "{d:?}");
+            assert!(d.all.unwrap() <= bound(&sim.config.foca), "{d:?}");
+        }
+        assert_eq!(sim.errors(), 0);
     }
 
     #[test]
