@@ -76,7 +76,9 @@ fn services(count: usize, nodes: usize, local: bool) -> Vec<ServiceView> {
             ips: vec![IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i as u32))],
             policy: if local {
                 TrafficPolicy::Local {
-                    ready_nodes: (0..3).map(|k| node_name((i * 7 + k * 13) % nodes)).collect(),
+                    ready_nodes: (0..3)
+                        .map(|k| node_name((i * 7 + k * 13) % nodes))
+                        .collect(),
                 }
             } else {
                 TrafficPolicy::Cluster
@@ -142,9 +144,11 @@ fn bench(c: &mut Criterion) {
                 election_before::elect(&cfg, &ns, &svcs),
                 "the fixes changed an answer"
             );
-            g.bench_with_input(BenchmarkId::new(format!("after/{policy}"), &id), &svcs, |b, svcs| {
-                b.iter(|| black_box(election::elect(&cfg, &ns, svcs)))
-            });
+            g.bench_with_input(
+                BenchmarkId::new(format!("after/{policy}"), &id),
+                &svcs,
+                |b, svcs| b.iter(|| black_box(election::elect(&cfg, &ns, svcs))),
+            );
             // Before is linear in Services: measured at 10k only to keep the run short.
             if s <= 10_000 {
                 g.bench_with_input(

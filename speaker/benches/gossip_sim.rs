@@ -7,7 +7,8 @@
 //!
 //! `cargo bench -p ironlb-speaker --bench gossip_sim` (full: 100, 1,000, 5,000 nodes ×
 //! 0 %, 1 %, 5 % loss). `IRONLB_SIM_NODES=100,1000 IRONLB_SIM_LOSS=0,0.05
-//! IRONLB_SIM_DEATHS=5` narrows it. Prints Markdown tables.
+//! IRONLB_SIM_DEATHS=5 IRONLB_SIM_DEADLINE_MS=3000 IRONLB_SIM_BEFORE=0` narrows it (the
+//! last skips the rows with dissemination sized for 8). Prints Markdown tables.
 
 #[path = "support/counting_alloc.rs"]
 mod counting_alloc;
@@ -24,9 +25,9 @@ use std::time::{Duration, Instant};
 #[global_allocator]
 static ALLOC: counting_alloc::Counting = counting_alloc::Counting;
 
-fn list<T: std::str::FromStr>(var: &str, default: &[T]) -> Vec<T>
+fn list<T>(var: &str, default: &[T]) -> Vec<T>
 where
-    T: Clone,
+    T: std::str::FromStr + Clone,
 {
     std::env::var(var)
         .ok()
@@ -36,6 +37,12 @@ where
 
 fn ms(d: Duration) -> String {
     format!("{:.0}", d.as_secs_f64() * 1000.0)
+}
+
+/// How long to wait for every node to learn of a death (`IRONLB_SIM_DEADLINE_MS`, 5 s).
+fn deadline() -> Duration {
+    let ms = list("IRONLB_SIM_DEADLINE_MS", &[5000u64]);
+    Duration::from_millis(ms.first().copied().unwrap_or(5000))
 }
 
 fn pct(sorted: &[Duration], p: f64) -> Option<Duration> {
@@ -60,8 +67,13 @@ fn main() {
         c.probe_rtt,
         c.num_indirect_probes,
         c.suspect_to_down_after,
-        c.periodic_gossip.as_ref().map(|p| p.frequency).unwrap_or_default(),
-        c.periodic_gossip.as_ref().map_or(0, |p| p.num_members.get()),
+        c.periodic_gossip
+            .as_ref()
+            .map(|p| p.frequency)
+            .unwrap_or_default(),
+        c.periodic_gossip
+            .as_ref()
+            .map_or(0, |p| p.num_members.get()),
         c.max_transmissions,
         lan_config(100).max_transmissions,
         lan_config(1000).max_transmissions,
@@ -70,14 +82,18 @@ fn main() {
     );
     println!();
     println!(
-        "| nodes | loss | updates sent | deaths | first down p50 / p99 (ms) | all down p50 / p99 (ms) | not all by 5 s | \
+        "| nodes | loss | updates sent | deaths | first down p50 / p99 (ms) | all down p50 / p99 (ms) | not all by the deadline | \
          bytes/node/s | datagrams/node/s | falsely down: members / observers | host CPU s per simulated s |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for &n in &sizes {
         for &loss in &losses {
             // Before: dissemination sized for 8 speakers whatever the size.
+            let skip_before = std::env::var("IRONLB_SIM_BEFORE").is_ok_and(|v| v == "0");
             for sized in [8, n] {
+                if sized != n && skip_before {
+                    continue;
+                }
                 run(n, loss, deaths, sized);
             }
         }
@@ -86,21 +102,69 @@ fn main() {
     members_memory(&sizes);
     println!();
     member_set_rebuild(&sizes);
+    println!();
+    addr_scan(&sizes);
+}
+
+/// Foca finds the member an update is about by a linear scan comparing
+/// `Identity::addr()` of each member with the update's: the cost of that scan with the
+/// node name as an owned `String` (two allocations per comparison, as before) and as an
+/// `Arc<str>` (a reference count), measured in one run.
+fn addr_scan(sizes: &[usize]) {
+    println!(
+        "| members | scan per applied update, String addr (µs) | Arc<str> addr (µs) | ratio |"
+    );
+    println!("|---|---|---|---|");
+    for &n in sizes {
+        let owned: Vec<String> = (0..n).map(|i| node_id(i).name.to_string()).collect();
+        let shared: Vec<std::sync::Arc<str>> = (0..n).map(|i| node_id(i).name).collect();
+        let rounds = (2_000_000 / n).max(10);
+        let (t_owned, t_shared) = {
+            let target = owned[n - 1].clone();
+            let t = Instant::now();
+            for _ in 0..rounds {
+                std::hint::black_box(owned.iter().position(|m| m.clone() == target.clone()));
+            }
+            let a = t.elapsed();
+            let target = std::sync::Arc::clone(&shared[n - 1]);
+            let t = Instant::now();
+            for _ in 0..rounds {
+                std::hint::black_box(
+                    shared
+                        .iter()
+                        .position(|m| std::sync::Arc::clone(m) == std::sync::Arc::clone(&target)),
+                );
+            }
+            (a, t.elapsed())
+        };
+        let us = |d: Duration| d.as_secs_f64() * 1e6 / rounds as f64;
+        println!(
+            "| {n} | {:.1} | {:.1} | {:.1} |",
+            us(t_owned),
+            us(t_shared),
+            us(t_owned) / us(t_shared)
+        );
+    }
 }
 
 fn run(n: usize, loss: f64, deaths: usize, sized: usize) {
     let cpu = Instant::now();
-    let mut config = SimConfig::lan(n, loss, 0x1e0_1b + n as u64);
+    let mut config = SimConfig::lan(n, loss, 0x0001_e01b + n as u64);
     config.foca = lan_config(sized);
     let max_tx = config.foca.max_transmissions;
     let mut sim = Sim::new(config);
     let warm = Duration::from_secs(1);
     let window = Duration::from_secs(1);
     sim.run_until(warm);
-    let before: Vec<(u64, u64)> = (0..n).map(|i| (sim.bytes_sent_by(i), sim.sent_by(i))).collect();
+    let before: Vec<(u64, u64)> = (0..n)
+        .map(|i| (sim.bytes_sent_by(i), sim.sent_by(i)))
+        .collect();
     sim.run_until(warm + window);
     let (bytes, dgrams) = (0..n).fold((0u64, 0u64), |(b, d), i| {
-        (b + sim.bytes_sent_by(i) - before[i].0, d + sim.sent_by(i) - before[i].1)
+        (
+            b + sim.bytes_sent_by(i) - before[i].0,
+            d + sim.sent_by(i) - before[i].1,
+        )
     });
     let per_s = |x: u64| x as f64 / n as f64 / window.as_secs_f64();
     let mut first = Vec::new();
@@ -112,7 +176,7 @@ fn run(n: usize, loss: f64, deaths: usize, sized: usize) {
         while !sim.is_alive(victim) {
             victim = (victim + 1) % n;
         }
-        let d = sim.kill_and_watch(victim, Duration::from_secs(5));
+        let d = sim.kill_and_watch(victim, deadline());
         first.extend(d.first);
         match d.all {
             Some(t) => all.push(t),
@@ -192,7 +256,7 @@ fn member_set_rebuild(sizes: &[usize]) {
         for _ in 0..rounds {
             let live: BTreeSet<String> = foca
                 .iter_members()
-                .map(|m| m.id().name.clone())
+                .map(|m| m.id().name.to_string())
                 .chain(std::iter::once("node-00000".to_string()))
                 .collect();
             std::hint::black_box(live);

@@ -177,7 +177,10 @@ impl<'a> PoolNodes<'a> {
     fn get(&self, name: &'a str) -> Option<Candidate<'a>> {
         self.by_name
             .get_key_value(name)
-            .map(|(name, state)| Candidate { name, state: *state })
+            .map(|(name, state)| Candidate {
+                name,
+                state: *state,
+            })
     }
 
     /// The winner for `ip` when Services holding it have `Local` policy with these

@@ -30,6 +30,7 @@ use seal::{SealError, Sealer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
@@ -194,7 +195,7 @@ pub async fn spawn(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| (d.as_secs() & 0xffff) as u16);
     let me = NodeId {
-        name: opts.name.clone(),
+        name: opts.name.as_str().into(),
         addr: opts.advertise,
         bump,
     };
@@ -268,7 +269,7 @@ async fn run(
     };
     let mut buf = vec![0u8; 65_536];
     let mut reannounce = tokio::time::interval(Duration::from_millis(500));
-    let me = foca.identity().name.clone();
+    let me = foca.identity().name.to_string();
     // What `foca` was configured with (it has no getter); spawn sizes it for one.
     let mut max_tx = lan_config(1).max_transmissions;
     loop {
@@ -321,7 +322,7 @@ async fn run(
         }
         let live: BTreeSet<String> = foca
             .iter_members()
-            .map(|m| m.id().name.clone())
+            .map(|m| m.id().name.to_string())
             .chain(std::iter::once(me.clone()))
             .collect();
         members.send_if_modified(|cur| {
@@ -331,7 +332,12 @@ async fn run(
             // The changes, not the whole set: at 5,000 members the set is a 100 kB line.
             let joined: Vec<&String> = live.difference(cur).collect();
             let left: Vec<&String> = cur.difference(&live).collect();
-            info!(members = live.len(), ?joined, ?left, "gossip membership changed");
+            info!(
+                members = live.len(),
+                ?joined,
+                ?left,
+                "gossip membership changed"
+            );
             *cur = live;
             true
         });
@@ -347,18 +353,18 @@ fn announce_missing(
     rt: &mut AccumulatingRuntime<NodeId>,
 ) {
     // Borrowed names: this runs every 500 ms and need not copy every member's name.
-    let known: BTreeSet<&str> = foca.iter_members().map(|m| m.id().name.as_str()).collect();
+    let known: BTreeSet<&str> = foca.iter_members().map(|m| &*m.id().name).collect();
     let missing: Vec<NodeId> = peers
         .iter()
         .filter(|(name, _)| name.as_str() != me && !known.contains(name.as_str()))
         .map(|(name, addr)| NodeId {
-            name: name.clone(),
+            name: name.as_str().into(),
             addr: *addr,
             bump: 0,
         })
         .collect();
     for dst in missing {
-        let name = dst.name.clone();
+        let name = Arc::clone(&dst.name);
         if let Err(e) = foca.announce(dst, &mut *rt) {
             debug!(peer = %name, error = %e, "announce failed");
         }

@@ -153,7 +153,7 @@ pub struct Sim {
 pub fn node_id(i: usize) -> NodeId {
     let i = u32::try_from(i).unwrap_or(u32::MAX) & 0x00ff_ffff;
     NodeId {
-        name: format!("node-{i:05}"),
+        name: format!("node-{i:05}").into(),
         addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0000 | i)), super::PORT),
         bump: 0,
     }

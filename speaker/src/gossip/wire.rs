@@ -18,14 +18,17 @@
 use bytes::{Buf, BufMut};
 use foca::{Codec, Header, Identity, Member, Message, State};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 /// A speaker in the gossip cluster: its node name (the unique address), where it
 /// listens, and a bump that lets it rejoin under the same name after being declared
 /// down.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId {
-    /// The Kubernetes node name.
-    pub name: String,
+    /// The Kubernetes node name. Shared, not owned: foca compares members by
+    /// [`Identity::addr`] in a linear scan for every update it applies (one per member
+    /// in each datagram), and an owned `String` cost two allocations per comparison.
+    pub name: Arc<str>,
     /// UDP address of its gossip socket.
     pub addr: SocketAddr,
     /// Rejoin counter.
@@ -33,7 +36,7 @@ pub struct NodeId {
 }
 
 impl Identity for NodeId {
-    type Addr = String;
+    type Addr = Arc<str>;
 
     fn renew(&self) -> Option<Self> {
         Some(NodeId {
@@ -42,8 +45,8 @@ impl Identity for NodeId {
         })
     }
 
-    fn addr(&self) -> String {
-        self.name.clone()
+    fn addr(&self) -> Arc<str> {
+        Arc::clone(&self.name)
     }
 
     fn win_addr_conflict(&self, adversary: &Self) -> bool {
@@ -167,7 +170,7 @@ pub fn get_id(buf: &mut impl Buf) -> Result<NodeId, WireError> {
     let port = get_u16(buf)?;
     let bump = get_u16(buf)?;
     Ok(NodeId {
-        name,
+        name: name.into(),
         addr: SocketAddr::new(ip, port),
         bump,
     })
