@@ -229,6 +229,10 @@ restart_kube_proxies() {
   local n
   for n in $(node_list); do
     stop_proc "kube-proxy-$n"
+    # A restarted kube-proxy (nftables mode) trusts the chains it finds and was seen to leave
+    # an endpoint chain empty: it starts from no tables at all.
+    nsx "$n" nft delete table ip kube-proxy 2>/dev/null || true
+    nsx "$n" nft delete table ip6 kube-proxy 2>/dev/null || true
     spawn_node "kube-proxy-$n" "$n" "$BIN/kube-proxy" --config="$(node_dir "$n")/kube-proxy.yaml"
   done
 }
