@@ -20,11 +20,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 /// The node label that removes a node from external load balancing.
-pub(crate) const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
 
 /// What the election needs to know about one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct NodeView {
+pub struct NodeView {
     /// `metadata.name`.
     pub name: String,
     /// The node's labels (for pool node selectors and the exclude label).
@@ -37,14 +37,14 @@ pub(crate) struct NodeView {
 
 impl NodeView {
     /// Whether the node may announce anything at all (before pool and endpoint rules).
-    pub(crate) fn can_announce(&self) -> bool {
+    pub fn can_announce(&self) -> bool {
         self.ready && self.live && !self.labels.contains_key(EXCLUDE_LABEL)
     }
 }
 
 /// `spec.externalTrafficPolicy`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum TrafficPolicy {
+pub enum TrafficPolicy {
     /// Any eligible node may announce.
     Cluster,
     /// Only nodes in this set (those with a ready endpoint of the Service) may announce.
@@ -56,7 +56,7 @@ pub(crate) enum TrafficPolicy {
 
 /// What the election needs to know about one LoadBalancer Service.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ServiceView {
+pub struct ServiceView {
     /// The Service.
     pub key: ServiceKey,
     /// The IPs in its `status.loadBalancer.ingress`.
@@ -70,7 +70,7 @@ pub(crate) struct ServiceView {
 
 /// The outcome for one IP.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Winner {
+pub struct Winner {
     /// The node that announces the IP.
     pub node: String,
     /// The pool holding the IP.
@@ -84,26 +84,30 @@ pub(crate) struct Winner {
 /// Stable across processes, platforms and releases: FNV-1a 64 over the node name, a
 /// separator byte that cannot occur in a node name, and the address octets, then a
 /// 64-bit finaliser so that similar names do not get similar scores.
-pub(crate) fn score(node: &str, ip: IpAddr) -> u64 {
-    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = OFFSET;
-    let mut eat = |b: u8| {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(PRIME);
+pub fn score(node: &str, ip: IpAddr) -> u64 {
+    score_from(name_state(node), ip)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+fn fnv(h: u64, b: u8) -> u64 {
+    (h ^ u64::from(b)).wrapping_mul(FNV_PRIME)
+}
+
+/// The FNV state after the node name and the separator: the part of [`score`] that
+/// does not depend on the IP, computed once per node and election rather than once per
+/// (node, IP).
+fn name_state(node: &str) -> u64 {
+    fnv(node.bytes().fold(FNV_OFFSET, fnv), 0)
+}
+
+/// [`score`] from a node's [`name_state`].
+fn score_from(state: u64, ip: IpAddr) -> u64 {
+    let h = match ip {
+        IpAddr::V4(a) => a.octets().into_iter().fold(fnv(state, 4), fnv),
+        IpAddr::V6(a) => a.octets().into_iter().fold(fnv(state, 6), fnv),
     };
-    node.bytes().for_each(&mut eat);
-    eat(0);
-    match ip {
-        IpAddr::V4(a) => {
-            eat(4);
-            a.octets().into_iter().for_each(&mut eat);
-        }
-        IpAddr::V6(a) => {
-            eat(6);
-            a.octets().into_iter().for_each(&mut eat);
-        }
-    }
     fmix64(h)
 }
 
@@ -116,15 +120,89 @@ fn fmix64(mut k: u64) -> u64 {
     k ^ (k >> 33)
 }
 
+/// A node that may announce a pool's IPs, with its [`name_state`].
+#[derive(Clone, Copy)]
+struct Candidate<'a> {
+    name: &'a str,
+    state: u64,
+}
+
+/// The winner among `candidates` for `ip`: highest score, ties broken by the smaller
+/// name so that the answer never depends on iteration order. Each score is computed once.
+fn best<'a>(ip: IpAddr, candidates: impl IntoIterator<Item = Candidate<'a>>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (score_from(c.state, ip), std::cmp::Reverse(c.name)))
+        .max()
+        .map(|(_, std::cmp::Reverse(name))| name)
+}
+
 /// The winner among `candidates` for `ip`: highest [`score`], ties broken by the
 /// smaller name so that the answer never depends on iteration order.
-pub(crate) fn rank_first<'a, I>(ip: IpAddr, candidates: I) -> Option<&'a str>
+pub fn rank_first<'a, I>(ip: IpAddr, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
-    candidates
-        .into_iter()
-        .max_by(|a, b| score(a, ip).cmp(&score(b, ip)).then_with(|| b.cmp(a)))
+    best(
+        ip,
+        candidates.into_iter().map(|name| Candidate {
+            name,
+            state: name_state(name),
+        }),
+    )
+}
+
+/// The nodes that may announce one pool's IPs before endpoint rules: those that [can
+/// announce](NodeView::can_announce) and match its node selectors. The same for every IP
+/// of the pool, so computed once per pool and election.
+struct PoolNodes<'a> {
+    all: Vec<Candidate<'a>>,
+    by_name: BTreeMap<&'a str, u64>,
+}
+
+impl<'a> PoolNodes<'a> {
+    fn new(pool: &ironlb_config::Pool, nodes: &'a [NodeView]) -> Self {
+        let all: Vec<Candidate<'a>> = nodes
+            .iter()
+            .filter(|n| n.can_announce() && pool.node_matches(&n.labels))
+            .map(|n| Candidate {
+                name: n.name.as_str(),
+                state: name_state(&n.name),
+            })
+            .collect();
+        let by_name = all.iter().map(|c| (c.name, c.state)).collect();
+        PoolNodes { all, by_name }
+    }
+
+    fn get(&self, name: &'a str) -> Option<Candidate<'a>> {
+        self.by_name
+            .get_key_value(name)
+            .map(|(name, state)| Candidate {
+                name,
+                state: *state,
+            })
+    }
+
+    /// The winner for `ip` when Services holding it have `Local` policy with these
+    /// ready-endpoint sets: a node in all of them, else a node in any. Walks the ready
+    /// sets (endpoints are few) rather than every node of the pool.
+    fn best_local(&self, ip: IpAddr, locals: &[&'a BTreeSet<String>]) -> Option<&'a str> {
+        let smallest = locals.iter().min_by_key(|r| r.len())?;
+        let in_all = smallest
+            .iter()
+            .filter(|n| locals.iter().all(|r| r.contains(*n)))
+            .filter_map(|n| self.get(n));
+        if let Some(w) = best(ip, in_all) {
+            return Some(w);
+        }
+        best(
+            ip,
+            locals
+                .iter()
+                .flat_map(|r| r.iter())
+                .filter_map(|n| self.get(n)),
+        )
+    }
 }
 
 /// Elects a node for every layer-2 IP held by a Service.
@@ -135,7 +213,11 @@ where
 /// `Local` policy, has a ready endpoint of every such Service — or, when no node has
 /// endpoints of all of them, of at least one (so a shared IP is still served). IPs with
 /// no eligible node are absent from the result: nobody announces them.
-pub(crate) fn elect(
+///
+/// Cost: O(IPs × eligible nodes) hashes for `Cluster` IPs (rendezvous hashing scores
+/// every candidate), O(IPs × ready endpoints' nodes) for `Local` ones, plus one pass
+/// over the nodes per pool (docs/PERFORMANCE.md, "Scale by simulation").
+pub fn elect(
     config: &Config,
     nodes: &[NodeView],
     services: &[ServiceView],
@@ -153,6 +235,7 @@ pub(crate) fn elect(
             }
         }
     }
+    let mut per_pool: BTreeMap<&str, PoolNodes<'_>> = BTreeMap::new();
     let mut out = BTreeMap::new();
     for (ip, holders) in by_ip {
         let Some(pool) = config.pool_of(ip) else {
@@ -161,10 +244,9 @@ pub(crate) fn elect(
         if pool.protocol != Protocol::Layer2 {
             continue;
         }
-        let base: Vec<&NodeView> = nodes
-            .iter()
-            .filter(|n| n.can_announce() && pool.node_matches(&n.labels))
-            .collect();
+        let base = per_pool
+            .entry(pool.name.0.as_str())
+            .or_insert_with(|| PoolNodes::new(pool, nodes));
         let locals: Vec<&BTreeSet<String>> = holders
             .iter()
             .filter_map(|s| match &s.policy {
@@ -172,24 +254,12 @@ pub(crate) fn elect(
                 TrafficPolicy::Cluster => None,
             })
             .collect();
-        let eligible: Vec<&str> = if locals.is_empty() {
-            base.iter().map(|n| n.name.as_str()).collect()
+        let winner = if locals.is_empty() {
+            best(ip, base.all.iter().copied())
         } else {
-            let all: Vec<&str> = base
-                .iter()
-                .filter(|n| locals.iter().all(|r| r.contains(&n.name)))
-                .map(|n| n.name.as_str())
-                .collect();
-            if all.is_empty() {
-                base.iter()
-                    .filter(|n| locals.iter().any(|r| r.contains(&n.name)))
-                    .map(|n| n.name.as_str())
-                    .collect()
-            } else {
-                all
-            }
+            base.best_local(ip, &locals)
         };
-        if let Some(node) = rank_first(ip, eligible) {
+        if let Some(node) = winner {
             let mut services: Vec<ServiceKey> = holders.iter().map(|s| s.key.clone()).collect();
             services.sort();
             out.insert(
@@ -596,6 +666,67 @@ mod tests {
                 let old = before.get(ip).map(|w| &w.node);
                 prop_assert!(old == Some(&w.node) || w.node == newcomer,
                     "{} moved from {:?} to {}", ip, old, w.node);
+            }
+        }
+
+        #[test]
+        fn local_winners_follow_the_rule_stated_on_elect(
+            (nodes, services) in arb_view(),
+            ready in proptest::collection::vec(proptest::collection::btree_set(0usize..8, 0..4), 1..8),
+        ) {
+            // Give Services Local policy with arbitrary ready sets (some empty, some naming
+            // no known node), then check each winner against the rule by brute force over
+            // every node: in all holders' sets if any node is, else in any.
+            let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+            let services: Vec<ServiceView> = services
+                .into_iter()
+                .enumerate()
+                .map(|(i, mut s)| {
+                    if let Some(set) = ready.get(i) {
+                        s.policy = TrafficPolicy::Local {
+                            ready_nodes: set
+                                .iter()
+                                .map(|k| names.get(*k).cloned().unwrap_or_else(|| format!("gone{k}")))
+                                .collect(),
+                        };
+                    }
+                    s
+                })
+                .collect();
+            let r = elect(&config(), &nodes, &services);
+            let mut by_ip: BTreeMap<IpAddr, Vec<&ServiceView>> = BTreeMap::new();
+            for s in &services {
+                for ip in &s.ips {
+                    by_ip.entry(*ip).or_default().push(s);
+                }
+            }
+            for (ip, holders) in by_ip {
+                let locals: Vec<&BTreeSet<String>> = holders
+                    .iter()
+                    .filter_map(|s| match &s.policy {
+                        TrafficPolicy::Local { ready_nodes } => Some(ready_nodes),
+                        TrafficPolicy::Cluster => None,
+                    })
+                    .collect();
+                let all: Vec<&str> = names
+                    .iter()
+                    .filter(|n| locals.iter().all(|l| l.contains(*n)))
+                    .map(String::as_str)
+                    .collect();
+                let eligible: Vec<&str> = if all.is_empty() {
+                    names
+                        .iter()
+                        .filter(|n| locals.iter().any(|l| l.contains(*n)))
+                        .map(String::as_str)
+                        .collect()
+                } else {
+                    all
+                };
+                let want = eligible
+                    .iter()
+                    .copied()
+                    .max_by(|a, b| score(a, ip).cmp(&score(b, ip)).then_with(|| b.cmp(a)));
+                prop_assert_eq!(r.get(&ip).map(|w| w.node.as_str()), want, "{}", ip);
             }
         }
 

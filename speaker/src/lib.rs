@@ -16,7 +16,7 @@
 
 pub mod bfd;
 pub mod bgp;
-pub(crate) mod election;
+pub mod election;
 pub mod gossip;
 pub mod k8s;
 pub mod l2;

@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod seal;
+pub mod sim;
 pub mod wire;
 
 use crate::log_limit::{LogLimiter, LogLine};
@@ -29,6 +30,7 @@ use seal::{SealError, Sealer};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
@@ -115,12 +117,21 @@ pub struct GossipOptions {
     pub advertise: SocketAddr,
 }
 
-/// Foca tuned for a LAN: probe every 50 ms with a 25 ms round trip, declare a suspect
-/// down after 250 ms, gossip every 50 ms. A dead speaker is declared down within about
-/// 0.3–0.5 s. Probing fast only makes suspicion start early; the 250 ms suspicion is what
-/// a stalled speaker has to refute in, so a speaker stalled for less stays a member.
-pub fn lan_config() -> Config {
-    let mut c = Config::new_lan(NonZeroU32::MIN.saturating_add(7));
+/// Foca tuned for a LAN of `cluster_size` speakers: probe every 50 ms with a 25 ms round
+/// trip, declare a suspect down after 250 ms, gossip every 50 ms. A dead speaker is
+/// declared down within about 0.3–0.5 s. Probing fast only makes suspicion start early;
+/// the 250 ms suspicion is what a stalled speaker has to refute in, so a speaker stalled
+/// for less stays a member.
+///
+/// Each update is passed on `4 × log10(size + 1)` times (memberlist's rule, foca's
+/// `new_lan`), at least as for 8 speakers: sized for 8 at any size, an update died out
+/// before it reached every speaker of 100, and the rest learnt of a death only by
+/// probing the dead one themselves, seconds later (docs/PERFORMANCE.md, "Scale by
+/// simulation"). Only this count depends on the size, so [`Foca::set_config`] accepts
+/// the change at run time.
+pub fn lan_config(cluster_size: usize) -> Config {
+    let size = u32::try_from(cluster_size).unwrap_or(u32::MAX).max(8);
+    let mut c = Config::new_lan(NonZeroU32::new(size).unwrap_or(NonZeroU32::MAX));
     c.probe_period = Duration::from_millis(50);
     c.probe_rtt = Duration::from_millis(25);
     c.num_indirect_probes = NonZeroUsize::MIN.saturating_add(1);
@@ -184,7 +195,7 @@ pub async fn spawn(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| (d.as_secs() & 0xffff) as u16);
     let me = NodeId {
-        name: opts.name.clone(),
+        name: opts.name.as_str().into(),
         addr: opts.advertise,
         bump,
     };
@@ -193,7 +204,7 @@ pub async fn spawn(
         .fill(&mut seed)
         .map_err(|_| seal::SealError::Random)?;
     let rng = <XorShiftRng as rand_core::SeedableRng>::from_seed(seed);
-    let foca = Foca::new(me, lan_config(), rng, WireCodec);
+    let foca = Foca::new(me, lan_config(1), rng, WireCodec);
     let (peers_tx, peers_rx) = watch::channel(BTreeMap::new());
     let (members_tx, members_rx) = watch::channel(BTreeSet::from([opts.name.clone()]));
     let task = tokio::spawn(run(foca, socket, sealer, peers_rx, members_tx, refused));
@@ -258,7 +269,9 @@ async fn run(
     };
     let mut buf = vec![0u8; 65_536];
     let mut reannounce = tokio::time::interval(Duration::from_millis(500));
-    let me = foca.identity().name.clone();
+    let me = foca.identity().name.to_string();
+    // What `foca` was configured with (it has no getter); spawn sizes it for one.
+    let mut max_tx = lan_config(1).max_transmissions;
     loop {
         let next = timers
             .next_deadline()
@@ -286,23 +299,45 @@ async fn run(
                 if changed.is_err() {
                     break;
                 }
-                announce_missing(&mut foca, &peers.borrow_and_update(), &me, &mut rt);
+                let peers = peers.borrow_and_update();
+                // Size the dissemination to the cluster (the speakers of every node).
+                let sized = lan_config(peers.len());
+                if sized.max_transmissions != max_tx {
+                    max_tx = sized.max_transmissions;
+                    if let Err(e) = foca.set_config(sized) {
+                        warn!(error = %e, "cannot resize the gossip configuration");
+                    }
+                }
+                announce_missing(&mut foca, &peers, &me, &mut rt);
             }
             _ = reannounce.tick() => {
                 announce_missing(&mut foca, &peers.borrow(), &me, &mut rt);
             }
         }
-        drain(&mut rt, &socket, &sealer, &mut timers).await;
+        // The member set changes only with a notification (up, down, renamed): rebuilding
+        // it after every datagram cost a String per member per event (per received
+        // datagram: 0.1 ms at 1,000 members; docs/PERFORMANCE.md, "Scale by simulation").
+        if !drain(&mut rt, &socket, &sealer, &mut timers).await {
+            continue;
+        }
         let live: BTreeSet<String> = foca
             .iter_members()
-            .map(|m| m.id().name.clone())
+            .map(|m| m.id().name.to_string())
             .chain(std::iter::once(me.clone()))
             .collect();
         members.send_if_modified(|cur| {
             if *cur == live {
                 return false;
             }
-            info!(members = ?live, "gossip membership changed");
+            // The changes, not the whole set: at 5,000 members the set is a 100 kB line.
+            let joined: Vec<&String> = live.difference(cur).collect();
+            let left: Vec<&String> = cur.difference(&live).collect();
+            info!(
+                members = live.len(),
+                ?joined,
+                ?left,
+                "gossip membership changed"
+            );
             *cur = live;
             true
         });
@@ -317,28 +352,33 @@ fn announce_missing(
     me: &str,
     rt: &mut AccumulatingRuntime<NodeId>,
 ) {
-    let known: BTreeSet<String> = foca.iter_members().map(|m| m.id().name.clone()).collect();
-    for (name, addr) in peers {
-        if name == me || known.contains(name) {
-            continue;
-        }
-        let dst = NodeId {
-            name: name.clone(),
+    // Borrowed names: this runs every 500 ms and need not copy every member's name.
+    let known: BTreeSet<&str> = foca.iter_members().map(|m| &*m.id().name).collect();
+    let missing: Vec<NodeId> = peers
+        .iter()
+        .filter(|(name, _)| name.as_str() != me && !known.contains(name.as_str()))
+        .map(|(name, addr)| NodeId {
+            name: name.as_str().into(),
             addr: *addr,
             bump: 0,
-        };
+        })
+        .collect();
+    for dst in missing {
+        let name = Arc::clone(&dst.name);
         if let Err(e) = foca.announce(dst, &mut *rt) {
             debug!(peer = %name, error = %e, "announce failed");
         }
     }
 }
 
+/// Sends, schedules and reads what foca asked for; true if foca notified anything (a
+/// member up, down or renamed, or this node's own state), so the member set may differ.
 async fn drain(
     rt: &mut AccumulatingRuntime<NodeId>,
     socket: &UdpSocket,
     sealer: &Sealer,
     timers: &mut Timers,
-) {
+) -> bool {
     while let Some((to, data)) = rt.to_send() {
         match sealer.seal(&data) {
             Ok(d) => {
@@ -355,7 +395,11 @@ async fn drain(
             .queue
             .insert((Instant::now() + after, timers.seq), timer);
     }
-    while rt.to_notify().is_some() {}
+    let mut notified = false;
+    while rt.to_notify().is_some() {
+        notified = true;
+    }
+    notified
 }
 
 #[cfg(test)]
@@ -364,6 +408,24 @@ mod tests {
 
     fn refused() -> IntCounterVec {
         IntCounterVec::new(prometheus::Opts::new("refused", "test"), &["reason"]).unwrap()
+    }
+
+    #[test]
+    fn dissemination_grows_with_the_cluster_and_can_change_at_run_time() {
+        let tx = |n| lan_config(n).max_transmissions.get();
+        assert_eq!(tx(1), tx(8));
+        assert!(tx(8) < tx(100) && tx(100) < tx(1000) && tx(1000) < tx(5000));
+        let mut foca = Foca::new(
+            NodeId {
+                name: "a".into(),
+                addr: "127.0.0.1:7946".parse().unwrap(),
+                bump: 0,
+            },
+            lan_config(1),
+            <XorShiftRng as rand_core::SeedableRng>::from_seed([1; 16]),
+            WireCodec,
+        );
+        foca.set_config(lan_config(5000)).unwrap();
     }
 
     #[test]

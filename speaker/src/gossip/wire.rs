@@ -18,14 +18,17 @@
 use bytes::{Buf, BufMut};
 use foca::{Codec, Header, Identity, Member, Message, State};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 
 /// A speaker in the gossip cluster: its node name (the unique address), where it
 /// listens, and a bump that lets it rejoin under the same name after being declared
 /// down.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct NodeId {
-    /// The Kubernetes node name.
-    pub name: String,
+    /// The Kubernetes node name. Shared, not owned: foca compares members by
+    /// [`Identity::addr`] in a linear scan for every update it applies (one per member
+    /// in each datagram), and an owned `String` cost two allocations per comparison.
+    pub name: Arc<str>,
     /// UDP address of its gossip socket.
     pub addr: SocketAddr,
     /// Rejoin counter.
@@ -33,7 +36,7 @@ pub struct NodeId {
 }
 
 impl Identity for NodeId {
-    type Addr = String;
+    type Addr = Arc<str>;
 
     fn renew(&self) -> Option<Self> {
         Some(NodeId {
@@ -42,8 +45,8 @@ impl Identity for NodeId {
         })
     }
 
-    fn addr(&self) -> String {
-        self.name.clone()
+    fn addr(&self) -> Arc<str> {
+        Arc::clone(&self.name)
     }
 
     fn win_addr_conflict(&self, adversary: &Self) -> bool {
@@ -70,6 +73,10 @@ pub enum WireError {
     /// An unknown member state.
     #[error("unknown member state {0}")]
     State(u8),
+    /// Not enough room left in the buffer to write the item; nothing was written. Foca
+    /// packs members into a datagram until this comes back.
+    #[error("no room left in the gossip datagram")]
+    NoRoom,
 }
 
 /// The codec foca uses to write and read messages.
@@ -94,10 +101,30 @@ fn get_u16(buf: &mut impl Buf) -> Result<u16, WireError> {
     Ok(buf.get_u16())
 }
 
+/// The encoded length of an identity.
+fn id_len(id: &NodeId) -> usize {
+    let ip = match id.addr.ip() {
+        IpAddr::V4(_) => 4,
+        IpAddr::V6(_) => 16,
+    };
+    1 + id.name.len() + 1 + ip + 2 + 2
+}
+
+/// Fails with [`WireError::NoRoom`], before anything is written, if `len` bytes do not
+/// fit: `BufMut` panics on overflow, and foca hands the codec a buffer limited to the
+/// datagram size, expecting an error when an item does not fit.
+fn room(buf: &impl BufMut, len: usize) -> Result<(), WireError> {
+    if buf.remaining_mut() < len {
+        return Err(WireError::NoRoom);
+    }
+    Ok(())
+}
+
 /// Writes an identity. Names longer than 255 bytes cannot be written (Kubernetes node
 /// names are at most 253).
 pub fn put_id(id: &NodeId, buf: &mut impl BufMut) -> Result<(), WireError> {
     let len = u8::try_from(id.name.len()).map_err(|_| WireError::Name)?;
+    room(&*buf, id_len(id))?;
     buf.put_u8(len);
     buf.put_slice(id.name.as_bytes());
     match id.addr.ip() {
@@ -143,7 +170,7 @@ pub fn get_id(buf: &mut impl Buf) -> Result<NodeId, WireError> {
     let port = get_u16(buf)?;
     let bump = get_u16(buf)?;
     Ok(NodeId {
-        name,
+        name: name.into(),
         addr: SocketAddr::new(ip, port),
         bump,
     })
@@ -153,6 +180,14 @@ impl Codec<NodeId> for WireCodec {
     type Error = WireError;
 
     fn encode_header(&mut self, h: &Header<NodeId>, mut buf: impl BufMut) -> Result<(), WireError> {
+        let third = match &h.message {
+            Message::PingReq { target: id, .. }
+            | Message::IndirectPing { origin: id, .. }
+            | Message::IndirectAck { target: id, .. }
+            | Message::ForwardedAck { origin: id, .. } => id_len(id),
+            _ => 0,
+        };
+        room(&buf, id_len(&h.src) + 2 + id_len(&h.dst) + 2 + third)?;
         put_id(&h.src, &mut buf)?;
         buf.put_u16(h.src_incarnation);
         put_id(&h.dst, &mut buf)?;
@@ -239,6 +274,7 @@ impl Codec<NodeId> for WireCodec {
     }
 
     fn encode_member(&mut self, m: &Member<NodeId>, mut buf: impl BufMut) -> Result<(), WireError> {
+        room(&buf, id_len(m.id()) + 3)?;
         put_id(m.id(), &mut buf)?;
         buf.put_u16(m.incarnation());
         buf.put_u8(match m.state() {
@@ -272,6 +308,44 @@ mod tests {
             name: name.into(),
             addr: addr.parse().unwrap(),
             bump,
+        }
+    }
+
+    #[test]
+    fn an_item_that_does_not_fit_is_refused_and_nothing_written() {
+        // Foca packs members into a datagram-sized `Limit` until one is refused; writing
+        // past the limit used to panic (a speaker answering an Announce in a cluster of
+        // more than a few dozen nodes).
+        let m = Member::alive(id("node-a", "10.0.0.1:7946", 1));
+        let mut full = Vec::new();
+        WireCodec.encode_member(&m, &mut full).unwrap();
+        for room in 0..full.len() {
+            let mut out = Vec::new();
+            let r = WireCodec.encode_member(&m, (&mut out).limit(room));
+            assert_eq!(r, Err(WireError::NoRoom), "room {room}");
+            assert!(out.is_empty(), "room {room}: wrote {out:?}");
+        }
+        let mut out = Vec::new();
+        WireCodec
+            .encode_member(&m, (&mut out).limit(full.len()))
+            .unwrap();
+        assert_eq!(out, full);
+        let h = Header {
+            src: id("a", "10.0.0.1:7946", 0),
+            src_incarnation: 1,
+            dst: id("b", "10.0.0.2:7946", 0),
+            message: Message::PingReq {
+                target: id("c", "[2001:db8::1]:7946", 0),
+                probe_number: 3,
+            },
+        };
+        let mut full = Vec::new();
+        WireCodec.encode_header(&h, &mut full).unwrap();
+        for room in 0..full.len() {
+            let mut out = Vec::new();
+            let r = WireCodec.encode_header(&h, (&mut out).limit(room));
+            assert_eq!(r, Err(WireError::NoRoom), "room {room}");
+            assert!(out.is_empty());
         }
     }
 
