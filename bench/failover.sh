@@ -4,8 +4,10 @@
 #
 #   bench/failover.sh TRIALS IMAGE_A [IMAGE_B]      (as root)
 #
-# IMAGE_*: OCI layouts made by `deploy/image/build.sh OUT`. Brings up a private lab (namespaces
-# ab-*, state /run/ironlb-ab; taken down at the end, also on failure) installed from IMAGE_A,
+# IMAGE_*: OCI layouts made by `deploy/image/build.sh OUT`, each optionally with `@PATH`, its
+# speaker's readiness path (bench/images.sh). Brings up a private lab (namespaces ab-*, state
+# /run/ironlb-ab; taken down at the end, also on failure) installed from IMAGE_A (so IMAGE_A
+# must be a build that serves /readyz),
 # and loads both into every node's containerd (tags ab-1, ab-2). Each trial, for each image in
 # turn (A, B, A, B, ...): the speaker DaemonSet rolled to that image, then the l2 tests that
 # stop the announcing speaker (its pod deleted: SIGTERM, it says goodbye), kill -9 it (a
@@ -19,24 +21,16 @@ cd "$(dirname "$0")/.."
 trials=${1:?usage: bench/failover.sh TRIALS IMAGE_A [IMAGE_B]}
 shift
 [ $# -ge 1 ] || { echo "usage: bench/failover.sh TRIALS IMAGE_A [IMAGE_B]" >&2; exit 2; }
-for l in "$@"; do [ -f "$l/index.json" ] || { echo "bench/failover.sh: $l is not an OCI layout" >&2; exit 2; }; done
+. bench/images.sh
+check_images "$@"
 
 export IRONLB_LAB_PREFIX=ab- IRONLB_LAB_STATE=/run/ironlb-ab
 work=$(mktemp -d /tmp/ironlb-failover.XXXXXX)
 out=$work/times
 trap 'target/debug/ironlb lab down >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
-eval "$(IRONLB_IMAGE_LAYOUT=$1 target/debug/ironlb lab up)"
-kubectl() { "$IRONLB_LAB_KUBECTL" "$@"; }
-idx=0
-for layout in "$@"; do
-  idx=$((idx + 1))
-  tar -C "$layout" -cf "$work/image.tar" .
-  for n in $IRONLB_LAB_NODES; do
-    ctr=(ctr -a "$IRONLB_LAB_STATE/nodes/$n/containerd.sock" -n k8s.io)
-    "${ctr[@]}" images import --base-name docker.io/ironlb/ironlb "$work/image.tar" >/dev/null
-    "${ctr[@]}" images tag --force "$IRONLB_LAB_IMAGE" "docker.io/ironlb/ironlb:ab-$idx" >/dev/null
-  done
-done
+eval "$(IRONLB_IMAGE_LAYOUT=$(image_layout "$1") target/debug/ironlb lab up)"
+load_images ab "$@"
+images=("$@")
 cargo test -q -p ironlb-tests --test l2 --no-run 2>/dev/null
 
 # to_ms DURATION: Rust's Debug of a Duration (e.g. 565.2ms, 1.02s, 812µs) in milliseconds.
@@ -48,8 +42,7 @@ to_ms() { awk -v d="$1" 'BEGIN {
 
 for i in $(seq 1 "$trials"); do
   for idx in $(seq 1 $#); do
-    kubectl -n "$IRONLB_LAB_NAMESPACE" set image daemonset/speaker "speaker=ironlb/ironlb:ab-$idx" >/dev/null
-    kubectl -n "$IRONLB_LAB_NAMESPACE" rollout status daemonset/speaker --timeout=180s >/dev/null
+    roll_speaker "ab-$idx" "${images[$((idx - 1))]}"
     sleep 3 # gossip converges, the first election runs
     log=$(cargo test -q -p ironlb-tests --test l2 -- --nocapture --test-threads=1 \
       killing_the_announcing_speaker a_crashed_speaker pulling_the_announcing_nodes_cable 2>&1 || true)

@@ -3,13 +3,15 @@
 # real cluster, for one or more IronLB images compared in one run (default: this checkout's
 # image, target/oci/ironlb, from deploy/image/build.sh).
 #
-#   bench/speaker-rss.sh [COUNT [IMAGE...]]      (as root; IMAGE: an OCI layout)
+#   bench/speaker-rss.sh [COUNT [IMAGE...]]      (as root; IMAGE: an OCI layout[@READY_PATH],
+#                                                  see bench/images.sh; the first serves /readyz)
 #
 # Brings up a private one-node lab (namespaces rss-*, state /run/ironlb-rss; taken down at the
 # end, also on failure), gives it a layer-2 pool inside the lab's LAN (2001:db8:1::1000-1fff)
 # and COUNT IPv6 LoadBalancer Services, each with a ready endpoint on the node. For each image
-# in turn: the speaker DaemonSet rolled to it, waits until the node's NodeAnnouncement lists all
-# COUNT IPs, then reads the speaker's VmRSS (with its anonymous and file-backed parts) and its
+# in turn: the speaker DaemonSet rolled to it, waits until it announces all
+# COUNT IPs (its ironlb_announced_ips gauge), then reads its VmRSS (anonymous and file-backed
+# parts) and its
 # CPU time over 30 idle seconds. Prints the RSS ratio of each image to the first. Needs
 # `cargo build --workspace` first (lab CLI).
 set -euo pipefail
@@ -21,7 +23,8 @@ count=${1:-1000}
   { echo "bench/speaker-rss.sh: COUNT must be 1..4096" >&2; exit 2; }
 shift || true
 [ $# -gt 0 ] || set -- target/oci/ironlb
-for l in "$@"; do [ -f "$l/index.json" ] || { echo "bench/speaker-rss.sh: $l is not an OCI layout" >&2; exit 2; }; done
+. bench/images.sh
+check_images "$@"
 
 export IRONLB_LAB_PREFIX=rss- IRONLB_LAB_STATE=/run/ironlb-rss
 bins=$(mktemp -d /tmp/ironlb-rss.XXXXXX)
@@ -54,17 +57,10 @@ EOF
 }
 
 first_rss=
-eval "$(IRONLB_IMAGE_LAYOUT=$1 target/debug/ironlb lab up --nodes 1 --router none)"
+eval "$(IRONLB_IMAGE_LAYOUT=$(image_layout "$1") target/debug/ironlb lab up --nodes 1 --router none)"
 node=$IRONLB_LAB_NODES
 k() { "$IRONLB_LAB_KUBECTL" "$@"; }
-ctr=(ctr -a "$IRONLB_LAB_STATE/nodes/$node/containerd.sock" -n k8s.io)
-idx=0
-for layout in "$@"; do
-  idx=$((idx + 1))
-  tar -C "$layout" -cf "$bins/image.tar" .
-  "${ctr[@]}" images import --base-name docker.io/ironlb/ironlb "$bins/image.tar" >/dev/null
-  "${ctr[@]}" images tag --force "$IRONLB_LAB_IMAGE" "docker.io/ironlb/ironlb:rss-$idx" >/dev/null
-done
+load_images rss "$@"
 k -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
   --from-literal=config="address-pools:
 - name: bench
@@ -76,8 +72,7 @@ write_objects "$node"
 for f in "$bins"/objects.*.json; do k apply -f "$f" >/dev/null; done
 
 measure() { # measure INDEX LAYOUT: the speaker rolled to image INDEX; prints one result line
-  k -n "$IRONLB_LAB_NAMESPACE" set image daemonset/speaker "speaker=ironlb/ironlb:rss-$1" >/dev/null
-  k -n "$IRONLB_LAB_NAMESPACE" rollout status daemonset/speaker --timeout=300s >/dev/null
+  roll_speaker "rss-$1" "$2"
   local pid p
   for p in $(ip netns pids "$node"); do
     [ "$(cat "/proc/$p/comm" 2>/dev/null)" = ironlb-speaker ] && pid=$p
@@ -85,7 +80,12 @@ measure() { # measure INDEX LAYOUT: the speaker rolled to image INDEX; prints on
   [ -n "${pid:-}" ] || { echo "bench/speaker-rss.sh: no speaker process on $node" >&2; exit 1; }
   kb() { awk "/^$1:/ { print \$2 }" "/proc/$pid/status"; }
   local t0=$SECONDS
-  until [ "$(k get nodeannouncement "$node" -o jsonpath='{.status.announcements[*].ip}' 2>/dev/null | wc -w)" -ge "$count" ]; do
+  # What this speaker announces (its own gauge; the NodeAnnouncement may still show the last one's).
+  announced() {
+    ip netns exec "$node" curl -s -m 2 http://127.0.0.1:7472/metrics |
+      awk '/^ironlb_announced_ips\{.*protocol="layer2"/ { s += $2 } END { print s + 0 }'
+  }
+  until [ "$(announced)" -ge "$count" ]; do
     [ $((SECONDS - t0)) -lt 300 ] || { echo "bench/speaker-rss.sh: $node does not list $count IPs after 300 s" >&2; exit 1; }
     sleep 2
   done

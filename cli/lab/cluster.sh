@@ -89,6 +89,8 @@ start_control_plane() {
   wait_for 5 test -S "$STATE/apiserver.sock" || die "socat relay did not start: see $STATE/logs/apiserver-relay-cp.log"
   spawn apiserver-relay - socat TCP-LISTEN:"$KAS_PORT",bind=127.0.0.1,reuseaddr,fork UNIX-CONNECT:"$STATE/apiserver.sock"
   start_apiserver
+  # API rate 100/s (default 20): the EndpointSlice controller writes one slice per Service, and
+  # the layer-2 scale test makes 3,000 of them at once.
   spawn kube-controller-manager "$NS_CP" "$BIN/kube-controller-manager" \
     --kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
     --authentication-kubeconfig="$STATE/kube-controller-manager.kubeconfig" \
@@ -97,7 +99,7 @@ start_control_plane() {
     --service-account-private-key-file="$STATE/pki/sa.key" --root-ca-file="$STATE/pki/ca.crt" \
     --cluster-signing-cert-file="$STATE/pki/ca.crt" --cluster-signing-key-file="$STATE/pki/ca.key" \
     --service-cluster-ip-range="$SERVICE_CIDRS" --cluster-cidr="$POD_CIDRS" --allocate-node-cidrs=false \
-    --node-monitor-grace-period=20s --profiling=false --v=1
+    --node-monitor-grace-period=20s --kube-api-qps=100 --kube-api-burst=200 --profiling=false --v=1
   spawn kube-scheduler "$NS_CP" "$BIN/kube-scheduler" \
     --kubeconfig="$STATE/kube-scheduler.kubeconfig" \
     --authentication-kubeconfig="$STATE/kube-scheduler.kubeconfig" \

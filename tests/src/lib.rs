@@ -423,6 +423,53 @@ impl Lab {
         ok(&run(Command::new("kill").args([signal, pid.trim()])));
     }
 
+    /// The node whose `eth0` has `mac` (lower case, as `arping` and `ndisc6` print it).
+    pub fn node_of_mac(&self, mac: &str) -> Option<String> {
+        self.nodes().into_iter().find(|n| {
+            let out = run(Command::new("ip").args(["-n", n, "-br", "link", "show", "eth0"]));
+            String::from_utf8_lossy(&out.stdout)
+                .to_lowercase()
+                .contains(mac)
+        })
+    }
+
+    /// The MAC `ndisc6` gets for `ip` from the client, if any node answers.
+    pub fn ndisc6(&self, ip: &str) -> Option<String> {
+        let out = self.exec_in(
+            self.env("IRONLB_LAB_CLIENT"),
+            &[
+                "timeout",
+                "10",
+                "ndisc6",
+                "-1",
+                "-r",
+                "3",
+                "-w",
+                "500",
+                ip,
+                self.env("IRONLB_LAB_CLIENT_IF"),
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.split_once("link-layer address:"))
+            .map(|(_, mac)| mac.trim().to_lowercase())
+    }
+
+    /// The entries of node `node`'s NodeAnnouncement (IP, mode, interface, Services); empty
+    /// when the node has none.
+    pub fn node_announcements(&self, node: &str) -> Vec<serde_json::Value> {
+        let out = self.kubectl(&["get", "nodeannouncement", node, "-o", "json"]);
+        if !out.status.success() {
+            return Vec::new();
+        }
+        let obj: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        obj["status"]["announcements"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Runs `cmd` inside the network namespace `ns` (`ip netns exec ns cmd...`).
     pub fn exec_in(&self, ns: &str, cmd: &[&str]) -> Output {
         run(Command::new("ip").args(["netns", "exec", ns]).args(cmd))

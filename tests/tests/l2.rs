@@ -93,19 +93,6 @@ fn arping(lab: &Lab, ip: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The node whose `eth0` has `mac`.
-fn node_of_mac(lab: &Lab, mac: &str) -> Option<String> {
-    lab.nodes().into_iter().find(|n| {
-        let out = Command::new("ip")
-            .args(["-n", n, "-br", "link", "show", "eth0"])
-            .output()
-            .expect("ip link");
-        String::from_utf8_lossy(&out.stdout)
-            .to_lowercase()
-            .contains(mac)
-    })
-}
-
 #[test]
 fn arping_gets_the_elected_nodes_mac_and_curl_reaches_it() {
     let _serial = serial();
@@ -134,8 +121,9 @@ fn arping_gets_the_elected_nodes_mac_and_curl_reaches_it() {
         "more than one node answers for {vip}: {macs:?}"
     );
     let mac = macs.into_iter().next().unwrap_or_default();
-    let node =
-        node_of_mac(lab, &mac).unwrap_or_else(|| panic!("{mac} is not the eth0 of any lab node"));
+    let node = lab
+        .node_of_mac(&mac)
+        .unwrap_or_else(|| panic!("{mac} is not the eth0 of any lab node"));
 
     // kube-proxy programs the IP about when IronLB announces it: give it a moment.
     let client = lab.env("IRONLB_LAB_CLIENT");
@@ -291,7 +279,7 @@ fn assert_only_answerer(lab: &Lab, vip: &str, node: &str, when: &str) {
     let macs = arping(lab, vip);
     assert_eq!(macs.len(), 1, "{when}: {vip} answered by {macs:?}");
     assert_eq!(
-        node_of_mac(lab, macs.iter().next().map(String::as_str).unwrap_or("")),
+        lab.node_of_mac(macs.iter().next().map(String::as_str).unwrap_or("")),
         Some(node.to_owned()),
         "{when}: {vip} answered by {macs:?}"
     );
@@ -316,7 +304,7 @@ fn announced(lab: &'static Lab, name: &str, vip: &str) -> (ServiceGuard, String)
         || {
             let by_curl = curl_node(lab, vip)?;
             let macs = arping(lab, vip);
-            let by_arp = node_of_mac(lab, macs.iter().next()?)?;
+            let by_arp = lab.node_of_mac(macs.iter().next()?)?;
             (macs.len() == 1 && by_arp == by_curl).then_some(by_curl)
         },
     );
@@ -450,29 +438,6 @@ fn pulling_the_announcing_nodes_cable_moves_the_ip() {
     assert!(took < Duration::from_secs(3), "failover took {took:?}");
 }
 
-/// The MAC `ndisc6` gets for `ip` from the client, if any node answers.
-fn ndisc6(lab: &Lab, ip: &str) -> Option<String> {
-    let out = lab.exec_in(
-        lab.env("IRONLB_LAB_CLIENT"),
-        &[
-            "timeout",
-            "10",
-            "ndisc6",
-            "-1",
-            "-r",
-            "3",
-            "-w",
-            "500",
-            ip,
-            lab.env("IRONLB_LAB_CLIENT_IF"),
-        ],
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.split_once("link-layer address:"))
-        .map(|(_, mac)| mac.trim().to_lowercase())
-}
-
 #[test]
 fn ndisc6_gets_the_elected_nodes_mac_and_curl_reaches_it_over_ipv6() {
     let _serial = serial();
@@ -486,10 +451,11 @@ fn ndisc6_gets_the_elected_nodes_mac_and_curl_reaches_it_over_ipv6() {
         serde_json::json!({"ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack"}),
     );
     let mac = lab.wait_for("an NDP answer for the VIP", Duration::from_secs(30), || {
-        ndisc6(lab, vip)
+        lab.ndisc6(vip)
     });
-    let node =
-        node_of_mac(lab, &mac).unwrap_or_else(|| panic!("{mac} is not the eth0 of any lab node"));
+    let node = lab
+        .node_of_mac(&mac)
+        .unwrap_or_else(|| panic!("{mac} is not the eth0 of any lab node"));
     let took = lab.wait_for("the VIP to answer HTTP", Duration::from_secs(15), || {
         lab.ingress_node(lab.env("IRONLB_LAB_CLIENT"), &format!("[{vip}]"), "2")
     });
@@ -498,30 +464,17 @@ fn ndisc6_gets_the_elected_nodes_mac_and_curl_reaches_it_over_ipv6() {
         "curl -6 reached another node than the one answering NDP"
     );
     assert_eq!(
-        ndisc6(lab, "2001:db8:1::2fe"),
+        lab.ndisc6("2001:db8:1::2fe"),
         None,
         "an IP nobody holds was answered"
     );
-}
-
-/// The IPs node `node`'s NodeAnnouncement lists, with mode, interface and Services.
-fn node_announcements(lab: &Lab, node: &str) -> Vec<serde_json::Value> {
-    let out = lab.kubectl(&["get", "nodeannouncement", node, "-o", "json"]);
-    if !out.status.success() {
-        return Vec::new();
-    }
-    let obj: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-    obj["status"]["announcements"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// The nodes whose NodeAnnouncement lists `vip`.
 fn nodes_showing(lab: &Lab, vip: &str) -> BTreeSet<String> {
     lab.nodes()
         .into_iter()
-        .filter(|n| node_announcements(lab, n).iter().any(|a| a["ip"] == vip))
+        .filter(|n| lab.node_announcements(n).iter().any(|a| a["ip"] == vip))
         .collect()
 }
 
@@ -542,7 +495,7 @@ fn the_announcing_node_is_shown_and_a_service_without_endpoints_is_not_announced
             if shown != BTreeSet::from([node.clone()]) {
                 return None;
             }
-            node_announcements(lab, &node)
+            lab.node_announcements(&node)
                 .into_iter()
                 .find(|a| a["ip"] == vip)
         },
@@ -616,7 +569,7 @@ fn local_policy_follows_the_endpoints() {
             Duration::from_secs(15),
             || {
                 let macs = arping(lab, vip);
-                let by_arp = node_of_mac(lab, macs.iter().next()?)?;
+                let by_arp = lab.node_of_mac(macs.iter().next()?)?;
                 (macs.len() == 1 && by_arp == *node && curl_node(lab, vip)? == *node).then_some(())
             },
         );
@@ -656,7 +609,8 @@ fn services_sharing_an_ip_land_on_one_node() {
         || {
             let shown = nodes_showing(lab, vip);
             let node = shown.iter().next()?.clone();
-            let entry = node_announcements(lab, &node)
+            let entry = lab
+                .node_announcements(&node)
                 .into_iter()
                 .find(|a| a["ip"] == vip)?;
             let want = serde_json::json!([format!("{NS}/l2-share-a"), format!("{NS}/l2-share-b")]);

@@ -226,9 +226,17 @@ impl NodeAnnouncementWriter {
     }
 }
 
-/// Publishes each set sent on `desired` with `writer` until the sender is dropped. A failed
-/// write is retried with backoff (0.5 s doubling to 30 s) until it succeeds or a newer set
-/// replaces it, so an API outage delays the object but loses nothing.
+/// The least time between two writes of the NodeAnnouncement. A burst of changes (thousands
+/// of Services created or deleted) is written as a few snapshots, not one server-side apply of
+/// the whole object per change: at 3,000 IPs the object is about 450 kB, and writing it per
+/// change kept the API server busy for minutes.
+pub const MIN_WRITE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Publishes each set sent on `desired` with `writer` until the sender is dropped, at most
+/// once per [`MIN_WRITE_INTERVAL`] (the first change after a quiet spell at once; changes
+/// meanwhile are folded into the next write). A failed write is retried with backoff (0.5 s
+/// doubling to 30 s) until it succeeds or a newer set replaces it, so an API outage delays
+/// the object but loses nothing.
 pub async fn publish_changes(
     mut writer: NodeAnnouncementWriter,
     mut desired: watch::Receiver<std::sync::Arc<AnnouncementView>>,
@@ -244,6 +252,7 @@ pub async fn publish_changes(
                 backoff.reset();
                 if written {
                     debug!(ips = want.announcements.len(), "NodeAnnouncement written");
+                    tokio::time::sleep(MIN_WRITE_INTERVAL).await;
                 }
                 if desired.changed().await.is_err() {
                     return;
