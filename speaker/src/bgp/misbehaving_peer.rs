@@ -29,6 +29,7 @@ fn cfg() -> SessionConfig {
         next_hop_v6: None,
         retry_min: Duration::from_secs(1),
         retry_max: Duration::from_secs(8),
+        graceful_restart: None,
     }
 }
 
