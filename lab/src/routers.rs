@@ -117,6 +117,11 @@ pub struct Session {
     /// BFD for the session (BIRD: `bfd on`, with [`BirdOptions::bfd`]; FRR: `neighbor X bfd`);
     /// GoBGP has none.
     pub bfd: bool,
+    /// Graceful restart (RFC 4724) on, so the router keeps a restarting peer's routes as
+    /// stale (BIRD: `graceful restart on`). Off leaves the daemon's default (BIRD's is
+    /// `aware`: it still keeps a restarting peer's routes, only never restarts itself
+    /// gracefully). GoBGP and FRR configs as we write them cannot say it yet.
+    pub graceful_restart: bool,
 }
 
 impl Session {
@@ -132,6 +137,7 @@ impl Session {
             error_wait: None,
             shutdown: false,
             bfd: false,
+            graceful_restart: false,
         }
     }
 
@@ -493,6 +499,9 @@ fn bird_session(out: &mut String, s: &Session) {
     if s.bfd {
         out.push_str("  bfd on;\n");
     }
+    if s.graceful_restart {
+        out.push_str("  graceful restart on;\n");
+    }
     for p in &s.families {
         let import = match p.import {
             Import::All => "all",
@@ -534,6 +543,9 @@ fn gobgp_check(name: &str, s: &Session) -> Result<(), RenderError> {
     }
     if s.bfd {
         return Err(unsupported("BFD"));
+    }
+    if s.graceful_restart {
+        return Err(unsupported("graceful restart"));
     }
     Ok(())
 }
@@ -586,6 +598,13 @@ fn frr_session(
         return Err(RenderError::Unsupported {
             dialect: "frr",
             what: "static routes",
+            session: name.to_owned(),
+        });
+    }
+    if s.graceful_restart {
+        return Err(RenderError::Unsupported {
+            dialect: "frr",
+            what: "graceful restart",
             session: name.to_owned(),
         });
     }

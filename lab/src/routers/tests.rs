@@ -284,3 +284,34 @@ fn a_comment_is_commented_line_by_line() {
     );
     bird_parses(&conf);
 }
+
+/// Graceful restart on one session: BIRD says it (and parses it); GoBGP and FRR refuse.
+#[test]
+fn graceful_restart_is_bird_only() {
+    let mut r = test_router();
+    r.neighbors[0].session.password = None;
+    r.neighbors[0].session.graceful_restart = true;
+    let conf = r.bird(&BirdOptions::default());
+    assert!(
+        conf.contains("  error wait time 1, 5;\n  graceful restart on;\n  ipv4 {"),
+        "{conf}"
+    );
+    assert_eq!(conf.matches("graceful restart").count(), 1, "{conf}");
+    bird_parses(&conf);
+    assert!(matches!(
+        r.gobgp(&GobgpOptions::default()),
+        Err(RenderError::Unsupported {
+            dialect: "gobgp",
+            what: "graceful restart",
+            ..
+        })
+    ));
+    assert!(matches!(
+        r.frr(&FrrOptions::default()),
+        Err(RenderError::Unsupported {
+            dialect: "frr",
+            what: "graceful restart",
+            ..
+        })
+    ));
+}
