@@ -491,6 +491,9 @@ fn bird_graceful_restart_keeps_routes_across_a_killed_speaker() {
         println!("BIRD, speaker up:\n{caps}");
         assert!(caps.contains("Graceful restart"), "{caps}");
         assert!(caps.contains("Restart time: 10"), "{caps}");
+        // The R bit (a fresh process) and the F bit for both families.
+        assert!(caps.contains("Restart recovery"), "{caps}");
+        assert!(caps.contains("AF preserved: ipv4 ipv6"), "{caps}");
         eventually(T, || {
             let st = speaker.status();
             st.iter()

@@ -1,7 +1,8 @@
 //! The tokio side of BGP. [`BgpHandle`] is what the rest of the speaker holds: one task
 //! owns the [`BgpSpeaker`], applies each new [`BgpPlan`] to it, mirrors its sessions into
 //! Prometheus and a watch channel, and on shutdown withdraws every route and closes every
-//! session with Cease. Under it, one task per peer owns its [`Session`] and performs its
+//! session with Cease (sessions with graceful restart negotiated close without a message
+//! instead, so the router keeps their routes until the next process reconnects). Under it, one task per peer owns its [`Session`] and performs its
 //! outputs (connect, send, timers, close).
 //!
 //! ```text
@@ -14,7 +15,7 @@
 //! ```
 //! Dropping the handle without calling [`BgpHandle::shutdown`] shuts the sessions down too
 //! (the task sees its input closed), so routes are never left behind by a speaker that
-//! stops.
+//! stops, except on purpose, for the restart time, with graceful restart.
 //!
 //! Each peer task receives everything as one [`PeerEvent`] enum on one
 //! channel: API calls, connection results, decoded messages, closures.
@@ -99,8 +100,8 @@ impl BgpHandle {
         self.sessions.clone()
     }
 
-    /// Withdraws every route, closes every session with Cease /
-    /// Administrative Shutdown and waits (bounded) until they are closed.
+    /// Stops every session as the process stops (see [`BgpSpeaker::shutdown`]) and
+    /// waits (bounded) until they are closed.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
