@@ -118,9 +118,10 @@ pub struct Session {
     /// GoBGP has none.
     pub bfd: bool,
     /// Graceful restart (RFC 4724) on, so the router keeps a restarting peer's routes as
-    /// stale (BIRD: `graceful restart on`). Off leaves the daemon's default (BIRD's is
-    /// `aware`: it still keeps a restarting peer's routes, only never restarts itself
-    /// gracefully). GoBGP and FRR configs as we write them cannot say it yet.
+    /// stale (BIRD: `graceful restart on`; FRR: `neighbor X graceful-restart-helper`, the
+    /// receiving role only). Off leaves the daemon's default, which for both keeps a
+    /// restarting peer's routes too (BIRD's `aware`, FRR's global helper mode); only the
+    /// peer's capability decides then. GoBGP's config as we write it cannot say it yet.
     pub graceful_restart: bool,
 }
 
@@ -601,13 +602,7 @@ fn frr_session(
             session: name.to_owned(),
         });
     }
-    if s.graceful_restart {
-        return Err(RenderError::Unsupported {
-            dialect: "frr",
-            what: "graceful restart",
-            session: name.to_owned(),
-        });
-    }
+
     let _ = writeln!(out, " neighbor {name} remote-as {}", s.peer_asn);
     if passive {
         let _ = writeln!(out, " neighbor {name} passive");
@@ -626,6 +621,9 @@ fn frr_session(
     }
     if s.bfd {
         let _ = writeln!(out, " neighbor {name} bfd");
+    }
+    if s.graceful_restart {
+        let _ = writeln!(out, " neighbor {name} graceful-restart-helper");
     }
     if s.shutdown {
         let _ = writeln!(out, " neighbor {name} shutdown");

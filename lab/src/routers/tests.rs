@@ -285,9 +285,9 @@ fn a_comment_is_commented_line_by_line() {
     bird_parses(&conf);
 }
 
-/// Graceful restart on one session: BIRD says it (and parses it); GoBGP and FRR refuse.
+/// Graceful restart on one session: BIRD and FRR say it (BIRD parses it); GoBGP refuses.
 #[test]
-fn graceful_restart_is_bird_only() {
+fn graceful_restart_in_bird_and_frr() {
     let mut r = test_router();
     r.neighbors[0].session.password = None;
     r.neighbors[0].session.graceful_restart = true;
@@ -306,12 +306,10 @@ fn graceful_restart_is_bird_only() {
             ..
         })
     ));
-    assert!(matches!(
-        r.frr(&FrrOptions::default()),
-        Err(RenderError::Unsupported {
-            dialect: "frr",
-            what: "graceful restart",
-            ..
-        })
-    ));
+    let frr = r.frr(&FrrOptions::default()).unwrap();
+    assert!(
+        frr.contains(" neighbor 192.0.2.2 graceful-restart-helper\n"),
+        "{frr}"
+    );
+    assert_eq!(frr.matches("graceful-restart").count(), 1, "{frr}");
 }
