@@ -118,10 +118,11 @@ pub struct Session {
     /// GoBGP has none.
     pub bfd: bool,
     /// Graceful restart (RFC 4724) on, so the router keeps a restarting peer's routes as
-    /// stale (BIRD: `graceful restart on`; FRR: `neighbor X graceful-restart-helper`, the
-    /// receiving role only). Off leaves the daemon's default, which for both keeps a
-    /// restarting peer's routes too (BIRD's `aware`, FRR's global helper mode); only the
-    /// peer's capability decides then. GoBGP's config as we write it cannot say it yet.
+    /// stale (BIRD: `graceful restart on`; FRR: `neighbor X graceful-restart-helper` and
+    /// GoBGP: `graceful-restart` with `helper-only`, the receiving role only, with
+    /// `mp-graceful-restart` on each family). Off leaves the daemon's default, which for
+    /// BIRD (`aware`) and FRR (global helper mode) keeps a restarting peer's routes too,
+    /// and for GoBGP does not.
     pub graceful_restart: bool,
 }
 
@@ -545,9 +546,6 @@ fn gobgp_check(name: &str, s: &Session) -> Result<(), RenderError> {
     if s.bfd {
         return Err(unsupported("BFD"));
     }
-    if s.graceful_restart {
-        return Err(unsupported("graceful restart"));
-    }
     Ok(())
 }
 
@@ -578,12 +576,24 @@ fn gobgp_session(out: &mut String, t: &str, s: &Session, local: Option<IpAddr>, 
             "  [{t}.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = {m}"
         );
     }
+    if s.graceful_restart {
+        let _ = writeln!(
+            out,
+            "  [{t}.graceful-restart.config]\n    enabled = true\n    helper-only = true"
+        );
+    }
     for p in &s.families {
         let _ = writeln!(
             out,
             "  [[{t}.afi-safis]]\n    [{t}.afi-safis.config]\n      afi-safi-name = \"{}\"",
             p.family.gobgp()
         );
+        if s.graceful_restart {
+            let _ = writeln!(
+                out,
+                "    [{t}.afi-safis.mp-graceful-restart.config]\n      enabled = true"
+            );
+        }
     }
 }
 

@@ -285,9 +285,9 @@ fn a_comment_is_commented_line_by_line() {
     bird_parses(&conf);
 }
 
-/// Graceful restart on one session: BIRD and FRR say it (BIRD parses it); GoBGP refuses.
+/// Graceful restart on one session, in every dialect (BIRD also parses it).
 #[test]
-fn graceful_restart_in_bird_and_frr() {
+fn graceful_restart_in_every_dialect() {
     let mut r = test_router();
     r.neighbors[0].session.password = None;
     r.neighbors[0].session.graceful_restart = true;
@@ -298,14 +298,30 @@ fn graceful_restart_in_bird_and_frr() {
     );
     assert_eq!(conf.matches("graceful restart").count(), 1, "{conf}");
     bird_parses(&conf);
-    assert!(matches!(
-        r.gobgp(&GobgpOptions::default()),
-        Err(RenderError::Unsupported {
-            dialect: "gobgp",
-            what: "graceful restart",
-            ..
-        })
-    ));
+    let gobgp = r.gobgp(&GobgpOptions::default()).unwrap();
+    let first = &gobgp[..gobgp.find("neighbor-address = \"2001:db8:1::2\"").unwrap()];
+    assert!(
+        first.ends_with(
+            r#"  [neighbors.graceful-restart.config]
+    enabled = true
+    helper-only = true
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+    [neighbors.afi-safis.mp-graceful-restart.config]
+      enabled = true
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+    [neighbors.afi-safis.mp-graceful-restart.config]
+      enabled = true
+[[neighbors]]
+  [neighbors.config]
+    "#
+        ),
+        "{gobgp}"
+    );
+    assert_eq!(gobgp.matches("graceful-restart").count(), 3, "{gobgp}");
     let frr = r.frr(&FrrOptions::default()).unwrap();
     assert!(
         frr.contains(" neighbor 192.0.2.2 graceful-restart-helper\n"),
