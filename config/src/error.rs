@@ -201,6 +201,9 @@ pub enum ErrorKind {
         /// The hold time.
         hold: std::time::Duration,
     },
+    /// A `graceful-restart-time` outside what the capability's 12-bit field holds.
+    #[error("graceful restart time must be between 1s and 4095s (RFC 4724: 12 bits of seconds)")]
+    GracefulRestartTimeOutOfRange,
     /// `ebgp-multihop` on an iBGP session.
     #[error("ebgp-multihop is set but my-asn equals peer-asn ({0}): the session is iBGP")]
     MultihopIbgp(u32),

@@ -121,6 +121,9 @@ pub struct Peer {
     pub bfd_profile: Option<String>,
     /// `ebgp-multihop`.
     pub ebgp_multihop: bool,
+    /// IronLB addition `enable-graceful-restart` with `graceful-restart-time`: the restart
+    /// time (whole seconds, 1 s to 4095 s) to offer in the RFC 4724 capability; `None`: off.
+    pub graceful_restart: Option<Duration>,
 }
 
 /// A Kubernetes-style label selector (`match-labels`, `match-expressions`).

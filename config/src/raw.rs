@@ -93,6 +93,12 @@ pub struct RawPeer {
     /// `ebgp-multihop`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ebgp_multihop: Option<bool>,
+    /// IronLB addition `enable-graceful-restart` (MetalLB's CRD `enableGracefulRestart`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_graceful_restart: Option<bool>,
+    /// IronLB addition `graceful-restart-time`, a Go duration (default `120s`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graceful_restart_time: Option<String>,
 }
 
 /// A node selector (`match-labels`, `match-expressions`).

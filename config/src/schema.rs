@@ -73,6 +73,8 @@ const PEER: &[Field] = &[
     f("node-selectors", SELECTORS),
     f("bfd-profile", Scalar),
     f("ebgp-multihop", Scalar),
+    f("enable-graceful-restart", Scalar),
+    f("graceful-restart-time", Scalar),
 ];
 
 const ADVERTISEMENT: &[Field] = &[
@@ -312,6 +314,8 @@ mod tests {
             node_selectors: Some(vec![]),
             bfd_profile: s(),
             ebgp_multihop: Some(true),
+            enable_graceful_restart: Some(true),
+            graceful_restart_time: s(),
         };
         assert_eq!(keys_of(&peer), keys(PEER));
         let pool = RawPool {

@@ -55,6 +55,8 @@ fn raw_peer(p: &Peer) -> RawPeer {
         node_selectors: non_empty(p.node_selectors.iter().map(raw_selector).collect()),
         bfd_profile: p.bfd_profile.clone(),
         ebgp_multihop: Some(p.ebgp_multihop),
+        enable_graceful_restart: p.graceful_restart.is_some().then_some(true),
+        graceful_restart_time: p.graceful_restart.map(format_duration),
     }
 }
 

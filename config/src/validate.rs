@@ -26,6 +26,11 @@ use std::time::Duration;
 pub const DEFAULT_PEER_PORT: u16 = 179;
 /// MetalLB's default hold time.
 pub const DEFAULT_HOLD_TIME: Duration = Duration::from_secs(90);
+/// Restart time offered with graceful restart when `graceful-restart-time` is unset
+/// (RFC 4724 leaves it to the operator; 120 s is BIRD's, FRR's and GoBGP's default).
+pub const DEFAULT_GRACEFUL_RESTART_TIME: Duration = Duration::from_secs(120);
+/// The largest restart time the capability's 12-bit field holds.
+pub const MAX_GRACEFUL_RESTART_TIME: Duration = Duration::from_secs(4095);
 
 /// Validates a whole document.
 pub fn validate(doc: &RawDocument) -> Result<Config, ConfigErrors> {
@@ -375,6 +380,7 @@ impl Validator {
                 ErrorKind::MultihopIbgp(m),
             );
         }
+        let graceful_restart = self.graceful_restart(place, p);
         if self.errors.len() != before {
             return None;
         }
@@ -391,7 +397,38 @@ impl Validator {
             node_selectors,
             bfd_profile: bfd_profile.map(str::to_string),
             ebgp_multihop,
+            graceful_restart: graceful_restart.flatten(),
         })
+    }
+
+    /// `enable-graceful-restart` and `graceful-restart-time`: `Some(None)` when off,
+    /// `None` after an error.
+    fn graceful_restart(&mut self, place: &str, p: &RawPeer) -> Option<Option<Duration>> {
+        let key = "graceful-restart-time";
+        let time = match non_empty(&p.graceful_restart_time) {
+            None => Some(DEFAULT_GRACEFUL_RESTART_TIME),
+            Some(t) => self.bgp_timer(place, key, t).and_then(|(negative, d)| {
+                // Zero would tell the router to drop our routes at once: a restart time
+                // that disables what the peer asked for, so it is refused, not "off".
+                if negative || d < Duration::from_secs(1) || d > MAX_GRACEFUL_RESTART_TIME {
+                    self.push(
+                        format!("{place}: {key} {t:?}"),
+                        ErrorKind::GracefulRestartTimeOutOfRange,
+                    );
+                    None
+                } else {
+                    Some(d)
+                }
+            }),
+        };
+        let enabled = p.enable_graceful_restart.unwrap_or(false);
+        if !enabled && non_empty(&p.graceful_restart_time).is_some() && time.is_some() {
+            self.warn(
+                format!("{place}: {key}"),
+                WarningKind::GracefulRestartTimeUnused,
+            );
+        }
+        time.map(|t| enabled.then_some(t))
     }
 
     fn pools(&mut self, raw: &[RawPool], communities: &BTreeMap<String, Community>) -> Vec<Pool> {

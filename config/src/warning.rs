@@ -78,6 +78,9 @@ pub enum WarningKind {
     /// A community given twice in one advertisement (e.g. as a value and as an alias).
     #[error("community {0} is already in this advertisement; sent once")]
     RepeatedCommunity(String),
+    /// `graceful-restart-time` on a peer without `enable-graceful-restart: true`.
+    #[error("graceful-restart-time has no effect without enable-graceful-restart: true")]
+    GracefulRestartTimeUnused,
     /// An alias whose name is itself a community value: the alias wins, as in MetalLB.
     #[error("alias {name:?} shadows the community value {name}; {used} is used")]
     AliasShadowsValue {

@@ -324,3 +324,24 @@ spec:
     assert_eq!(bgp.bgp_advertisements[0].aggregation_length, 24);
     assert_eq!(bgp.bgp_advertisements[0].local_pref, Some(50));
 }
+
+#[test]
+fn a_bgp_peer_with_graceful_restart_keeps_it() {
+    let value = serde_json::json!({
+        "apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer",
+        "metadata": {"name": "p"},
+        "spec": {"myASN": 1, "peerASN": 2, "peerAddress": "10.0.0.1", "enableGracefulRestart": true},
+    });
+    let object = object_from_value(value).unwrap().unwrap();
+    let (doc, lost) = ironlb_config::metallb::from_objects(&[object]);
+    assert!(lost.is_empty(), "{lost:?}");
+    assert_eq!(
+        doc.peers.as_ref().unwrap()[0].enable_graceful_restart,
+        Some(true)
+    );
+    let config = ironlb_config::validate::validate(&doc).unwrap();
+    assert_eq!(
+        config.peers[0].graceful_restart,
+        Some(Duration::from_secs(120))
+    );
+}

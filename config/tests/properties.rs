@@ -93,8 +93,10 @@ fn document() -> impl Strategy<Value = String> {
             "[{match-expressions: [{key: zone, operator: In, values: [a, b]}]}, {}]",
             "[{match-expressions: [{key: x, operator: DoesNotExist}]}]",
         ])),
+        // Graceful restart: on, with a restart time or the default.
+        prop::option::of(prop::option::of(1u16..=4095)),
     )
-        .prop_map(|(my, peer, addr, port, hold, rid, pw, multihop, sel)| {
+        .prop_map(|(my, peer, addr, port, hold, rid, pw, multihop, sel, gr)| {
             let mut s = format!(
                 "- my-asn: {my}\n  peer-asn: {peer}\n  peer-address: {}\n",
                 Ipv4Addr::from(addr)
@@ -119,6 +121,12 @@ fn document() -> impl Strategy<Value = String> {
             }
             if let Some(sel) = sel {
                 s += &format!("  node-selectors: {sel}\n");
+            }
+            if let Some(time) = gr {
+                s += "  enable-graceful-restart: true\n";
+                if let Some(t) = time {
+                    s += &format!("  graceful-restart-time: {t}s\n");
+                }
             }
             s
         });

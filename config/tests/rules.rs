@@ -124,6 +124,14 @@ fn cases() -> Vec<(&'static str, String, Want)> {
         ("hold time 3s", peer("  hold-time: 3s\n"), Valid),
         ("hold time without unit", peer("  hold-time: 90\n"), Error("peers[0] \"10.0.0.1\": hold-time", ErrorKind::BadDuration("\"90\" is not a duration (missing unit; e.g. \"90s\", \"1m30s\")".into()))),
         ("keepalive above hold", peer("  hold-time: 30s\n  keepalive-time: 31s\n"), Error("peers[0] \"10.0.0.1\"", ErrorKind::KeepaliveAboveHold { keepalive: Duration::from_secs(31), hold: Duration::from_secs(30) })),
+        ("graceful restart on", peer("  enable-graceful-restart: true\n"), Valid),
+        ("graceful restart time 1s", peer("  enable-graceful-restart: true\n  graceful-restart-time: 1s\n"), Valid),
+        ("graceful restart time 4095s", peer("  enable-graceful-restart: true\n  graceful-restart-time: 68m15s\n"), Valid),
+        ("graceful restart time 0", peer("  enable-graceful-restart: true\n  graceful-restart-time: 0s\n"), Error("peers[0] \"10.0.0.1\": graceful-restart-time \"0s\"", ErrorKind::GracefulRestartTimeOutOfRange)),
+        ("graceful restart time under 1s", peer("  enable-graceful-restart: true\n  graceful-restart-time: 900ms\n"), Error("peers[0] \"10.0.0.1\": graceful-restart-time \"900ms\"", ErrorKind::GracefulRestartTimeOutOfRange)),
+        ("graceful restart time 4096s", peer("  enable-graceful-restart: true\n  graceful-restart-time: 4096s\n"), Error("peers[0] \"10.0.0.1\": graceful-restart-time \"4096s\"", ErrorKind::GracefulRestartTimeOutOfRange)),
+        ("graceful restart time negative", peer("  graceful-restart-time: -5s\n"), Error("peers[0] \"10.0.0.1\": graceful-restart-time \"-5s\"", ErrorKind::GracefulRestartTimeOutOfRange)),
+        ("graceful restart time without unit", peer("  graceful-restart-time: 120\n"), Error("peers[0] \"10.0.0.1\": graceful-restart-time", ErrorKind::BadDuration("\"120\" is not a duration (missing unit; e.g. \"90s\", \"1m30s\")".into()))),
         ("keepalive equal to hold", peer("  hold-time: 30s\n  keepalive-time: 30s\n"), Valid),
         ("multihop with equal asns", s("peers:\n- {peer-address: 10.0.0.1, my-asn: 7, peer-asn: 7, ebgp-multihop: true}\n"), Error("peers[0] \"10.0.0.1\": ebgp-multihop", ErrorKind::MultihopIbgp(7))),
         ("ibgp without multihop", s("peers:\n- {peer-address: 10.0.0.1, my-asn: 7, peer-asn: 7}\n"), Valid),
@@ -211,7 +219,7 @@ fn every_unknown_key_is_reported_with_the_other_errors() {
     let want = [
         "address-pools[0] \"a\": unknown key \"adresses\"; expected one of name, protocol, addresses, avoid-buggy-ips, auto-assign, bgp-advertisements, interfaces, node-selectors, namespaces",
         "address-pools[0] \"a\": unknown key \"avoid-bugy-ips\"; expected one of name, protocol, addresses, avoid-buggy-ips, auto-assign, bgp-advertisements, interfaces, node-selectors, namespaces",
-        "peers[0]: unknown key \"peer-adress\"; expected one of my-asn, peer-asn, peer-address, peer-port, source-address, hold-time, keepalive-time, router-id, password, node-selectors, bfd-profile, ebgp-multihop",
+        "peers[0]: unknown key \"peer-adress\"; expected one of my-asn, peer-asn, peer-address, peer-port, source-address, hold-time, keepalive-time, router-id, password, node-selectors, bfd-profile, ebgp-multihop, enable-graceful-restart, graceful-restart-time",
         // The rest of the document is still checked, with the same places.
         "peers[0]: peer-address is missing",
         "address-pools[0] \"a\": addresses is missing",
@@ -274,4 +282,36 @@ fn types_read_the_same_beside_an_unknown_key() {
             }
         }
     }
+}
+
+#[test]
+fn graceful_restart_is_off_by_default_and_its_time_defaults_to_120s() {
+    let first = |doc: &str| parse(doc).unwrap().peers[0].graceful_restart;
+    assert_eq!(first(&peer("")), None);
+    assert_eq!(first(&peer("  enable-graceful-restart: false\n")), None);
+    let cases = [
+        ("", 120),
+        ("  graceful-restart-time: 30s\n", 30),
+        ("  graceful-restart-time: 1m30.9s\n", 90),
+        ("  graceful-restart-time: ''\n", 120),
+    ];
+    for (extra, secs) in cases {
+        let doc = peer(&format!("  enable-graceful-restart: true\n{extra}"));
+        assert_eq!(first(&doc), Some(Duration::from_secs(secs)), "{extra}");
+        // Written back, it reads the same.
+        let config = parse(&doc).unwrap();
+        assert_eq!(parse(&config.to_document()).unwrap().peers, config.peers);
+    }
+}
+
+#[test]
+fn graceful_restart_time_without_graceful_restart_is_a_warning() {
+    let (config, warnings) =
+        ironlb_config::parse_with_warnings(&peer("  graceful-restart-time: 30s\n")).unwrap();
+    assert_eq!(config.peers[0].graceful_restart, None);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(
+        warnings[0].to_string(),
+        "peers[0] \"10.0.0.1\": graceful-restart-time: graceful-restart-time has no effect without enable-graceful-restart: true"
+    );
 }

@@ -117,6 +117,13 @@ pub struct Session {
     /// BFD for the session (BIRD: `bfd on`, with [`BirdOptions::bfd`]; FRR: `neighbor X bfd`);
     /// GoBGP has none.
     pub bfd: bool,
+    /// Graceful restart (RFC 4724) on, so the router keeps a restarting peer's routes as
+    /// stale (BIRD: `graceful restart on`; FRR: `neighbor X graceful-restart-helper` and
+    /// GoBGP: `graceful-restart` with `helper-only`, the receiving role only, with
+    /// `mp-graceful-restart` on each family). Off leaves the daemon's default, which for
+    /// BIRD (`aware`) and FRR (global helper mode) keeps a restarting peer's routes too,
+    /// and for GoBGP does not.
+    pub graceful_restart: bool,
 }
 
 impl Session {
@@ -132,6 +139,7 @@ impl Session {
             error_wait: None,
             shutdown: false,
             bfd: false,
+            graceful_restart: false,
         }
     }
 
@@ -493,6 +501,9 @@ fn bird_session(out: &mut String, s: &Session) {
     if s.bfd {
         out.push_str("  bfd on;\n");
     }
+    if s.graceful_restart {
+        out.push_str("  graceful restart on;\n");
+    }
     for p in &s.families {
         let import = match p.import {
             Import::All => "all",
@@ -565,12 +576,24 @@ fn gobgp_session(out: &mut String, t: &str, s: &Session, local: Option<IpAddr>, 
             "  [{t}.ebgp-multihop.config]\n    enabled = true\n    multihop-ttl = {m}"
         );
     }
+    if s.graceful_restart {
+        let _ = writeln!(
+            out,
+            "  [{t}.graceful-restart.config]\n    enabled = true\n    helper-only = true"
+        );
+    }
     for p in &s.families {
         let _ = writeln!(
             out,
             "  [[{t}.afi-safis]]\n    [{t}.afi-safis.config]\n      afi-safi-name = \"{}\"",
             p.family.gobgp()
         );
+        if s.graceful_restart {
+            let _ = writeln!(
+                out,
+                "    [{t}.afi-safis.mp-graceful-restart.config]\n      enabled = true"
+            );
+        }
     }
 }
 
@@ -589,6 +612,7 @@ fn frr_session(
             session: name.to_owned(),
         });
     }
+
     let _ = writeln!(out, " neighbor {name} remote-as {}", s.peer_asn);
     if passive {
         let _ = writeln!(out, " neighbor {name} passive");
@@ -607,6 +631,9 @@ fn frr_session(
     }
     if s.bfd {
         let _ = writeln!(out, " neighbor {name} bfd");
+    }
+    if s.graceful_restart {
+        let _ = writeln!(out, " neighbor {name} graceful-restart-helper");
     }
     if s.shutdown {
         let _ = writeln!(out, " neighbor {name} shutdown");

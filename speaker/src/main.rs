@@ -120,7 +120,9 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("interrupted, exiting");
         }),
     };
-    // Withdraw every BGP route and close the sessions with Cease before exiting.
+    // Withdraw every BGP route and close the sessions with Cease before exiting; sessions
+    // with graceful restart negotiated close silently, so the routers keep the routes until
+    // the next speaker process reconnects (a rollout) or the restart time runs out.
     bgp.shutdown().await;
     // Show that this node announces nothing any more (best effort: the API may be down).
     let mut writer = NodeAnnouncementWriter::new(client, &node_name, None);

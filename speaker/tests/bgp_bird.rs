@@ -401,3 +401,204 @@ fn bird_bfd_comes_up_and_path_loss_drops_bgp_fast() {
         }));
     lab.run_child("bird_bfd_comes_up_and_path_loss_drops_bgp_fast");
 }
+
+/// A second IPv4 host route, announced by the first speaker only.
+const V4B: &str = "198.51.100.11/32";
+
+/// Our sessions to BIRD's `ironlb4` and `ironlb6` with graceful restart (`restart_time`) or
+/// without, announcing [`V4`] and [`V6`] and `more`, in a runtime of their own: shutting
+/// that runtime down drops every task and socket at once, as the kernel does for a killed
+/// process (no withdrawal, no NOTIFICATION; FIN or RST).
+fn gr_speaker(
+    restart_time: Option<Duration>,
+    more: &[&str],
+) -> (tokio::runtime::Runtime, BgpSpeaker) {
+    let rt = runtime();
+    let mut speaker = BgpSpeaker::new();
+    {
+        let _g = rt.enter();
+        let peers = [spec(R4, S4, ROUTER_AS), spec(R6, S6, ROUTER_AS)].map(|mut s| {
+            s.graceful_restart = restart_time;
+            s
+        });
+        let mut routes = BTreeSet::from([route(V4, &[], None), route(V6, &[], None)]);
+        routes.extend(more.iter().map(|p| route(p, &[], None)));
+        speaker.set_routes(routes);
+        speaker.set_peers(peers.to_vec());
+    }
+    (rt, speaker)
+}
+
+/// A kill -9 of the speaker process, as far as the router can tell.
+fn kill(rt: tokio::runtime::Runtime, speaker: BgpSpeaker) {
+    rt.shutdown_timeout(Duration::from_secs(1));
+    drop(speaker);
+}
+
+fn both_routes_up(names: &Names) {
+    eventually(T, || established(names, "ironlb4"));
+    eventually(T, || established(names, "ironlb6"));
+    eventually(T, || route_has(names, V4, &["via 192.0.2.2"]));
+    eventually(T, || route_has(names, V6, &["via 2001:db8:1::2"]));
+}
+
+/// BIRD holds our routes as stale: the session is down and graceful restart is active.
+fn gr_active(names: &Names, proto: &str) -> Result<String, String> {
+    let out = names.birdc(&format!("show protocols all {proto}"));
+    if out.contains("Neighbor graceful restart active") && !out.contains("Established") {
+        Ok(out)
+    } else {
+        Err(out)
+    }
+}
+
+fn gr_done(names: &Names, proto: &str) -> Result<String, String> {
+    let out = names.birdc(&format!("show protocols all {proto}"));
+    if out.contains("Established") && !out.contains("graceful restart active") {
+        Ok(out)
+    } else {
+        Err(out)
+    }
+}
+
+fn gr_bird_conf(names: &Names) -> String {
+    let mut p4 = peer("ironlb4", R4, S4);
+    let mut p6 = peer("ironlb6", R6, S6);
+    p4.session.graceful_restart = true;
+    p6.session.graceful_restart = true;
+    p4.session.error_wait = Some((1, 5));
+    p6.session.error_wait = Some((1, 5));
+    router(ROUTER_AS, vec![p4, p6]).bird(&BirdOptions {
+        log: Some(names.dir.join("bird.log").display().to_string()),
+        direct_interfaces: Some("ilbt-bgp-*".into()),
+        ..BirdOptions::default()
+    })
+}
+
+/// Graceful restart with BIRD as the receiving speaker: a killed speaker's routes stay
+/// (stale) until a new one reconnects and sends End-of-RIB; a stopping one (SIGTERM) leaves
+/// them too, until the restart time runs out; a de-configured peer withdraws at once.
+#[test]
+fn bird_graceful_restart_keeps_routes_across_a_killed_speaker() {
+    const TAG: &str = "gr";
+    const RESTART: Duration = Duration::from_secs(10);
+    if let Some(names) = child(TAG) {
+        // 1. A speaker with graceful restart announces; BIRD sees the capability.
+        let (rt, speaker) = gr_speaker(Some(RESTART), &[V4B]);
+        both_routes_up(&names);
+        eventually(T, || route_has(&names, V4B, &["via 192.0.2.2"]));
+        let caps = names.birdc("show protocols all ironlb4");
+        println!("BIRD, speaker up:\n{caps}");
+        assert!(caps.contains("Graceful restart"), "{caps}");
+        assert!(caps.contains("Restart time: 10"), "{caps}");
+        // The R bit (a fresh process) and the F bit for both families.
+        assert!(caps.contains("Restart recovery"), "{caps}");
+        assert!(caps.contains("AF preserved: ipv4 ipv6"), "{caps}");
+        eventually(T, || {
+            let st = speaker.status();
+            st.iter()
+                .all(|s| s.graceful_restart && s.stats.end_of_rib_sent == 2)
+                .then_some(())
+                .ok_or(format!("{st:?}"))
+        });
+        // 2. Killed: no NOTIFICATION, the routes stay, stale.
+        let killed = std::time::Instant::now();
+        kill(rt, speaker);
+        let active = eventually(T, || gr_active(&names, "ironlb4"));
+        println!("BIRD, speaker killed:\n{active}");
+        eventually(T, || gr_active(&names, "ironlb6"));
+        // BIRD 2.0 shows no per-route stale flag: the routes are stale while the
+        // protocol shows "Neighbor graceful restart active" and its restart timer.
+        println!(
+            "BIRD's routes while the speaker is away:\n{}{}",
+            names.birdc(&format!("show route all {V4}")),
+            names.birdc(&format!("show route all {V6}")),
+        );
+        always(Duration::from_secs(3), || {
+            route_has(&names, V4, &["via 192.0.2.2"])?;
+            route_has(&names, V6, &["via 2001:db8:1::2"]).map(|_| ())
+        });
+        // 3. A new process reconnects, sends its routes and End-of-RIB: the restart ends,
+        // and the stale route it no longer announces goes with the End-of-RIB, long
+        // before the restart time.
+        let (rt, speaker) = gr_speaker(Some(RESTART), &[]);
+        eventually(T, || gr_done(&names, "ironlb4"));
+        eventually(T, || gr_done(&names, "ironlb6"));
+        let recovered = killed.elapsed();
+        println!(
+            "route kept for {recovered:?} across the kill, until the new speaker's End-of-RIB"
+        );
+        both_routes_up(&names);
+        route_gone(&names, V4B).unwrap_or_else(|e| panic!("stale {V4B} outlived End-of-RIB: {e}"));
+        assert!(recovered < RESTART, "{recovered:?}");
+        println!(
+            "BIRD's routes after the restart:\n{}",
+            names.birdc(&format!("show route all {V4}"))
+        );
+        // 4. SIGTERM (a rollout): no withdrawal, no Cease; the routes stay for the restart
+        // time, then BIRD drops them.
+        rt.block_on(speaker.shutdown());
+        let stopped = std::time::Instant::now();
+        eventually(T, || gr_active(&names, "ironlb4"));
+        eventually(Duration::from_secs(30), || route_gone(&names, V4));
+        let kept = stopped.elapsed();
+        eventually(T, || route_gone(&names, V6));
+        println!("route kept for {kept:?} after a graceful stop (restart time {RESTART:?})");
+        assert!(
+            kept >= RESTART - Duration::from_secs(1) && kept < RESTART + Duration::from_secs(5),
+            "kept {kept:?}"
+        );
+        let after = names.birdc("show protocols all ironlb4");
+        assert!(!after.contains("Administrative shutdown"), "{after}");
+        // 5. Peer de-configured: withdrawn at once, Cease / Peer De-configured.
+        let (rt, mut speaker) = gr_speaker(Some(RESTART), &[]);
+        both_routes_up(&names);
+        {
+            let _g = rt.enter();
+            speaker.set_peers(vec![]);
+        }
+        let start = std::time::Instant::now();
+        eventually(T, || route_gone(&names, V4));
+        println!(
+            "route gone {:?} after the peer was de-configured",
+            start.elapsed()
+        );
+        let out = eventually(T, || {
+            let out = names.birdc("show protocols all ironlb4");
+            (out.contains("Peer de-configured") && !out.contains("graceful restart active"))
+                .then_some(out.clone())
+                .ok_or(out)
+        });
+        println!("{out}");
+        rt.block_on(speaker.shutdown());
+        return;
+    }
+    let lab = Lab::new(TAG);
+    lab.names.start_bird(&gr_bird_conf(&lab.names));
+    lab.run_child("bird_graceful_restart_keeps_routes_across_a_killed_speaker");
+}
+
+/// Without graceful restart on our side (BIRD has it on), a killed speaker's routes go as
+/// soon as BIRD sees the connection close.
+#[test]
+fn bird_without_graceful_restart_drops_a_killed_speakers_routes_at_once() {
+    const TAG: &str = "gn";
+    if let Some(names) = child(TAG) {
+        let (rt, speaker) = gr_speaker(None, &[]);
+        both_routes_up(&names);
+        assert!(speaker.status().iter().all(|s| !s.graceful_restart));
+        let killed = std::time::Instant::now();
+        kill(rt, speaker);
+        eventually(T, || route_gone(&names, V4));
+        let gone = killed.elapsed();
+        eventually(T, || route_gone(&names, V6));
+        println!("route gone after {gone:?} without graceful restart");
+        assert!(gone < Duration::from_secs(3), "{gone:?}");
+        let out = names.birdc("show protocols all ironlb4");
+        assert!(!out.contains("graceful restart active"), "{out}");
+        return;
+    }
+    let lab = Lab::new(TAG);
+    lab.names.start_bird(&gr_bird_conf(&lab.names));
+    lab.run_child("bird_without_graceful_restart_drops_a_killed_speakers_routes_at_once");
+}

@@ -5,16 +5,17 @@
 mod bgp_netns;
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use bgp_netns::{
-    Lab, Names, OUR_AS, R4, R6, S4, S6, T, V4, V6, child, eventually, peer, route, router, runtime,
-    spec,
+    Lab, Names, OUR_AS, R4, R6, S4, S6, T, V4, V6, always, child, eventually, peer, route, router,
+    runtime, spec,
 };
 use ironlb_config::Community;
 use ironlb_lab::FrrOptions;
-use ironlb_speaker::bgp::BgpSpeaker;
+use ironlb_speaker::bgp::{BgpSpeaker, PeerSpec};
 
-fn start_bgpd(names: &Names, local_as: u32, password: Option<&str>) {
+fn start_bgpd(names: &Names, local_as: u32, password: Option<&str>, graceful_restart: bool) {
     // The router's side: one IPv4 and one IPv6 session, each for its own family.
     let mut v4 = peer(S4, R4, S4);
     v4.session.families.truncate(1);
@@ -23,6 +24,7 @@ fn start_bgpd(names: &Names, local_as: u32, password: Option<&str>) {
     for n in [&mut v4, &mut v6] {
         n.local = None;
         n.session.password = password.map(Into::into);
+        n.session.graceful_restart = graceful_restart;
     }
     let conf = router(local_as, vec![v4, v6])
         .frr(&FrrOptions {
@@ -139,7 +141,7 @@ fn frr_ebgp_ipv4_and_ipv6_announce_and_withdraw() {
         return;
     }
     let lab = Lab::new(TAG);
-    start_bgpd(&lab.names, 64500, None);
+    start_bgpd(&lab.names, 64500, None, false);
     lab.run_child("frr_ebgp_ipv4_and_ipv6_announce_and_withdraw");
 }
 
@@ -160,6 +162,89 @@ fn frr_ibgp_with_md5_gets_local_pref() {
         return;
     }
     let lab = Lab::new(TAG);
-    start_bgpd(&lab.names, OUR_AS, Some("s3cret-pw"));
+    start_bgpd(&lab.names, OUR_AS, Some("s3cret-pw"), false);
     lab.run_child("frr_ibgp_with_md5_gets_local_pref");
+}
+
+/// Our two sessions with graceful restart (restart time 10 s), announcing [`V4`] and [`V6`],
+/// in a runtime of their own (shut down: a killed process, as the router sees it).
+fn gr_speaker() -> (tokio::runtime::Runtime, BgpSpeaker) {
+    let rt = runtime();
+    let mut speaker = BgpSpeaker::new();
+    {
+        let _g = rt.enter();
+        let with_gr = |mut s: PeerSpec| {
+            s.graceful_restart = Some(Duration::from_secs(10));
+            s
+        };
+        speaker.set_routes(BTreeSet::from([route(V4, &[], None), route(V6, &[], None)]));
+        speaker.set_peers(vec![
+            with_gr(spec(R4, S4, 64500)),
+            with_gr(spec(R6, S6, 64500)),
+        ]);
+    }
+    (rt, speaker)
+}
+
+fn stale(names: &Names, prefix: &str) -> Result<String, String> {
+    route_has(names, prefix, &["(stale)"])
+}
+
+fn fresh(names: &Names, prefix: &str) -> Result<String, String> {
+    let out = route_has(names, prefix, &[])?;
+    if out.contains("stale") {
+        Err(out)
+    } else {
+        Ok(out)
+    }
+}
+
+/// FRR as the receiving speaker (helper): a killed speaker's routes stay, marked stale,
+/// until the next one's End-of-RIB; after a graceful stop they go when the restart time
+/// runs out.
+#[test]
+fn frr_graceful_restart_keeps_routes_across_a_killed_speaker() {
+    const TAG: &str = "fg";
+    if let Some(names) = child(TAG) {
+        let (rt, speaker) = gr_speaker();
+        eventually(T, || established(&names, S4));
+        eventually(T, || established(&names, S6));
+        eventually(T, || fresh(&names, V4));
+        eventually(T, || fresh(&names, V6));
+        let nbr = vtysh(&names, &format!("show bgp neighbors {S4}"));
+        let gr: Vec<&str> = nbr.lines().filter(|l| l.contains("raceful")).collect();
+        println!("FRR, speaker up:\n{}", gr.join("\n"));
+        assert!(
+            nbr.contains("Graceful Restart Capability: advertised and received"),
+            "{nbr}"
+        );
+        let killed = Instant::now();
+        rt.shutdown_timeout(Duration::from_secs(1));
+        drop(speaker);
+        let v4 = eventually(T, || stale(&names, V4));
+        eventually(T, || stale(&names, V6));
+        println!("FRR, speaker killed:\n{v4}");
+        always(Duration::from_secs(2), || stale(&names, V4).map(|_| ()));
+        let (rt, speaker) = gr_speaker();
+        eventually(T, || fresh(&names, V4));
+        eventually(T, || fresh(&names, V6));
+        println!(
+            "FRR: route kept (stale) for {:?} across the kill",
+            killed.elapsed()
+        );
+        rt.block_on(speaker.shutdown());
+        let stopped = Instant::now();
+        eventually(T, || stale(&names, V4));
+        eventually(Duration::from_secs(30), || route_gone(&names, V4));
+        let kept = stopped.elapsed();
+        println!("FRR: route kept for {kept:?} after a graceful stop (restart time 10s)");
+        assert!(
+            kept >= Duration::from_secs(9) && kept < Duration::from_secs(15),
+            "kept {kept:?}"
+        );
+        return;
+    }
+    let lab = Lab::new(TAG);
+    start_bgpd(&lab.names, 64500, None, true);
+    lab.run_child("frr_graceful_restart_keeps_routes_across_a_killed_speaker");
 }

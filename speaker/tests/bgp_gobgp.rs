@@ -5,14 +5,15 @@
 mod bgp_netns;
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use bgp_netns::{
-    Lab, Names, OUR_AS, R4, R6, ROUTER_AS, S4, S6, T, V4, V6, child, eventually, peer, route,
-    router, runtime, spec,
+    Lab, Names, OUR_AS, R4, R6, ROUTER_AS, S4, S6, T, V4, V6, always, child, eventually, peer,
+    route, router, runtime, spec,
 };
 use ironlb_config::Community;
 use ironlb_lab::{GobgpOptions, Neighbor};
-use ironlb_speaker::bgp::{BgpSpeaker, State};
+use ironlb_speaker::bgp::{BgpSpeaker, PeerSpec, State};
 
 /// GoBGP as the router: AS `local_as`, listening on [`R4`] and [`R6`], `neighbors`.
 fn start_gobgpd(names: &Names, local_as: u32, neighbors: Vec<Neighbor>) {
@@ -142,4 +143,91 @@ fn gobgp_ibgp_with_md5_gets_local_pref() {
     p.session.password = Some("s3cret-pw".into());
     start_gobgpd(&lab.names, OUR_AS, vec![p]);
     lab.run_child("gobgp_ibgp_with_md5_gets_local_pref");
+}
+
+/// Our two sessions with graceful restart (restart time 10 s), announcing [`V4`] and [`V6`],
+/// in a runtime of their own (shut down: a killed process, as the router sees it).
+fn gr_speaker() -> (tokio::runtime::Runtime, BgpSpeaker) {
+    let rt = runtime();
+    let mut speaker = BgpSpeaker::new();
+    {
+        let _g = rt.enter();
+        let with_gr = |mut s: PeerSpec| {
+            s.graceful_restart = Some(Duration::from_secs(10));
+            s
+        };
+        speaker.set_routes(BTreeSet::from([route(V4, &[], None), route(V6, &[], None)]));
+        speaker.set_peers(vec![
+            with_gr(spec(R4, S4, ROUTER_AS)),
+            with_gr(spec(R6, S6, ROUTER_AS)),
+        ]);
+    }
+    (rt, speaker)
+}
+
+/// The route as JSON, when GoBGP has it and its stale flag is `stale`.
+fn route_stale(names: &Names, prefix: &str, stale: bool) -> Result<String, String> {
+    let fam = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+    let out = names.in_router(&["gobgp", "global", "rib", "-a", fam, prefix, "-j"]);
+    let flagged = out.contains("\"stale\":true");
+    if out.contains(prefix) && flagged == stale {
+        Ok(out)
+    } else {
+        Err(out)
+    }
+}
+
+/// GoBGP as the receiving speaker (helper only): a killed speaker's routes stay, stale,
+/// until the next one's End-of-RIB; after a graceful stop they go when the restart time
+/// runs out.
+#[test]
+fn gobgp_graceful_restart_keeps_routes_across_a_killed_speaker() {
+    const TAG: &str = "gg";
+    if let Some(names) = child(TAG) {
+        let (rt, speaker) = gr_speaker();
+        eventually(T, || established(&names, S4));
+        eventually(T, || established(&names, S6));
+        eventually(T, || route_stale(&names, V4, false));
+        eventually(T, || route_stale(&names, V6, false));
+        let nbr = names.in_router(&["gobgp", "neighbor", S4]);
+        let gr: Vec<&str> = nbr
+            .lines()
+            .filter(|l| l.contains("raceful") || l.contains("restart"))
+            .collect();
+        println!("GoBGP, speaker up:\n{}", gr.join("\n"));
+        let killed = Instant::now();
+        rt.shutdown_timeout(Duration::from_secs(1));
+        drop(speaker);
+        let v4 = eventually(T, || route_stale(&names, V4, true));
+        eventually(T, || route_stale(&names, V6, true));
+        println!("GoBGP, speaker killed:\n{v4}");
+        always(Duration::from_secs(2), || {
+            route_stale(&names, V4, true).map(|_| ())
+        });
+        let (rt, speaker) = gr_speaker();
+        eventually(T, || route_stale(&names, V4, false));
+        eventually(T, || route_stale(&names, V6, false));
+        println!(
+            "GoBGP: route kept (stale) for {:?} across the kill",
+            killed.elapsed()
+        );
+        rt.block_on(speaker.shutdown());
+        let stopped = Instant::now();
+        eventually(T, || route_stale(&names, V4, true));
+        eventually(Duration::from_secs(30), || route_gone(&names, V4));
+        let kept = stopped.elapsed();
+        println!("GoBGP: route kept for {kept:?} after a graceful stop (restart time 10s)");
+        assert!(
+            kept >= Duration::from_secs(9) && kept < Duration::from_secs(15),
+            "kept {kept:?}"
+        );
+        return;
+    }
+    let lab = Lab::new(TAG);
+    let mut p4 = peer(S4, R4, S4);
+    let mut p6 = peer(S6, R6, S6);
+    p4.session.graceful_restart = true;
+    p6.session.graceful_restart = true;
+    start_gobgpd(&lab.names, ROUTER_AS, vec![p4, p6]);
+    lab.run_child("gobgp_graceful_restart_keeps_routes_across_a_killed_speaker");
 }

@@ -33,6 +33,7 @@ fn cfg(local_asn: u32, peer_asn: u32) -> SessionConfig {
         next_hop_v6: None,
         retry_min: Duration::from_secs(1),
         retry_max: Duration::from_secs(8),
+        graceful_restart: None,
     }
 }
 

@@ -197,8 +197,12 @@ pub struct BgpPeerSpec {
     /// `ebgpMultiHop`.
     #[serde(default)]
     pub ebgp_multi_hop: bool,
+    /// `enableGracefulRestart` (v1beta2): RFC 4724 with the default restart time, as
+    /// MetalLB's FRR mode does.
+    #[serde(default)]
+    pub enable_graceful_restart: bool,
     /// Unknown fields (v1beta2's `passwordSecret`, `dynamicASN`, `interface`,
-    /// `vrf`, `enableGracefulRestart`, ... are reported from here).
+    /// `vrf`, ... are reported from here).
     #[serde(flatten)]
     pub other: Other,
 }

@@ -228,7 +228,6 @@ impl Translator<'_> {
                 "dynamicASN" => "IronLB needs the peer's AS number in `peer-asn`",
                 "interface" => "unnumbered BGP (peering over an interface) is not supported",
                 "vrf" => "VRFs are not supported",
-                "enableGracefulRestart" => "graceful restart is not configurable per peer",
                 "connectTime" => "the connect retry time is not configurable",
                 "disableMP" | "dualStackAddressFamily" => "IronLB always uses multiprotocol BGP",
                 _ => "not a field IronLB knows",
@@ -258,6 +257,8 @@ impl Translator<'_> {
             node_selectors: raw_selectors(&spec.node_selectors),
             bfd_profile: some(&spec.bfd_profile),
             ebgp_multihop: spec.ebgp_multi_hop.then_some(true),
+            enable_graceful_restart: spec.enable_graceful_restart.then_some(true),
+            graceful_restart_time: None,
         });
     }
 

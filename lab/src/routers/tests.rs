@@ -284,3 +284,48 @@ fn a_comment_is_commented_line_by_line() {
     );
     bird_parses(&conf);
 }
+
+/// Graceful restart on one session, in every dialect (BIRD also parses it).
+#[test]
+fn graceful_restart_in_every_dialect() {
+    let mut r = test_router();
+    r.neighbors[0].session.password = None;
+    r.neighbors[0].session.graceful_restart = true;
+    let conf = r.bird(&BirdOptions::default());
+    assert!(
+        conf.contains("  error wait time 1, 5;\n  graceful restart on;\n  ipv4 {"),
+        "{conf}"
+    );
+    assert_eq!(conf.matches("graceful restart").count(), 1, "{conf}");
+    bird_parses(&conf);
+    let gobgp = r.gobgp(&GobgpOptions::default()).unwrap();
+    let first = &gobgp[..gobgp.find("neighbor-address = \"2001:db8:1::2\"").unwrap()];
+    assert!(
+        first.ends_with(
+            r#"  [neighbors.graceful-restart.config]
+    enabled = true
+    helper-only = true
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+    [neighbors.afi-safis.mp-graceful-restart.config]
+      enabled = true
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv6-unicast"
+    [neighbors.afi-safis.mp-graceful-restart.config]
+      enabled = true
+[[neighbors]]
+  [neighbors.config]
+    "#
+        ),
+        "{gobgp}"
+    );
+    assert_eq!(gobgp.matches("graceful-restart").count(), 3, "{gobgp}");
+    let frr = r.frr(&FrrOptions::default()).unwrap();
+    assert!(
+        frr.contains(" neighbor 192.0.2.2 graceful-restart-helper\n"),
+        "{frr}"
+    );
+    assert_eq!(frr.matches("graceful-restart").count(), 1, "{frr}");
+}

@@ -1,7 +1,8 @@
 //! The tokio side of BGP. [`BgpHandle`] is what the rest of the speaker holds: one task
 //! owns the [`BgpSpeaker`], applies each new [`BgpPlan`] to it, mirrors its sessions into
 //! Prometheus and a watch channel, and on shutdown withdraws every route and closes every
-//! session with Cease. Under it, one task per peer owns its [`Session`] and performs its
+//! session with Cease (sessions with graceful restart negotiated close without a message
+//! instead, so the router keeps their routes until the next process reconnects). Under it, one task per peer owns its [`Session`] and performs its
 //! outputs (connect, send, timers, close).
 //!
 //! ```text
@@ -14,7 +15,7 @@
 //! ```
 //! Dropping the handle without calling [`BgpHandle::shutdown`] shuts the sessions down too
 //! (the task sees its input closed), so routes are never left behind by a speaker that
-//! stops.
+//! stops, except on purpose, for the restart time, with graceful restart.
 //!
 //! Each peer task receives everything as one [`PeerEvent`] enum on one
 //! channel: API calls, connection results, decoded messages, closures.
@@ -46,7 +47,8 @@ use crate::bfd::{BfdConfig, BfdHandle, BfdKey, BfdMetrics, BfdStatus};
 use super::message::{DecodeError, Framer, encode};
 use super::route::Route;
 use super::session::{
-    DownReason, Input, Output, Session, SessionConfig, SessionStats, State, StopReason, Timer,
+    DownReason, GracefulRestart, Input, Output, Session, SessionConfig, SessionStats, State,
+    StopReason, Timer,
 };
 use super::socket;
 
@@ -98,8 +100,8 @@ impl BgpHandle {
         self.sessions.clone()
     }
 
-    /// Withdraws every route, closes every session with Cease /
-    /// Administrative Shutdown and waits (bounded) until they are closed.
+    /// Stops every session as the process stops (see [`BgpSpeaker::shutdown`]) and
+    /// waits (bounded) until they are closed.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -212,6 +214,8 @@ pub struct PeerSpec {
     pub retry_max: Duration,
     /// BFD to the peer (`bfd-profile`): its going Down tears the session down.
     pub bfd: Option<BfdConfig>,
+    /// Graceful restart (`enable-graceful-restart`) with this restart time; `None`: off.
+    pub graceful_restart: Option<Duration>,
 }
 
 impl PeerSpec {
@@ -224,6 +228,7 @@ impl PeerSpec {
             keepalive_time: peer.keepalive_time,
             password: peer.password.clone(),
             ebgp_multihop: peer.ebgp_multihop,
+            graceful_restart: peer.graceful_restart,
             ..Self::new(
                 peer.my_asn,
                 peer.peer_asn,
@@ -234,7 +239,8 @@ impl PeerSpec {
     }
 
     /// A spec with MetalLB's defaults: hold time 90 s, keepalive 30 s, no
-    /// source address, password or multihop; reconnect after 1 s up to 30 s.
+    /// source address, password, multihop or graceful restart; reconnect after 1 s
+    /// up to 30 s.
     pub fn new(local_asn: u32, peer_asn: u32, peer: SocketAddr, router_id: Ipv4Addr) -> Self {
         Self {
             local_asn,
@@ -251,6 +257,7 @@ impl PeerSpec {
             retry_min: Duration::from_secs(1),
             retry_max: Duration::from_secs(30),
             bfd: None,
+            graceful_restart: None,
         }
     }
 
@@ -264,7 +271,8 @@ impl PeerSpec {
         }
     }
 
-    fn session_config(&self) -> SessionConfig {
+    /// The session's configuration; `restarted`: see [`GracefulRestart::restarted`].
+    fn session_config(&self, restarted: bool) -> SessionConfig {
         SessionConfig {
             local_asn: self.local_asn,
             peer_asn: self.peer_asn,
@@ -275,6 +283,10 @@ impl PeerSpec {
             next_hop_v6: self.next_hop_v6,
             retry_min: self.retry_min,
             retry_max: self.retry_max,
+            graceful_restart: self.graceful_restart.map(|restart_time| GracefulRestart {
+                restart_time,
+                restarted,
+            }),
         }
     }
 }
@@ -312,6 +324,8 @@ pub struct PeerStatus {
     /// The last connection error (cleared once Established), e.g. a refused
     /// connect or a TCP-MD5 mismatch that ends in a timeout.
     pub last_error: Option<String>,
+    /// Both sides sent the Graceful Restart capability on the current connection.
+    pub graceful_restart: bool,
 }
 
 /// Everything a peer task reacts to.
@@ -342,6 +356,9 @@ pub struct BgpSpeaker {
     /// Started with the first peer that wants BFD.
     bfd: Option<BfdHandle>,
     bfd_metrics: Option<BfdMetrics>,
+    /// Sessions this speaker has started: a later one to the same peer (a changed spec)
+    /// is no restart of the process, so its OPEN does not set Restart State.
+    started: BTreeSet<PeerKey>,
 }
 
 impl BgpSpeaker {
@@ -388,7 +405,10 @@ impl BgpSpeaker {
                             cfg,
                         )
                 });
-                let h = spawn_peer(spec.clone(), self.routes.clone(), bfd);
+                // One BgpSpeaker lives as long as the speaker process: the first session
+                // to each peer is the first since the process (re)started.
+                let restarted = self.started.insert(spec.key());
+                let h = spawn_peer(spec.clone(), self.routes.clone(), bfd, restarted);
                 self.peers.insert(spec, h);
             }
         }
@@ -414,8 +434,10 @@ impl BgpSpeaker {
             .collect()
     }
 
-    /// Withdraws everything, sends Cease / Administrative Shutdown on every
-    /// session and waits (bounded) until they are closed.
+    /// Stops every session as the process stops: withdraws everything and sends Cease /
+    /// Administrative Shutdown, except on sessions with graceful restart negotiated,
+    /// which close without a message so the peer keeps the routes until the next
+    /// process reconnects. Waits (bounded) until they are closed.
     pub async fn shutdown(self) {
         let mut tasks = Vec::new();
         for (_, h) in self.peers {
@@ -432,6 +454,7 @@ fn spawn_peer(
     spec: PeerSpec,
     routes: BTreeSet<Route>,
     bfd: Option<watch::Receiver<BfdStatus>>,
+    restarted: bool,
 ) -> PeerHandle {
     let (tx, rx) = mpsc::unbounded_channel();
     let (status_tx, status) = watch::channel(PeerStatus {
@@ -443,10 +466,11 @@ fn spawn_peer(
         established_since: None,
         stats: SessionStats::default(),
         last_error: None,
+        graceful_restart: false,
     });
     let span = tracing::info_span!("bgp", peer = %spec.peer, asn = spec.peer_asn);
     let task = PeerTask {
-        session: Session::new(spec.session_config()),
+        session: Session::new(spec.session_config(restarted)),
         spec,
         tx: tx.clone(),
         rx,
@@ -639,6 +663,7 @@ impl PeerTask {
             s.prefixes_announced = self.session.advertised_count();
             s.local_address = self.session.local_address();
             s.stats = self.session.stats().clone();
+            s.graceful_restart = self.session.graceful_restart_negotiated();
         });
     }
 

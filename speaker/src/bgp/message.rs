@@ -21,8 +21,9 @@
 //! Extended Message capability. UPDATEs are judged by [`super::update_check`]
 //! (RFC 7606) first: only a "session reset" verdict is an error; an UPDATE that
 //! RFC 7606 treats as withdrawn or whose attribute it discards is kept as an
-//! empty UPDATE when netgauze cannot decode it (the speaker installs nothing it
-//! receives, so withdrawing and discarding both mean dropping the content).
+//! UPDATE with no routes when netgauze cannot decode it (the speaker installs nothing
+//! it receives, so withdrawing and discarding both mean dropping the content); not as
+//! an empty one, which would read as IPv4's End-of-RIB.
 
 use super::update_check::{self, Verdict};
 use netgauze_bgp_pkt::BgpMessage;
@@ -31,6 +32,7 @@ use netgauze_bgp_pkt::notification::{
     BgpNotificationMessage, CeaseError, FiniteStateMachineError, HoldTimerExpiredError,
     MessageHeaderError, OpenMessageError, RouteRefreshError, UpdateMessageError,
 };
+use netgauze_bgp_pkt::path_attribute::{Origin, PathAttribute, PathAttributeValue};
 use netgauze_bgp_pkt::update::BgpUpdateMessage;
 use netgauze_bgp_pkt::wire::deserializer::BgpParsingContext;
 use netgauze_parse_utils::WritablePdu;
@@ -157,14 +159,10 @@ impl Framer {
                 Ok(Some(msg))
             }
             // RFC 7606 keeps the session for this UPDATE (treat-as-withdraw or attribute
-            // discard): nothing of it is used, so it goes on as an empty UPDATE.
+            // discard): nothing of it is used, so it goes on as an UPDATE that means nothing.
             Err(_) if update_verdict.is_some() => {
                 self.tolerated += 1;
-                Ok(Some(BgpMessage::Update(BgpUpdateMessage::new(
-                    vec![],
-                    vec![],
-                    vec![],
-                ))))
+                Ok(Some(BgpMessage::Update(tolerated_update())))
             }
             Err(e) => Err(DecodeError {
                 reason: e.to_string(),
@@ -172,6 +170,20 @@ impl Framer {
             }),
         }
     }
+}
+
+/// What a tolerated UPDATE becomes: no routes and a lone ORIGIN. Not an empty UPDATE,
+/// which is IPv4's End-of-RIB (RFC 4724): a malformed UPDATE must not end a restart.
+fn tolerated_update() -> BgpUpdateMessage {
+    let origin = PathAttribute::from(
+        false,
+        true,
+        false,
+        false,
+        PathAttributeValue::Origin(Origin::IGP),
+    );
+    // Well-known transitive flags are what netgauze checks ORIGIN against: this cannot fail.
+    BgpUpdateMessage::new(vec![], origin.into_iter().collect::<Vec<_>>(), vec![])
 }
 
 fn bad_length(length: u16) -> DecodeError {

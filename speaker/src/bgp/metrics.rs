@@ -207,6 +207,7 @@ mod tests {
                 ..SessionStats::default()
             },
             last_error: None,
+            graceful_restart: false,
         }
     }
 

@@ -29,6 +29,7 @@ fn cfg() -> SessionConfig {
         next_hop_v6: None,
         retry_min: Duration::from_secs(1),
         retry_max: Duration::from_secs(8),
+        graceful_restart: None,
     }
 }
 
@@ -452,6 +453,75 @@ fn malformed_updates() {
         }
     }
     assert!(failed.is_empty(), "\n{}", failed.join("\n"));
+}
+
+/// End-of-RIB markers (RFC 4724 section 2) are well-formed UPDATEs: kept and recorded,
+/// never judged malformed; an UPDATE that RFC 7606 lets through is no marker.
+#[test]
+fn end_of_rib_markers_are_kept_and_recorded() {
+    use netgauze_iana::address_family::AddressType::{Ipv4Unicast, Ipv6Unicast};
+    let mp_unreach = |afi: u16| attr(0x80, 15, &[afi.to_be_bytes().as_slice(), &[1]].concat());
+    let table: Vec<(&str, Vec<u8>, Vec<_>)> = vec![
+        ("IPv4: an empty UPDATE", update(&[], &[]), vec![Ipv4Unicast]),
+        (
+            "IPv6: only an empty MP_UNREACH_NLRI",
+            update(&mp_unreach(2), &[]),
+            vec![Ipv6Unicast],
+        ),
+        (
+            "IPv4 in MP_UNREACH_NLRI",
+            update(&mp_unreach(1), &[]),
+            vec![Ipv4Unicast],
+        ),
+        ("an ordinary UPDATE", update(&good_attrs(), &NLRI), vec![]),
+        // Treat-as-withdraw (RFC 7606 7.1): passed on as a harmless UPDATE, not a marker.
+        (
+            "malformed ORIGIN",
+            update(
+                &[attr(0x40, 1, &[7]), as_path(), next_hop()].concat(),
+                &NLRI,
+            ),
+            vec![],
+        ),
+    ];
+    let mut failed = Vec::new();
+    for (name, bytes, want) in table {
+        let mut s = established();
+        let (got, _) = feed(&mut s, &bytes);
+        if got != Reaction::Kept(State::Established) || s.end_of_rib_received() != want {
+            failed.push(format!(
+                "{name}: got {got:?}, {:?}",
+                s.end_of_rib_received()
+            ));
+        }
+    }
+    assert!(failed.is_empty(), "\n{}", failed.join("\n"));
+}
+
+/// The peer's Graceful Restart capability (RFC 4724 section 3), as routers send it.
+#[test]
+fn the_peers_graceful_restart_capability_is_read() {
+    // R bit, restart time 120; IPv4 unicast with F, IPv6 unicast without.
+    let gr = cap(64, &[0x80, 0x78, 0, 1, 1, 0x80, 0, 2, 1, 0]);
+    let mut s = open_sent();
+    let (got, _) = feed(
+        &mut s,
+        &open(4, 90, &caps_param(&[usual_caps(), gr].concat())),
+    );
+    assert_eq!(got, Reaction::Kept(State::OpenConfirm));
+    let peer = s.peer_graceful_restart().cloned();
+    assert_eq!(
+        peer.map(|p| (p.restart_time.as_secs(), p.restart_state, p.families.len())),
+        Some((120, true, 2))
+    );
+    // A receiving-only speaker: flags and time, no family.
+    let mut s = open_sent();
+    let helper = cap(64, &[0x00, 0x78]);
+    feed(
+        &mut s,
+        &open(4, 90, &caps_param(&[usual_caps(), helper].concat())),
+    );
+    assert_eq!(s.peer_graceful_restart().map(|p| p.families.len()), Some(0));
 }
 
 fn retry_delay(out: &[Output]) -> Option<Duration> {

@@ -40,4 +40,4 @@ pub use metrics::BgpMetrics;
 pub use plan::BgpPlan;
 pub(crate) use plan::plan;
 pub use route::{Route, RouteAttrs, routes_for};
-pub use session::{Session, SessionConfig, State};
+pub use session::{GracefulRestart, Session, SessionConfig, State};

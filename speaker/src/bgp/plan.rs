@@ -254,6 +254,26 @@ bfd-profiles:
     }
 
     #[test]
+    fn a_peer_with_graceful_restart_gets_its_restart_time() {
+        let c = ironlb_config::parse(
+            "\
+peers:
+- {peer-address: 192.0.2.1, my-asn: 64512, peer-asn: 64500, enable-graceful-restart: true}
+- {peer-address: 192.0.2.2, my-asn: 64512, peer-asn: 64500, enable-graceful-restart: true, graceful-restart-time: 30s}
+- {peer-address: 192.0.2.3, my-asn: 64512, peer-asn: 64500}
+",
+        )
+        .unwrap();
+        let d = plan("n1", ROUTER_ID, &c, &[node("n1", &[])], &[]);
+        let gr: Vec<Option<u64>> = d
+            .peers
+            .iter()
+            .map(|p| p.graceful_restart.map(|t| t.as_secs()))
+            .collect();
+        assert_eq!(gr, [Some(120), Some(30), None]);
+    }
+
+    #[test]
     fn a_peer_without_any_router_id_is_left_out_and_named() {
         let c = config();
         let d = plan("n1", None, &c, &[node("n1", &[])], &[]);

@@ -20,6 +20,7 @@ use netgauze_bgp_pkt::path_attribute::{
     LocalPreference, MpReach, MpUnreach, NextHop, Origin, PathAttribute, PathAttributeValue,
 };
 use netgauze_bgp_pkt::update::BgpUpdateMessage;
+use netgauze_iana::address_family::AddressType;
 use netgauze_parse_utils::WritablePdu;
 
 use super::message::MAX_MESSAGE_LEN;
@@ -273,6 +274,30 @@ impl UpdateParams {
     }
 }
 
+/// The End-of-RIB marker of `family` (RFC 4724 section 2): for IPv4 unicast an UPDATE
+/// with nothing in it, for IPv6 unicast one with only an empty MP_UNREACH_NLRI. `None`
+/// for a family we never negotiate.
+pub fn end_of_rib(family: AddressType) -> Option<BgpMessage> {
+    let attrs = match family {
+        AddressType::Ipv4Unicast => vec![],
+        AddressType::Ipv6Unicast => {
+            let mut attrs = Vec::new();
+            push(
+                &mut attrs,
+                false,
+                PathAttributeValue::MpUnreach(MpUnreach::Ipv6Unicast { nlri: Box::new([]) }),
+            );
+            attrs
+        }
+        _ => return None,
+    };
+    Some(BgpMessage::Update(BgpUpdateMessage::new(
+        vec![],
+        attrs,
+        vec![],
+    )))
+}
+
 /// Appends an attribute with the flags RFC 4271 prescribes for it.
 fn push(out: &mut Vec<PathAttribute>, extended_length: bool, value: PathAttributeValue) {
     let (optional, transitive) = match &value {
@@ -350,6 +375,34 @@ fn pack<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// RFC 4724 section 2's markers, byte for byte, and read back as End-of-RIB (not as a
+    /// malformed UPDATE).
+    #[test]
+    fn end_of_rib_markers_match_their_wire_form() {
+        let mut v4 = vec![0xff; 16];
+        v4.extend_from_slice(&[0x00, 0x17, 0x02, 0x00, 0x00, 0x00, 0x00]);
+        let mut v6 = vec![0xff; 16];
+        v6.extend_from_slice(&[0x00, 0x1d, 0x02, 0x00, 0x00, 0x00, 0x06]);
+        // Optional, non-transitive MP_UNREACH_NLRI: AFI 2, SAFI 1, no NLRI.
+        v6.extend_from_slice(&[0x80, 0x0f, 0x03, 0x00, 0x02, 0x01]);
+        for (family, bytes) in [
+            (AddressType::Ipv4Unicast, v4),
+            (AddressType::Ipv6Unicast, v6),
+        ] {
+            let Some(msg) = end_of_rib(family) else {
+                panic!("no marker for {family:?}");
+            };
+            assert_eq!(super::super::message::encode(&msg).unwrap(), bytes);
+            let mut f = super::super::message::Framer::new();
+            f.extend(&bytes);
+            match f.next_message() {
+                Ok(Some(BgpMessage::Update(u))) => assert_eq!(u.end_of_rib(), Some(family)),
+                other => panic!("{family:?}: {other:?}"),
+            }
+        }
+        assert_eq!(end_of_rib(AddressType::Ipv4Multicast), None);
+    }
 
     fn adv(v4: u8, v6: u8, local_pref: Option<u32>, communities: &[Community]) -> BgpAdvertisement {
         BgpAdvertisement {

@@ -13,7 +13,15 @@
 //! collision to resolve. Invariants: `advertised` is exactly what the peer
 //! holds from us on the current connection (empty outside Established); every
 //! teardown of a connection arms the ConnectRetry timer unless the session was
-//! stopped; a stopped session withdraws its routes before its Cease.
+//! stopped; a stopped session withdraws its routes before its Cease, except a
+//! [`StopReason::Shutdown`] with graceful restart (RFC 4724) negotiated, which
+//! sends nothing and only closes, so the peer keeps the routes as stale.
+//!
+//! Graceful restart, when configured: the OPEN carries the capability (restart
+//! time, Forwarding State for IPv4 and IPv6 unicast, Restart State until the
+//! first Established of this session object, see [`GracefulRestart`]); once
+//! Established, the initial UPDATEs are followed by End-of-RIB for each
+//! negotiated family. The peer's capability and End-of-RIB markers are recorded.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -22,7 +30,8 @@ use std::time::Duration;
 use ipnet::IpNet;
 use netgauze_bgp_pkt::BgpMessage;
 use netgauze_bgp_pkt::capabilities::{
-    BgpCapability, FourOctetAsCapability, MultiProtocolExtensionsCapability,
+    BgpCapability, FourOctetAsCapability, GracefulRestartAddressFamily, GracefulRestartCapability,
+    MultiProtocolExtensionsCapability,
 };
 use netgauze_bgp_pkt::notification::{
     BgpNotificationMessage, FiniteStateMachineError, OpenMessageError,
@@ -34,7 +43,7 @@ use super::message::{
     DecodeError, cease_admin_shutdown, cease_bfd_down, cease_peer_deconfigured, hold_timer_expired,
     notification_codes,
 };
-use super::route::{AS_TRANS, Route, RouteAttrs, UpdateParams, by_prefix};
+use super::route::{AS_TRANS, Route, RouteAttrs, UpdateParams, by_prefix, end_of_rib};
 
 /// Hold timer while waiting for the peer's OPEN (RFC 4271 suggests 4 minutes).
 pub const OPEN_HOLD_TIME: Duration = Duration::from_secs(240);
@@ -62,6 +71,37 @@ pub struct SessionConfig {
     pub retry_min: Duration,
     /// Longest reconnect delay.
     pub retry_max: Duration,
+    /// Graceful restart (RFC 4724) as the restarting speaker; `None`: off.
+    pub graceful_restart: Option<GracefulRestart>,
+}
+
+/// Our side of graceful restart (RFC 4724).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracefulRestart {
+    /// The restart time offered: how long the peer keeps our routes as stale after the
+    /// connection is lost. Whole seconds, at most 4095 (more is sent as 4095).
+    pub restart_time: Duration,
+    /// Set the Restart State bit in this session's OPENs until it first reaches
+    /// Established. The driver sets it for the first session to a peer in a process:
+    /// RFC 4724 section 3 means the bit for "this speaker has restarted", and a speaker
+    /// process that starts has always just (re)started (a first install only makes
+    /// the peer skip waiting for our End-of-RIB before sending its routes, which we
+    /// ignore anyway). Reconnects within the process are not restarts and clear it.
+    pub restarted: bool,
+}
+
+/// The largest restart time the capability can carry (12 bits of seconds).
+pub const MAX_RESTART_TIME_SECS: u16 = 4095;
+
+/// The peer's Graceful Restart capability, as received in its OPEN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerGracefulRestart {
+    /// Its restart time.
+    pub restart_time: Duration,
+    /// Its Restart State bit: it has just restarted.
+    pub restart_state: bool,
+    /// The families it preserves forwarding state for, with its Forwarding State bit.
+    pub families: Vec<(AddressType, bool)>,
 }
 
 impl SessionConfig {
@@ -112,9 +152,13 @@ pub enum Timer {
 /// Why the session is being stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
-    /// The speaker shuts down (Cease / Administrative Shutdown).
+    /// The speaker process shuts down. Without graceful restart: withdraw, then Cease /
+    /// Administrative Shutdown. With graceful restart negotiated (or not yet known, in
+    /// OpenSent): close without any message, so the peer keeps our routes as stale until
+    /// the next process reconnects (a restart cannot be told from a final stop here).
     Shutdown,
-    /// The peer was removed from the configuration (Cease / Peer De-configured).
+    /// The peer was removed from the configuration: withdraw, then Cease / Peer
+    /// De-configured, also with graceful restart (the routes must go now).
     Deconfigured,
 }
 
@@ -191,6 +235,10 @@ pub struct SessionStats {
     pub notifications_received: u64,
     /// Times the session reached Established.
     pub established_count: u64,
+    /// End-of-RIB markers sent.
+    pub end_of_rib_sent: u64,
+    /// End-of-RIB markers received.
+    pub end_of_rib_received: u64,
     /// The last reason a connection ended.
     pub last_down: Option<DownReason>,
 }
@@ -210,6 +258,22 @@ pub struct Session {
     negotiated_hold: Duration,
     next_retry: Duration,
     stats: SessionStats,
+    /// Families both OPENs carry, on the current connection.
+    families: Vec<AddressType>,
+    /// The peer's Graceful Restart capability, on the current connection.
+    peer_gr: Option<PeerGracefulRestart>,
+    /// End-of-RIB markers received on the current connection, by family.
+    eor_received: Vec<AddressType>,
+    /// The Restart State bit of our next OPEN (see [`GracefulRestart::restarted`]).
+    restarting: bool,
+}
+
+/// What a valid OPEN from the peer settles for the connection.
+struct Negotiated {
+    hold: Duration,
+    params: UpdateParams,
+    families: Vec<AddressType>,
+    peer_gr: Option<PeerGracefulRestart>,
 }
 
 impl Session {
@@ -217,7 +281,6 @@ impl Session {
     pub fn new(cfg: SessionConfig) -> Self {
         let next_retry = cfg.retry_min;
         Self {
-            cfg,
             state: State::Idle,
             desired: BTreeMap::new(),
             advertised: BTreeMap::new(),
@@ -226,6 +289,11 @@ impl Session {
             negotiated_hold: Duration::ZERO,
             next_retry,
             stats: SessionStats::default(),
+            families: Vec::new(),
+            peer_gr: None,
+            eor_received: Vec::new(),
+            restarting: cfg.graceful_restart.is_some_and(|g| g.restarted),
+            cfg,
         }
     }
 
@@ -252,6 +320,22 @@ impl Session {
     /// Our address on the current connection.
     pub fn local_address(&self) -> Option<IpAddr> {
         self.local
+    }
+
+    /// The peer's Graceful Restart capability on the current connection.
+    pub fn peer_graceful_restart(&self) -> Option<&PeerGracefulRestart> {
+        self.peer_gr.as_ref()
+    }
+
+    /// Both sides sent the Graceful Restart capability on the current connection: the
+    /// peer keeps our routes if the connection is lost without a NOTIFICATION.
+    pub fn graceful_restart_negotiated(&self) -> bool {
+        self.cfg.graceful_restart.is_some() && self.peer_gr.is_some()
+    }
+
+    /// Families the peer has sent End-of-RIB for on the current connection.
+    pub fn end_of_rib_received(&self) -> &[AddressType] {
+        &self.eor_received
     }
 
     /// Feeds one input, returns what to do, in order.
@@ -318,7 +402,7 @@ impl Session {
     fn open(&self) -> BgpMessage {
         let my_as = u16::try_from(self.cfg.local_asn).unwrap_or(AS_TRANS);
         let hold = u16::try_from(self.cfg.hold_time.as_secs()).unwrap_or(u16::MAX);
-        let caps = vec![
+        let mut caps = vec![
             BgpCapability::MultiProtocolExtensions(MultiProtocolExtensionsCapability::new(
                 AddressType::Ipv4Unicast,
             )),
@@ -327,6 +411,18 @@ impl Session {
             )),
             BgpCapability::FourOctetAs(FourOctetAsCapability::new(self.cfg.local_asn)),
         ];
+        if let Some(gr) = &self.cfg.graceful_restart {
+            let time = u16::try_from(gr.restart_time.as_secs())
+                .unwrap_or(u16::MAX)
+                .min(MAX_RESTART_TIME_SECS);
+            // Forwarding State set: the node keeps forwarding (kube-proxy, the CNI)
+            // while the speaker process is away; only the announcer restarts.
+            let families = [AddressType::Ipv4Unicast, AddressType::Ipv6Unicast]
+                .map(|f| GracefulRestartAddressFamily::new(true, f));
+            caps.push(BgpCapability::GracefulRestartCapability(
+                GracefulRestartCapability::new(self.restarting, false, time, families),
+            ));
+        }
         BgpMessage::Open(BgpOpenMessage::new(
             my_as,
             hold,
@@ -356,10 +452,12 @@ impl Session {
                 self.teardown(DownReason::NotificationReceived(code, sub), out);
             }
             (State::OpenSent, BgpMessage::Open(open)) => match self.check_open(&open) {
-                Ok((hold, params)) => {
-                    self.params = Some(params);
+                Ok(n) => {
+                    self.params = Some(n.params);
+                    self.families = n.families;
+                    self.peer_gr = n.peer_gr;
                     self.send(BgpMessage::KeepAlive, out);
-                    self.arm_hold_and_keepalive(hold, out);
+                    self.arm_hold_and_keepalive(n.hold, out);
                     self.state = State::OpenConfirm;
                 }
                 Err(n) => self.fail(n, out),
@@ -377,11 +475,33 @@ impl Session {
                 self.restart_hold(out);
                 out.push(Output::Established);
                 self.sync(out);
+                if self.cfg.graceful_restart.is_some() {
+                    // RFC 4724 section 4.1: the initial update is complete. The
+                    // marker goes even to a peer without the capability (section 2
+                    // recommends it for convergence in general).
+                    for f in self.families.clone() {
+                        if let Some(m) = end_of_rib(f) {
+                            self.stats.end_of_rib_sent += 1;
+                            self.send(m, out);
+                        }
+                    }
+                    // The restart is over once the peer has our full table again.
+                    self.restarting = false;
+                }
             }
-            (State::Established, BgpMessage::KeepAlive | BgpMessage::Update(_)) => {
-                // Received routes are ignored: the speaker only announces.
+            (State::Established, BgpMessage::Update(u)) => {
+                // Received routes are ignored: the speaker only announces. An
+                // End-of-RIB is noted (status), nothing more: we keep no stale
+                // routes of the peer's to flush.
+                if let Some(f) = u.end_of_rib() {
+                    self.stats.end_of_rib_received += 1;
+                    if !self.eor_received.contains(&f) {
+                        self.eor_received.push(f);
+                    }
+                }
                 self.restart_hold(out);
             }
+            (State::Established, BgpMessage::KeepAlive) => self.restart_hold(out),
             (State::Established, BgpMessage::RouteRefresh(_)) => {
                 // Not advertised, but harmless to honour: send everything again.
                 self.restart_hold(out);
@@ -411,10 +531,7 @@ impl Session {
 
     /// Validates the peer's OPEN (RFC 4271 6.2); returns the negotiated hold
     /// time and how to build UPDATEs, or the NOTIFICATION to send.
-    fn check_open(
-        &self,
-        open: &BgpOpenMessage,
-    ) -> Result<(Duration, UpdateParams), BgpNotificationMessage> {
+    fn check_open(&self, open: &BgpOpenMessage) -> Result<Negotiated, BgpNotificationMessage> {
         let bad = |e: OpenMessageError| BgpNotificationMessage::OpenMessageError(e);
         if open.my_asn4() != self.cfg.peer_asn {
             return Err(bad(OpenMessageError::BadPeerAs {
@@ -465,7 +582,31 @@ impl Session {
         };
         let ours = self.cfg.hold_time.as_secs();
         let hold = Duration::from_secs(ours.min(u64::from(peer_hold)));
-        Ok((hold, params))
+        let peer_gr = caps.iter().find_map(|c| match c {
+            BgpCapability::GracefulRestartCapability(g) => Some(PeerGracefulRestart {
+                restart_time: Duration::from_secs(u64::from(g.time())),
+                restart_state: g.restart(),
+                families: g
+                    .address_families()
+                    .iter()
+                    .map(|f| (f.address_type(), f.forwarding_state()))
+                    .collect(),
+            }),
+            _ => None,
+        });
+        let families = [
+            (v4, AddressType::Ipv4Unicast),
+            (v6, AddressType::Ipv6Unicast),
+        ]
+        .into_iter()
+        .filter_map(|(on, f)| on.then_some(f))
+        .collect();
+        Ok(Negotiated {
+            hold,
+            params,
+            families,
+            peer_gr,
+        })
     }
 
     fn arm_hold_and_keepalive(&mut self, hold: Duration, out: &mut Vec<Output>) {
@@ -541,6 +682,9 @@ impl Session {
     fn reset_connection(&mut self, out: &mut Vec<Output>) {
         self.advertised.clear();
         self.params = None;
+        self.families.clear();
+        self.peer_gr = None;
+        self.eor_received.clear();
         self.local = None;
         self.negotiated_hold = Duration::ZERO;
         out.push(Output::CancelTimer(Timer::Hold));
@@ -554,6 +698,24 @@ impl Session {
 
     fn stop(&mut self, reason: StopReason, out: &mut Vec<Output>) {
         if self.state == State::Idle {
+            return;
+        }
+        // A process stop with graceful restart: no withdrawal and no NOTIFICATION (RFC
+        // 4724 keeps the routes only when the connection ends without one), so the peer
+        // keeps our routes, stale, until the next process sends End-of-RIB. In OpenSent
+        // the peer's capability is not known yet; it may still hold stale routes from
+        // the previous process, so the connection is closed silently too.
+        let silent = reason == StopReason::Shutdown
+            && self.cfg.graceful_restart.is_some()
+            && (self.state == State::OpenSent || self.peer_gr.is_some());
+        if silent {
+            out.push(Output::Close);
+            self.reset_connection(out);
+            self.stats.last_down = Some(DownReason::Stopped);
+            out.push(Output::Down(DownReason::Stopped));
+            out.push(Output::CancelTimer(Timer::ConnectRetry));
+            self.state = State::Idle;
+            self.next_retry = self.cfg.retry_min;
             return;
         }
         if self.state == State::Established {
