@@ -39,7 +39,9 @@ items = []
 for i in range(count):
     name = f"svc-{i}"
     items.append({"apiVersion": "v1", "kind": "Service",
-                  "metadata": {"name": name, "namespace": "rss-bench"},
+                  "metadata": {"name": name, "namespace": "rss-bench",
+                               # kube-proxy leaves them alone: its nftables churn is not measured here
+                               "labels": {"service.kubernetes.io/service-proxy-name": "none"}},
                   "spec": {"type": "LoadBalancer", "ipFamilies": ["IPv6"],
                            "ipFamilyPolicy": "SingleStack", "allocateLoadBalancerNodePorts": False,
                            "ports": [{"port": 80, "protocol": "TCP"}], "selector": {"app": name}}})
