@@ -579,8 +579,16 @@ fn a_hostile_host_flooding_the_lan_changes_nothing_and_writes_few_events() {
     for n in &nodes {
         let logs = speaker_logs(lab, n);
         let lines: Vec<&str> = logs.lines().skip(log_lines[n]).collect();
-        eprintln!("{n}: {} log lines during and after the flood", lines.len());
-        for l in lines.iter().filter(|l| l.contains(" more ")).take(6) {
+        let summaries: Vec<&&str> = lines
+            .iter()
+            .filter(|l| l.contains(" in the last "))
+            .collect();
+        eprintln!(
+            "{n}: {} log lines during and after the flood, {} of them summaries; the last:",
+            lines.len(),
+            summaries.len()
+        );
+        for l in summaries.iter().rev().take(4).rev() {
             eprintln!("  {}", plain(l));
         }
         assert!(
