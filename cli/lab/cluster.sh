@@ -209,6 +209,10 @@ imageGCHighThresholdPercent: 100
 evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available: 1%, nodefs.inodesFree: 1%}
 maxPods: 14
 serializeImagePulls: false
+# Each kubelet's own container logs: every kubelet deletes the directories in its pod logs
+# dir of pods it does not run, so in a shared /var/log/pods the nodes (and labs) deleted
+# each other's logs, and 'kubectl logs' came back empty.
+podLogsDir: $(node_dir "$1")/pod-logs
 YAML
 }
 
@@ -272,10 +276,16 @@ wait_nodes_ready() {
 }
 
 # ---------------------------------------------------------------- teardown of the runtime
-# Container logs: the kubelets write them to the machine's /var/log/pods; keep them with the
-# lab's logs (a failed 'up' copies those) and leave nothing there.
+# Container logs: each kubelet writes them to its node's pod-logs dir (labs started by an
+# older binary: the machine's /var/log/pods); keep them with the lab's logs (a failed 'up'
+# copies those) and leave nothing in /var/log/pods.
 collect_pod_logs() {
   local d uid l
+  for l in "$STATE"/nodes/*/pod-logs/*/; do
+    [ -d "$l" ] || continue
+    mkdir -p "$STATE/logs/pods"
+    cp -r "$l" "$STATE/logs/pods/" 2>/dev/null || true
+  done
   for d in "$STATE"/nodes/*/kubelet/pods/*/; do
     [ -d "$d" ] || continue
     uid=$(basename "$d")

@@ -177,9 +177,9 @@ YAML
 
 wait_ironlb_ready() {
   kc -n "$LAB_NS" rollout status daemonset/speaker --timeout=120s >/dev/null 2>&1 ||
-    die "the speaker DaemonSet is not ready after 120 s: $(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=speaker --no-headers 2>&1 | tr -s ' ' | head -n3 | tr '\n' ';') (logs: /var/log/pods/${LAB_NS}_speaker-*)"
+    die "the speaker DaemonSet is not ready after 120 s: $(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=speaker --no-headers 2>&1 | tr -s ' ' | head -n3 | tr '\n' ';') (logs: $STATE/nodes/*/pod-logs/${LAB_NS}_speaker-*)"
   kc -n "$LAB_NS" rollout status deployment/controller --timeout=120s >/dev/null 2>&1 ||
-    die "the controller Deployment is not ready after 120 s: $(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=controller --no-headers 2>&1 | tr -s ' ' | head -n2 | tr '\n' ';') (logs: /var/log/pods/${LAB_NS}_controller-*)"
+    die "the controller Deployment is not ready after 120 s: $(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=controller --no-headers 2>&1 | tr -s ' ' | head -n2 | tr '\n' ';') (logs: $STATE/nodes/*/pod-logs/${LAB_NS}_controller-*)"
 }
 
 # The speaker of NODE stops and starts as an operator keeps it off a node: the label

@@ -10,6 +10,8 @@
 //! (or without the built `ironlb` binary) `lab()` panics with a message saying what to do.
 #![forbid(unsafe_code)]
 
+pub mod flood;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
