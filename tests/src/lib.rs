@@ -425,6 +425,44 @@ impl Lab {
         ok(&run(Command::new("kill").args([signal, pid.trim()])));
     }
 
+    /// The text of IronLB's config in the lab (ConfigMap `config` in its namespace), or
+    /// `None` when there is no such ConfigMap.
+    pub fn config_text(&self) -> Option<String> {
+        let out = self.kubectl(&[
+            "-n",
+            self.env("IRONLB_LAB_NAMESPACE"),
+            "get",
+            "configmap",
+            "config",
+            "-o",
+            "jsonpath={.data.config}",
+        ]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Applies `text` as IronLB's config in the lab (see [`Lab::config_text`]); kubectl's
+    /// answer, for cleanup paths that must not panic.
+    pub fn set_config_output(&self, text: &str) -> Output {
+        let cm = serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "config", "namespace": self.env("IRONLB_LAB_NAMESPACE")},
+            "data": {"config": text},
+        });
+        self.apply_output(&cm.to_string())
+    }
+
+    /// Applies `text` as IronLB's config in the lab; panics with kubectl's error.
+    pub fn set_config(&self, text: &str) {
+        let out = self.set_config_output(text);
+        assert!(
+            out.status.success(),
+            "setting the lab's config: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     /// The node whose `eth0` has `mac` (lower case, as `arping` and `ndisc6` print it).
     pub fn node_of_mac(&self, mac: &str) -> Option<String> {
         self.nodes().into_iter().find(|n| {

@@ -35,15 +35,6 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn set_config(lab: &Lab, text: &str) {
-    let cm = serde_json::json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "config", "namespace": LAB_NS},
-        "data": {"config": text},
-    });
-    lab.apply(&cm.to_string());
-}
-
 /// The lab's config with the BGP peers and pool added; puts the original back on drop.
 struct ConfigGuard {
     lab: &'static Lab,
@@ -53,19 +44,7 @@ struct ConfigGuard {
 
 impl ConfigGuard {
     fn add_bgp(lab: &'static Lab) -> Self {
-        let out = lab.kubectl(&[
-            "-n",
-            LAB_NS,
-            "get",
-            "configmap",
-            "config",
-            "-o",
-            "jsonpath={.data.config}",
-        ]);
-        let original = out
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).into_owned());
+        let original = lab.config_text();
         let text = original.as_deref().unwrap_or("");
         // The config is YAML; JSON is YAML too, so the merged document is written as JSON.
         let mut doc: serde_json::Value = if text.trim().is_empty() {
@@ -118,7 +97,7 @@ impl ConfigGuard {
                 ],
             }));
         }
-        set_config(lab, &doc.to_string());
+        lab.set_config(&doc.to_string());
         ConfigGuard { lab, original }
     }
 }
@@ -126,7 +105,7 @@ impl ConfigGuard {
 impl Drop for ConfigGuard {
     fn drop(&mut self) {
         match &self.original {
-            Some(text) => set_config(self.lab, text),
+            Some(text) => self.lab.set_config(text),
             None => {
                 let _ = self
                     .lab

@@ -111,29 +111,6 @@ fn arping(lab: &Lab, ip: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// The MAC `ndisc6` gets for `ip` from the client, if any node answers.
-fn ndisc6(lab: &Lab, ip: &str) -> Option<String> {
-    let out = lab.exec_in(
-        lab.env("IRONLB_LAB_CLIENT"),
-        &[
-            "timeout",
-            "10",
-            "ndisc6",
-            "-1",
-            "-r",
-            "3",
-            "-w",
-            "500",
-            ip,
-            lab.env("IRONLB_LAB_CLIENT_IF"),
-        ],
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .find_map(|l| l.split_once("link-layer address:"))
-        .map(|(_, mac)| mac.trim().to_lowercase())
-}
-
 /// The MAC of `node`'s `eth0`.
 fn mac_of(lab: &Lab, node: &str) -> String {
     ok(&lab.exec_in(node, &["cat", "/sys/class/net/eth0/address"]))
@@ -159,7 +136,7 @@ fn owner(lab: &Lab, vip: &str) -> String {
         Duration::from_secs(60),
         || {
             let by_l2 = if v6 {
-                node_of_mac(lab, &ndisc6(lab, vip)?)?
+                node_of_mac(lab, &lab.ndisc6(vip)?)?
             } else {
                 let macs = arping(lab, vip);
                 (macs.len() == 1).then_some(())?;
@@ -458,7 +435,7 @@ fn a_hostile_host_flooding_the_lan_changes_nothing_and_writes_few_events() {
             .extend(macs.into_iter().filter(|m| *m != mac4));
         tally(
             &mut probes.ndp,
-            ndisc6(lab, VIP6).as_deref() == Some(mac6.as_str()),
+            lab.ndisc6(VIP6).as_deref() == Some(mac6.as_str()),
         );
         let client = lab.env("IRONLB_LAB_CLIENT");
         tally(

@@ -37,30 +37,17 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
-const LAB_NS: &str = "ironlb-system";
 const POOL: &str = "address-pools:\n- name: lab-l2\n  protocol: layer2\n  addresses:\n  - 192.0.2.200-192.0.2.254\n  - 2001:db8:1::200-2001:db8:1::2ff\n";
 
 /// Makes sure the lab's config has the layer-2 pool (leaves a config that has it alone).
 fn ensure_pool(lab: &Lab) {
-    let out = lab.kubectl(&[
-        "-n",
-        LAB_NS,
-        "get",
-        "configmap",
-        "config",
-        "-o",
-        "jsonpath={.data.config}",
-    ]);
-    let current = String::from_utf8_lossy(&out.stdout);
-    if out.status.success() && current.contains("192.0.2.200") {
+    if lab
+        .config_text()
+        .is_some_and(|current| current.contains("192.0.2.200"))
+    {
         return;
     }
-    let cm = serde_json::json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "config", "namespace": LAB_NS},
-        "data": {"config": POOL},
-    });
-    lab.apply(&cm.to_string());
+    lab.set_config(POOL);
 }
 
 fn service(lab: &'static Lab, name: &str, ip: &str) -> ServiceGuard {

@@ -18,7 +18,6 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 const NS: &str = "l2-scale";
-const LAB_NS: &str = "ironlb-system";
 const POOL: &str = "l2-scale";
 const COUNT: usize = 3_000;
 /// `kubectl create` processes run at once.
@@ -40,27 +39,8 @@ impl Drop for Restore {
         let _ = self
             .lab
             .kubectl(&["delete", "namespace", NS, "--timeout=300s"]);
-        let cm = serde_json::json!({
-            "apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "config", "namespace": LAB_NS},
-            "data": {"config": self.config},
-        });
-        let _ = self.lab.apply_output(&cm.to_string());
+        let _ = self.lab.set_config_output(&self.config);
     }
-}
-
-/// The lab's config text (empty if there is none).
-fn current_config(lab: &Lab) -> String {
-    let out = lab.kubectl(&[
-        "-n",
-        LAB_NS,
-        "get",
-        "configmap",
-        "config",
-        "-o",
-        "jsonpath={.data.config}",
-    ]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `config` with the pool `l2-scale` added, announced by `node` only; written as JSON (which
@@ -191,15 +171,10 @@ fn one_node_lists_and_answers_3000_ipv6_vips_also_after_its_speaker_restarts() {
     let restore = Restore {
         lab,
         node: node.clone(),
-        config: current_config(lab),
+        config: lab.config_text().unwrap_or_default(),
     };
     let config = with_scale_pool(&restore.config, &node);
-    let cm = serde_json::json!({
-        "apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": "config", "namespace": LAB_NS},
-        "data": {"config": config},
-    });
-    lab.apply(&cm.to_string());
+    lab.set_config(&config);
     let _ = lab.kubectl(&["create", "namespace", NS]);
     lab.endpoint_on(NS, "scale", &node);
 
