@@ -396,6 +396,20 @@ cmd_link() { # cmd_link NODE down|up: pull or plug the node's LAN cable (the bri
   esac
 }
 
+# cmd_rollout: IronLB's image (IRONLB_IMAGE_LAYOUT, e.g. just rebuilt by deploy/image/build.sh)
+# loaded into every node under the name the manifests use, then the speaker DaemonSet and the
+# controller Deployment restarted on it as a user's `kubectl rollout restart` would, waited for.
+cmd_rollout() {
+  load_state
+  ironlb_image
+  local n
+  for n in $(node_list); do import_layout "$n" "$IRONLB_IMAGE_LAYOUT" "$IRONLB_IMAGE_TAG" "$IRONLB_IMAGE"; done
+  kc -n "$LAB_NS" rollout restart daemonset/speaker deployment/controller >/dev/null ||
+    die "kubectl rollout restart failed"
+  wait_ironlb_ready
+  log "IronLB restarted on $IRONLB_IMAGE_LAYOUT"
+}
+
 main() {
   local cmd=${1:-}; shift || true
   need_root
@@ -409,7 +423,8 @@ main() {
     stop|start) cmd_stop_start "$cmd" "$@" ;;
     link) cmd_link "$@" ;;
     install) mkdir -p "$CACHE"; ensure_tools bird; ensure_tools gobgp; ensure_tools frr ;;
-    *) die "unknown command '$cmd' (up, down, env, stop, start, link, install)" ;;
+    rollout) cmd_rollout ;;
+    *) die "unknown command '$cmd' (up, down, env, stop, start, link, install, rollout)" ;;
   esac
 }
 main "$@"

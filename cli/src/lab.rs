@@ -59,6 +59,10 @@ pub enum LabCommand {
         #[command(subcommand)]
         component: Component,
     },
+    /// Load IronLB's image (`deploy/image/build.sh` makes it; `IRONLB_IMAGE_LAYOUT`
+    /// overrides where from) into every node and restart the speaker DaemonSet and the
+    /// controller Deployment on it, through the shipped manifests; waits until ready.
+    Rollout,
     /// Take a node's LAN link down or up (the cable between the node and the bridge).
     Link {
         /// Node name (`ilb-node1`; `node1` is accepted too).
@@ -128,6 +132,7 @@ impl LabCommand {
             LabCommand::Env { json: false } => vec!["env".to_owned()],
             LabCommand::Env { json: true } => vec!["env".to_owned(), "--json".to_owned()],
             LabCommand::Install => vec!["install".to_owned()],
+            LabCommand::Rollout => vec!["rollout".to_owned()],
             LabCommand::Stop { component: c } => component("stop", c),
             LabCommand::Start { component: c } => component("start", c),
             LabCommand::Link { node, state } => {

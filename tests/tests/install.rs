@@ -369,3 +369,46 @@ fn a_speaker_without_its_capabilities_is_visibly_not_ready() {
     ]));
     assert_eq!(shipped.trim(), lab.nodes().len().to_string());
 }
+
+/// The uids of IronLB's pods of `component` (`speaker`, `controller`), leaving out those
+/// being deleted.
+fn pod_uids(lab: &Lab, component: &str) -> BTreeSet<String> {
+    let out = ok(&lab.kubectl(&[
+        "-n",
+        lab_ns(lab),
+        "get",
+        "pods",
+        "-l",
+        &format!("app.kubernetes.io/component={component}"),
+        "-o",
+        "json",
+    ]));
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter_map(|p| p["metadata"]["uid"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn lab_rollout_restarts_ironlb_on_its_image() {
+    let _serial = serial();
+    let lab = lab();
+    let speakers = pod_uids(lab, "speaker");
+    let controllers = pod_uids(lab, "controller");
+    ok(&lab.ironlb_lab(&["rollout"]));
+    // `lab rollout` returns once the DaemonSet and the Deployment are rolled out and ready.
+    let (new_speakers, new_controllers) = (pod_uids(lab, "speaker"), pod_uids(lab, "controller"));
+    assert_eq!(
+        new_speakers.len(),
+        lab.nodes().len(),
+        "one speaker per node"
+    );
+    assert!(
+        new_speakers.is_disjoint(&speakers) && new_controllers.is_disjoint(&controllers),
+        "some pod was not replaced: speakers {speakers:?} -> {new_speakers:?}, controllers {controllers:?} -> {new_controllers:?}"
+    );
+}
