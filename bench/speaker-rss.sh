@@ -24,39 +24,13 @@ count=${1:-1000}
 shift || true
 [ $# -gt 0 ] || set -- target/oci/ironlb
 . bench/images.sh
+. bench/services.sh
 check_images "$@"
 
 export IRONLB_LAB_PREFIX=rss- IRONLB_LAB_STATE=/run/ironlb-rss
 bins=$(mktemp -d /tmp/ironlb-rss.XXXXXX)
 trap 'target/debug/ironlb lab down >/dev/null 2>&1 || true; rm -rf "$bins"' EXIT
 
-# COUNT Services and their EndpointSlices on node NODE, as one List per 500 objects.
-write_objects() { # write_objects NODE
-  python3 - "$count" "$1" "$bins/objects" <<'EOF'
-import json, sys
-count, node, prefix = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-items = []
-for i in range(count):
-    name = f"svc-{i}"
-    items.append({"apiVersion": "v1", "kind": "Service",
-                  "metadata": {"name": name, "namespace": "rss-bench",
-                               # kube-proxy leaves them alone: its nftables churn is not measured here
-                               "labels": {"service.kubernetes.io/service-proxy-name": "none"}},
-                  "spec": {"type": "LoadBalancer", "ipFamilies": ["IPv6"],
-                           "ipFamilyPolicy": "SingleStack", "allocateLoadBalancerNodePorts": False,
-                           "ports": [{"port": 80, "protocol": "TCP"}], "selector": {"app": name}}})
-    items.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-                  "metadata": {"name": name, "namespace": "rss-bench",
-                               "labels": {"kubernetes.io/service-name": name}},
-                  "addressType": "IPv6",
-                  "endpoints": [{"addresses": ["2001:db8:99::1"], "nodeName": node,
-                                 "conditions": {"ready": True}}],
-                  "ports": [{"port": 80, "protocol": "TCP"}]})
-for n, start in enumerate(range(0, len(items), 500)):
-    with open(f"{prefix}.{n}.json", "w") as f:
-        json.dump({"apiVersion": "v1", "kind": "List", "items": items[start:start + 500]}, f)
-EOF
-}
 
 first_rss=
 eval "$(IRONLB_IMAGE_LAYOUT=$(image_layout "$1") target/debug/ironlb lab up --nodes 1 --router none)"
@@ -70,7 +44,7 @@ k -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
   addresses: [2001:db8:1::1000-2001:db8:1::1fff]
 " | k apply -f - >/dev/null
 k create namespace rss-bench >/dev/null
-write_objects "$node"
+write_services "$count" "$node" rss-bench "$bins/objects"
 for f in "$bins"/objects.*.json; do k apply -f "$f" >/dev/null; done
 
 measure() { # measure INDEX LAYOUT: the speaker rolled to image INDEX; prints one result line

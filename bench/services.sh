@@ -1,0 +1,31 @@
+# Sourced by the bench scripts (bash): the Services they announce.
+
+# write_services COUNT NODE NAMESPACE PREFIX: COUNT IPv6 LoadBalancer Services in NAMESPACE,
+# each with a ready endpoint on NODE (an EndpointSlice of its own), written as PREFIX.N.json,
+# one List per 500 objects.
+write_services() {
+  python3 - "$@" <<'EOF'
+import json, sys
+count, node, ns, prefix = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+items = []
+for i in range(count):
+    name = f"svc-{i}"
+    items.append({"apiVersion": "v1", "kind": "Service",
+                  "metadata": {"name": name, "namespace": ns,
+                               # kube-proxy leaves them alone: its nftables churn is not measured here
+                               "labels": {"service.kubernetes.io/service-proxy-name": "none"}},
+                  "spec": {"type": "LoadBalancer", "ipFamilies": ["IPv6"],
+                           "ipFamilyPolicy": "SingleStack", "allocateLoadBalancerNodePorts": False,
+                           "ports": [{"port": 80, "protocol": "TCP"}], "selector": {"app": name}}})
+    items.append({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                  "metadata": {"name": name, "namespace": ns,
+                               "labels": {"kubernetes.io/service-name": name}},
+                  "addressType": "IPv6",
+                  "endpoints": [{"addresses": ["2001:db8:99::1"], "nodeName": node,
+                                 "conditions": {"ready": True}}],
+                  "ports": [{"port": 80, "protocol": "TCP"}]})
+for n, start in enumerate(range(0, len(items), 500)):
+    with open(f"{prefix}.{n}.json", "w") as f:
+        json.dump({"apiVersion": "v1", "kind": "List", "items": items[start:start + 500]}, f)
+EOF
+}
