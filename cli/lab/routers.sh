@@ -1,5 +1,5 @@
-# The lab's BGP router (BIRD 2, GoBGP or FRR): it accepts eBGP from every node. Its configs are
-# rendered by the ironlb binary from the typed topology (crate ironlb-lab, Topology::router_*_conf)
+# The lab's BGP router (BIRD 2, GoBGP or FRR): it accepts eBGP from every node, with passive BFD
+# towards them (BIRD, FRR). Its configs are rendered by the ironlb binary from the typed topology (crate ironlb-lab, Topology::router_*_conf)
 # and handed over in IRONLB_LAB_{BIRD,GOBGP,FRR}_CONF (ROUTER_CONF_* once lab.sh has read them).
 router_conf() { # router_conf bird|gobgp|frr: the config the binary rendered, byte for byte
   local c
@@ -36,6 +36,10 @@ start_router() {
       spawn zebra "$NS_ROUTER" /usr/lib/frr/zebra -i "$ROUTER_CTL/zebra.pid" --vty_socket "$ROUTER_CTL" \
         -z "$ROUTER_CTL/zserv.api" -A 127.0.0.1 -f "$STATE/frr.conf"
       wait_for 10 test -S "$ROUTER_CTL/zserv.api" || die "FRR zebra did not start: see $STATE/logs/zebra.log"
+      # bfdd runs the BFD sessions bgpd asks zebra for (the config's passive profile "nodes").
+      spawn bfdd "$NS_ROUTER" /usr/lib/frr/bfdd -i "$ROUTER_CTL/bfdd.pid" --vty_socket "$ROUTER_CTL" \
+        -z "$ROUTER_CTL/zserv.api" --bfdctl "$ROUTER_CTL/bfdd.sock" -A 127.0.0.1 -f "$STATE/frr.conf"
+      wait_for 10 test -S "$ROUTER_CTL/bfdd.vty" || die "FRR bfdd did not start: see $STATE/logs/bfdd.log"
       spawn bgpd "$NS_ROUTER" /usr/lib/frr/bgpd -i "$ROUTER_CTL/bgpd.pid" --vty_socket "$ROUTER_CTL" \
         -z "$ROUTER_CTL/zserv.api" -A 127.0.0.1 -f "$STATE/frr.conf"
       wait_for 10 test -S "$ROUTER_CTL/bgpd.vty" || die "FRR bgpd did not start: see $STATE/logs/bgpd.log"

@@ -94,7 +94,7 @@ pub enum Router {
     Bird,
     /// GoBGP (routes stay in its RIB).
     Gobgp,
-    /// FRR (zebra + bgpd).
+    /// FRR (zebra + bfdd + bgpd).
     Frr,
     /// No router.
     None,

@@ -20,7 +20,7 @@ pub mod topology;
 
 pub use netns::{Netns, NetnsError};
 pub use routers::{
-    BirdBfd, BirdOptions, Export, Family, FamilyPolicy, FrrOptions, GobgpOptions, Import, Neighbor,
-    PeerGroup, Range, RenderError, Router, Session,
+    BirdBfd, BirdOptions, Export, Family, FamilyPolicy, FrrBfd, FrrOptions, GobgpOptions, Import,
+    Neighbor, PeerGroup, Range, RenderError, Router, Session,
 };
 pub use topology::{Host, Prefix, Topology, TopologyError};

@@ -253,6 +253,24 @@ pub struct BirdBfd {
     pub multiplier: u8,
     /// Neighbors BFD runs with even without a BGP request (`neighbor ADDR;`).
     pub neighbors: Vec<IpAddr>,
+    /// `passive on`: send nothing until the peer's first packet, so a peer without BFD sees
+    /// no BFD traffic (its BGP session is not held up either way: BIRD's `bfd on` only tears
+    /// a session down when BFD goes from Up to Down).
+    pub passive: bool,
+}
+
+/// FRR's BFD (`bfdd`, which needs zebra: bgpd asks for BFD sessions through it): one
+/// profile for every session with [`Session::bfd`] (`neighbor X bfd profile NAME`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrrBfd {
+    /// The profile's name.
+    pub profile: String,
+    /// Receive and transmit interval, in milliseconds.
+    pub interval_ms: u32,
+    /// Detection multiplier.
+    pub multiplier: u8,
+    /// `passive-mode`: send nothing until the peer's first packet.
+    pub passive: bool,
 }
 
 /// Options of the GoBGP config beyond the sessions.
@@ -275,6 +293,9 @@ pub struct FrrOptions {
     pub log_file: Option<String>,
     /// ECMP over this many paths, across AS paths (`multipath-relax`).
     pub multipath: Option<u16>,
+    /// The BFD profile of sessions with [`Session::bfd`]; without it they get bfdd's
+    /// defaults (300 ms × 3).
+    pub bfd: Option<FrrBfd>,
 }
 
 fn comment(out: &mut String, c: Option<&str>) {
@@ -325,9 +346,10 @@ impl Router {
         if let Some(b) = &o.bfd {
             let _ = writeln!(
                 out,
-                "protocol bfd {{\n  interface \"{}\" {{ min rx interval {ms} ms; min tx interval {ms} ms; multiplier {}; }};",
+                "protocol bfd {{\n  interface \"{}\" {{ min rx interval {ms} ms; min tx interval {ms} ms; multiplier {};{} }};",
                 b.interfaces,
                 b.multiplier,
+                if b.passive { " passive on;" } else { "" },
                 ms = b.interval_ms
             );
             for n in &b.neighbors {
@@ -423,6 +445,21 @@ impl Router {
             let _ = writeln!(out, "log file {log}");
         }
         out.push_str("!\n");
+        if let Some(b) = &o.bfd {
+            let _ = writeln!(
+                out,
+                "bfd\n profile {}\n  receive-interval {ms}\n  transmit-interval {ms}\n  detect-multiplier {}",
+                b.profile,
+                b.multiplier,
+                ms = b.interval_ms
+            );
+            if b.passive {
+                out.push_str("  passive-mode\n");
+            }
+            // No `exit` lines: bgpd and zebra read this file too, skip the lines they do not
+            // know, and would take an `exit` at the top level as leaving config mode.
+            out.push_str("!\n");
+        }
         let _ = writeln!(out, "router bgp {}", self.asn);
         let _ = writeln!(out, " bgp router-id {}", self.router_id);
         out.push_str(" no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n");
@@ -434,7 +471,7 @@ impl Router {
         for g in &self.groups {
             let name = g.name.to_uppercase();
             let _ = writeln!(out, " neighbor {name} peer-group");
-            frr_session(&mut out, &name, &g.session, None, false)?;
+            frr_session(&mut out, &name, &g.session, None, false, o)?;
             for r in &g.ranges {
                 let _ = writeln!(out, " bgp listen range {} peer-group {name}", r.prefix);
             }
@@ -442,7 +479,7 @@ impl Router {
         }
         for n in &self.neighbors {
             let name = n.address.to_string();
-            frr_session(&mut out, &name, &n.session, n.local, n.session.passive)?;
+            frr_session(&mut out, &name, &n.session, n.local, n.session.passive, o)?;
             members.push((name, &n.session));
         }
         let mut nothing = false;
@@ -604,6 +641,7 @@ fn frr_session(
     s: &Session,
     local: Option<IpAddr>,
     passive: bool,
+    o: &FrrOptions,
 ) -> Result<(), RenderError> {
     if s.families.iter().any(|p| p.export == Export::Static) {
         return Err(RenderError::Unsupported {
@@ -631,6 +669,9 @@ fn frr_session(
     }
     if s.bfd {
         let _ = writeln!(out, " neighbor {name} bfd");
+        if let Some(b) = &o.bfd {
+            let _ = writeln!(out, " neighbor {name} bfd profile {}", b.profile);
+        }
     }
     if s.graceful_restart {
         let _ = writeln!(out, " neighbor {name} graceful-restart-helper");

@@ -21,7 +21,8 @@ use std::path::Path;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::routers::{
-    BirdOptions, Family, FrrOptions, GobgpOptions, PeerGroup, Range, Router, Session,
+    BirdBfd, BirdOptions, Family, FrrBfd, FrrOptions, GobgpOptions, PeerGroup, Range, Router,
+    Session,
 };
 
 /// The lab router's ASN.
@@ -30,6 +31,12 @@ pub const ROUTER_ASN: u32 = 64500;
 pub const NODE_ASN: u32 = 64512;
 /// At most this many nodes: each takes a /28 of the pods' 198.51.100.128/25.
 pub const MAX_NODES: u8 = 8;
+/// The lab router's BFD interval (receive and transmit), in milliseconds: the shortest a
+/// node's `bfd-profile` may ask for, so the node's profile sets the pace (RFC 5880 takes
+/// the slower of one side's transmit and the other's receive interval).
+pub const ROUTER_BFD_INTERVAL_MS: u32 = 100;
+/// The lab router's BFD detection multiplier.
+pub const ROUTER_BFD_MULTIPLIER: u8 = 3;
 
 /// A bad name prefix or node number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -313,11 +320,14 @@ impl Topology {
     }
 
     /// The lab router: AS [`ROUTER_ASN`], accepting eBGP from any LAN address in AS
-    /// [`NODE_ASN`], both families (IPv4 also with IPv6 next hops), learning, telling nothing.
+    /// [`NODE_ASN`], both families (IPv4 also with IPv6 next hops), learning, telling nothing,
+    /// with BFD towards every node (passive: [`Self::router_bird_conf`],
+    /// [`Self::router_frr_conf`]; GoBGP has none).
     pub fn router_bgp() -> Router {
         let (lan4, lan6) = Self::lan();
         let mut session = Session::new(NODE_ASN, &[Family::Ipv4, Family::Ipv6]).passive();
         session.families[0].extended_next_hop = true;
+        session.bfd = true;
         Router {
             asn: ROUTER_ASN,
             router_id: Self::router().v4,
@@ -343,7 +353,10 @@ impl Topology {
     }
 
     /// The lab router's BIRD config; it logs to `STATE/logs/bird.log` and installs learned
-    /// routes into its kernel with ECMP.
+    /// routes into its kernel with ECMP. BFD on its LAN side is passive: a node whose peer
+    /// names a `bfd-profile` brings a BFD session up (and its going Down drops that node's
+    /// BGP session); a node without one gets no BFD packets and keeps its BGP session, as
+    /// BIRD's `bfd on` only acts on a BFD session going from Up to Down.
     pub fn router_bird_conf(state: &Path) -> String {
         Self::router_bgp().bird(&BirdOptions {
             comment: Some(format!(
@@ -353,13 +366,25 @@ impl Topology {
             log: Some(state.join("logs/bird.log").display().to_string()),
             device_scan: Some(10),
             kernel_ecmp: true,
+            bfd: Some(BirdBfd {
+                interfaces: "eth0".to_owned(),
+                interval_ms: ROUTER_BFD_INTERVAL_MS,
+                multiplier: ROUTER_BFD_MULTIPLIER,
+                neighbors: Vec::new(),
+                passive: true,
+            }),
             ..BirdOptions::default()
         })
     }
 
-    /// The lab router's GoBGP config (routes stay in GoBGP's RIB).
+    /// The lab router's GoBGP config (routes stay in GoBGP's RIB). GoBGP has no BFD: nodes
+    /// with a `bfd-profile` see their BFD session stay Down and keep their BGP session.
     pub fn router_gobgp_conf() -> Result<String, crate::RenderError> {
-        Self::router_bgp().gobgp(&GobgpOptions {
+        let mut router = Self::router_bgp();
+        for g in &mut router.groups {
+            g.session.bfd = false;
+        }
+        router.gobgp(&GobgpOptions {
             comment: Some(
                 "IronLB lab router (GoBGP): accepts eBGP from every node. GoBGP keeps routes in its RIB only."
                     .to_owned(),
@@ -369,12 +394,21 @@ impl Topology {
         })
     }
 
-    /// The lab router's FRR config, logging to `STATE/logs/frr.log`, with ECMP.
+    /// The lab router's FRR config, logging to `STATE/logs/frr.log`, with ECMP, and BFD
+    /// towards the nodes in a passive profile (bfdd must run beside zebra and bgpd): as with
+    /// BIRD, a node with a `bfd-profile` gets BFD, one without keeps its BGP session (FRR
+    /// drops a session only when its BFD goes from Up to Down).
     pub fn router_frr_conf(&self, state: &Path) -> Result<String, crate::RenderError> {
         Self::router_bgp().frr(&FrrOptions {
             hostname: self.router_ns(),
             log_file: Some(state.join("logs/frr.log").display().to_string()),
             multipath: Some(16),
+            bfd: Some(FrrBfd {
+                profile: "nodes".to_owned(),
+                interval_ms: ROUTER_BFD_INTERVAL_MS,
+                multiplier: ROUTER_BFD_MULTIPLIER,
+                passive: true,
+            }),
         })
     }
 }

@@ -396,6 +396,7 @@ fn bird_bfd_comes_up_and_path_loss_drops_bgp_fast() {
                 interval_ms: 100,
                 multiplier: 3,
                 neighbors: vec![S4.parse().expect("address")],
+                passive: false,
             }),
             ..BirdOptions::default()
         }));

@@ -8,11 +8,11 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use bgp_netns::{
-    Lab, Names, OUR_AS, R4, R6, S4, S6, T, V4, V6, always, child, eventually, peer, route, router,
-    runtime, spec,
+    Lab, Names, OUR_AS, R4, R6, S4, S6, S6B, T, V4, V6, always, child, eventually, peer, route,
+    router, runtime, spec,
 };
 use ironlb_config::Community;
-use ironlb_lab::FrrOptions;
+use ironlb_lab::{FrrBfd, FrrOptions};
 use ironlb_speaker::bgp::{BgpSpeaker, PeerSpec};
 
 fn start_bgpd(names: &Names, local_as: u32, password: Option<&str>, graceful_restart: bool) {
@@ -31,30 +31,76 @@ fn start_bgpd(names: &Names, local_as: u32, password: Option<&str>, graceful_res
             hostname: "ilbt".into(),
             log_file: Some(names.dir.join("bgpd.log").display().to_string()),
             multipath: None,
+            bfd: None,
         })
         .unwrap();
+    start_frr(names, &conf, false);
+}
+
+/// Starts FRR with `conf`: bgpd alone (`-Z`), or with `bfd` zebra, bfdd and bgpd (bgpd asks
+/// bfdd for its BFD sessions through zebra), every socket and pid file in the lab dir so
+/// that two labs, or the shared lab's FRR, never meet.
+fn start_frr(names: &Names, conf: &str, bfd: bool) {
     let path = names.dir.join("bgpd.conf");
     std::fs::write(&path, conf).unwrap();
     let vty = names.dir.join("vty");
     std::fs::create_dir_all(&vty).unwrap();
-    names.spawn_in_router(
-        &[
-            "/usr/lib/frr/bgpd",
-            "-Z",
-            "-S",
-            "-f",
-            path.to_str().unwrap(),
-            "--vty_socket",
-            vty.to_str().unwrap(),
-            "-P",
-            "0",
-            // Its own pid file: the default one would clash with another lab's bgpd.
-            "-i",
-            names.dir.join("bgpd.pid").to_str().unwrap(),
-        ],
-        "frr.pid",
-        "bgpd.out",
-    );
+    let (path, vty) = (path.to_str().unwrap(), vty.to_str().unwrap());
+    let zserv = names.dir.join("zserv.api");
+    let zserv = zserv.to_str().unwrap();
+    let own_pid = |d: &str| {
+        let daemon = d.rsplit('/').next().unwrap_or(d);
+        names
+            .dir
+            .join(format!("{daemon}.self.pid"))
+            .display()
+            .to_string()
+    };
+    let common = |d: &'static str| {
+        let mut v: Vec<String> = [d, "-f", path, "--vty_socket", vty, "-P", "0", "-i"]
+            .map(String::from)
+            .to_vec();
+        v.push(own_pid(d));
+        v
+    };
+    let spawn = |args: Vec<String>, pidfile: &str, log: &str| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        names.spawn_in_router(&args, pidfile, log);
+    };
+    if bfd {
+        // zebra and bfdd have no `-S` (bgpd's "stay root"): they run as `frr`, as packaged,
+        // so the lab dir is theirs; bgpd, root, reaches them all the same.
+        bgp_netns::run(&["chown", "-R", "frr:frr", names.dir.to_str().unwrap()]);
+        let mut zebra = common("/usr/lib/frr/zebra");
+        zebra.extend(["-z", zserv].map(String::from));
+        spawn(zebra, "zebra.pid", "zebra.out");
+        eventually(T, || {
+            std::path::Path::new(zserv)
+                .exists()
+                .then_some(())
+                .ok_or_else(|| {
+                    let out = std::fs::read_to_string(names.dir.join("zebra.out"));
+                    format!("no zserv socket yet: {out:?}")
+                })
+        });
+        let mut bfdd = common("/usr/lib/frr/bfdd");
+        let ctl = names.dir.join("bfdd.sock").display().to_string();
+        bfdd.extend([
+            "-z".to_owned(),
+            zserv.to_owned(),
+            "--bfdctl".to_owned(),
+            ctl,
+        ]);
+        spawn(bfdd, "bfdd.pid", "bfdd.out");
+    }
+    let mut bgpd = common("/usr/lib/frr/bgpd");
+    bgpd.push("-S".to_owned());
+    if bfd {
+        bgpd.extend(["-z", zserv].map(String::from));
+    } else {
+        bgpd.push("-Z".to_owned());
+    }
+    spawn(bgpd, "frr.pid", "bgpd.out");
     eventually(T, || {
         let out = vtysh(names, "show bgp summary");
         out.contains("BGP router identifier")
@@ -64,13 +110,17 @@ fn start_bgpd(names: &Names, local_as: u32, password: Option<&str>, graceful_res
 }
 
 fn vtysh(names: &Names, cmd: &str) -> String {
+    vtysh_to(names, "bgpd", cmd)
+}
+
+fn vtysh_to(names: &Names, daemon: &str, cmd: &str) -> String {
     let vty = names.dir.join("vty");
     names.in_router(&[
         "vtysh",
         "--vty_socket",
         vty.to_str().unwrap(),
         "-d",
-        "bgpd",
+        daemon,
         "-c",
         cmd,
     ])
@@ -247,4 +297,114 @@ fn frr_graceful_restart_keeps_routes_across_a_killed_speaker() {
     let lab = Lab::new(TAG);
     start_bgpd(&lab.names, 64500, None, true);
     lab.run_child("frr_graceful_restart_keeps_routes_across_a_killed_speaker");
+}
+
+/// `show bfd peers` when the session with `addr` is in `state` (`up`, `down`).
+fn bfd_peer(names: &Names, addr: &str, state: &str) -> Result<String, String> {
+    let out = vtysh_to(names, "bfdd", &format!("show bfd peer {addr}"));
+    if out.contains(&format!("Status: {state}")) {
+        Ok(out)
+    } else {
+        Err(out)
+    }
+}
+
+/// BFD with FRR's bfdd, as the shared lab's FRR runs it: `neighbor X bfd` with a passive
+/// profile at 100 ms × 3. Our IPv4 and IPv6 sessions with BFD bring it Up (FRR only
+/// answers); a second IPv6 session without BFD is Established all the same, its BFD peer
+/// Down.
+/// When the path dies (our namespace drops every packet, the carrier stays), FRR drops the
+/// BFD sessions' BGP sessions and their routes within a few detection times.
+#[test]
+fn frr_bfd_comes_up_and_path_loss_drops_bgp_fast() {
+    const TAG: &str = "fb";
+    if let Some(names) = child(TAG) {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("ironlb_speaker=info")
+            .with_writer(std::io::stdout)
+            .try_init();
+        let rt = runtime();
+        let _g = rt.enter();
+        let mut speaker = BgpSpeaker::new();
+        let bfd = Some(ironlb_speaker::bfd::BfdConfig {
+            desired_min_tx: Duration::from_millis(100),
+            required_min_rx: Duration::from_millis(100),
+            detect_mult: 3,
+            ..ironlb_speaker::bfd::BfdConfig::default()
+        });
+        let (mut v4, mut v6) = (spec(R4, S4, 64500), spec(R6, S6, 64500));
+        v4.bfd = bfd.clone();
+        v6.bfd = bfd;
+        speaker.set_peers(vec![v4, v6, spec(R6, S6B, 64500)]);
+        speaker.set_routes(BTreeSet::from([route(V4, &[], None), route(V6, &[], None)]));
+        for s in [S4, S6, S6B] {
+            eventually(T, || established(&names, s));
+        }
+        let up4 = eventually(T, || bfd_peer(&names, S4, "up"));
+        eventually(T, || bfd_peer(&names, S6, "up"));
+        println!("FRR's BFD peer {S4}:\n{up4}");
+        eventually(T, || route_has(&names, V4, &["192.0.2.2 from 192.0.2.2"]));
+        eventually(T, || {
+            route_has(&names, V6, &["2001:db8:1::2 from 2001:db8:1::2"])
+        });
+        // Passive on both sides of this one: no BFD, and BGP does not wait for it.
+        bfd_peer(&names, S6B, "down").unwrap();
+        established(&names, S6B).unwrap();
+        let start = Instant::now();
+        bgp_netns::run(&[
+            "nft",
+            "add table inet ilbt_bfd; add chain inet ilbt_bfd in { type filter hook input priority 0; policy drop; }; add chain inet ilbt_bfd out { type filter hook output priority 0; policy drop; }",
+        ]);
+        let down = |s: &str| established(&names, s).map_or(Ok(()), |()| Err("Established".into()));
+        eventually(Duration::from_secs(10), || down(S4));
+        let took4 = start.elapsed();
+        eventually(Duration::from_secs(10), || down(S6));
+        let took6 = start.elapsed();
+        eventually(T, || route_gone(&names, V4));
+        // Still there from the session without BFD (until its hold time), but not from S6.
+        eventually(T, || match route_has(&names, V6, &[]) {
+            Ok(out) if out.contains("2001:db8:1::2 from") => Err(out),
+            _ => Ok(()),
+        });
+        let gone = start.elapsed();
+        println!(
+            "FRR dropped the IPv4 session after {took4:?}, the IPv6 one after {took6:?}, \
+             both routes gone after {gone:?} (BFD 100 ms x 3)"
+        );
+        let nbr = vtysh(&names, &format!("show bgp neighbors {S4}"));
+        let last: Vec<&str> = nbr.lines().filter(|l| l.contains("Last reset")).collect();
+        println!("FRR: {}", last.join("\n"));
+        assert!(nbr.contains("BFD"), "{nbr}");
+        assert!(took4 < Duration::from_secs(3), "took {took4:?}");
+        assert!(took6 < Duration::from_secs(3), "took {took6:?}");
+        established(&names, S6B).unwrap();
+        rt.shutdown_timeout(Duration::from_secs(1));
+        return;
+    }
+    let lab = Lab::new(TAG);
+    let mut v4 = peer(S4, R4, S4);
+    let mut v6 = peer(S6, R6, S6);
+    let mut plain = peer(S6B, R6, S6B);
+    v4.session.families.truncate(1);
+    v6.session.families.remove(0);
+    plain.session.families.remove(0);
+    for n in [&mut v4, &mut v6, &mut plain] {
+        n.local = None;
+        n.session.bfd = true;
+    }
+    let conf = router(64500, vec![v4, v6, plain])
+        .frr(&FrrOptions {
+            hostname: "ilbt".into(),
+            log_file: Some(lab.names.dir.join("bgpd.log").display().to_string()),
+            multipath: None,
+            bfd: Some(FrrBfd {
+                profile: "nodes".into(),
+                interval_ms: 100,
+                multiplier: 3,
+                passive: true,
+            }),
+        })
+        .unwrap();
+    start_frr(&lab.names, &conf, true);
+    lab.run_child("frr_bfd_comes_up_and_path_loss_drops_bgp_fast");
 }

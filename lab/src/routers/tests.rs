@@ -232,6 +232,7 @@ fn frr_fixed_neighbors_one_family_each() {
             hostname: "ilbt".into(),
             log_file: Some("/tmp/x/bgpd.log".into()),
             multipath: None,
+            bfd: None,
         })
         .unwrap();
     assert_eq!(
@@ -328,4 +329,60 @@ fn graceful_restart_in_every_dialect() {
         "{frr}"
     );
     assert_eq!(frr.matches("graceful-restart").count(), 1, "{frr}");
+}
+
+/// BFD on one session: BIRD's `bfd on` with its (passive) `protocol bfd`, parsed by BIRD;
+/// FRR's profile with `neighbor X bfd profile`; GoBGP refuses.
+#[test]
+fn bfd_in_every_dialect() {
+    let mut r = test_router();
+    r.neighbors[1].session.bfd = true;
+    let conf = r.bird(&BirdOptions {
+        bfd: Some(BirdBfd {
+            interfaces: "ilbt-*".into(),
+            interval_ms: 100,
+            multiplier: 3,
+            neighbors: Vec::new(),
+            passive: true,
+        }),
+        ..BirdOptions::default()
+    });
+    assert!(
+        conf.contains(
+            "protocol bfd {\n  interface \"ilbt-*\" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; passive on; };\n}\n"
+        ),
+        "{conf}"
+    );
+    assert_eq!(conf.matches("bfd on;").count(), 1, "{conf}");
+    bird_parses(&conf);
+    let frr = r
+        .frr(&FrrOptions {
+            bfd: Some(FrrBfd {
+                profile: "fast".into(),
+                interval_ms: 50,
+                multiplier: 5,
+                passive: false,
+            }),
+            ..FrrOptions::default()
+        })
+        .unwrap();
+    assert!(
+        frr.contains(
+            "!\nbfd\n profile fast\n  receive-interval 50\n  transmit-interval 50\n  detect-multiplier 5\n!\nrouter bgp 64500\n"
+        ),
+        "{frr}"
+    );
+    assert!(
+        frr.contains(" neighbor 2001:db8:1::2 bfd\n neighbor 2001:db8:1::2 bfd profile fast\n"),
+        "{frr}"
+    );
+    assert_eq!(frr.matches("bfd profile").count(), 1, "{frr}");
+    // Without a profile: bfdd's defaults.
+    let frr = r.frr(&FrrOptions::default()).unwrap();
+    assert!(!frr.contains("profile"), "{frr}");
+    assert!(frr.contains(" neighbor 2001:db8:1::2 bfd\n"), "{frr}");
+    assert!(matches!(
+        r.gobgp(&GobgpOptions::default()),
+        Err(RenderError::Unsupported { what: "BFD", .. })
+    ));
 }

@@ -165,9 +165,13 @@ log "/run/ironlb-lab/logs/bird.log" all;
 protocol device { scan time 10; }
 protocol kernel kernel4 { ipv4 { import none; export where source = RTS_BGP; }; merge paths on; }
 protocol kernel kernel6 { ipv6 { import none; export where source = RTS_BGP; }; merge paths on; }
+protocol bfd {
+  interface "eth0" { min rx interval 100 ms; min tx interval 100 ms; multiplier 3; passive on; };
+}
 template bgp lab_node {
   local as 64500;
   passive on;
+  bfd on;
   ipv4 { import all; export none; extended next hop on; };
   ipv6 { import all; export none; };
 }
@@ -206,6 +210,13 @@ const FRR_GOLDEN: &str = "frr defaults traditional
 hostname ilb-router
 log file /run/ironlb-lab/logs/frr.log
 !
+bfd
+ profile nodes
+  receive-interval 100
+  transmit-interval 100
+  detect-multiplier 3
+  passive-mode
+!
 router bgp 64500
  bgp router-id 192.0.2.1
  no bgp ebgp-requires-policy
@@ -213,6 +224,8 @@ router bgp 64500
  bgp bestpath as-path multipath-relax
  neighbor NODES peer-group
  neighbor NODES remote-as 64512
+ neighbor NODES bfd
+ neighbor NODES bfd profile nodes
  bgp listen range 192.0.2.0/24 peer-group NODES
  bgp listen range 2001:db8:1::/64 peer-group NODES
  address-family ipv4 unicast
@@ -246,4 +259,23 @@ fn lab_router_bird_config_parses() {
     let conf = Topology::router_bird_conf(&dir);
     crate::routers::tests::bird_parses(&conf);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// BFD towards the nodes where the router has it, passive, so only nodes whose peer names a
+/// `bfd-profile` see any; GoBGP has none and its config says nothing of it.
+#[test]
+fn lab_router_runs_passive_bfd_where_it_can() {
+    let bird = Topology::router_bird_conf(Path::new("/run/ironlb-lab"));
+    assert!(bird.contains("passive on; };\n}\n"), "{bird}");
+    assert_eq!(bird.matches("bfd on;").count(), 1, "{bird}");
+    let t = Topology::new(Prefix::default(), 3).unwrap();
+    let frr = t.router_frr_conf(Path::new("/run/ironlb-lab")).unwrap();
+    assert!(frr.contains("  passive-mode\n"), "{frr}");
+    assert!(frr.contains(" neighbor NODES bfd profile nodes\n"), "{frr}");
+    // bgpd and zebra read the file too: no top-level `exit` to throw them out of config mode.
+    assert!(!frr.lines().any(|l| l == "exit"), "{frr}");
+    let gobgp = Topology::router_gobgp_conf().unwrap();
+    assert!(!gobgp.to_lowercase().contains("bfd"), "{gobgp}");
+    // The description itself keeps BFD on for the routers that have it.
+    assert!(Topology::router_bgp().groups.iter().all(|g| g.session.bfd));
 }

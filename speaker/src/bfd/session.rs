@@ -364,6 +364,7 @@ impl Session {
         self.stats.received += 1;
         let first = self.remote_disc == 0;
         let before = self.state;
+        let interval_before = self.tx_interval();
         self.remote_disc = p.my_disc;
         self.remote_state = p.state;
         self.remote_min_rx = p.required_min_rx();
@@ -391,6 +392,17 @@ impl Session {
             // Tell the peer our new state (or, passive, that we exist) now
             // rather than up to a slow second later.
             self.transmit(out);
+            return;
+        }
+        // The peer asks for packets faster than the armed timer brings them (FRR
+        // lowers its Required Min RX from a slow second once Up, in a Poll, and
+        // times out a detection time after our Final): re-arm now, not up to a
+        // second later.
+        if let (Some(now), Some(was)) = (self.tx_interval(), interval_before)
+            && now < was
+            && self.may_send()
+        {
+            out.push(Output::ArmTimer(Timer::Tx, now));
         }
     }
 

@@ -302,3 +302,37 @@ fn jitter_stays_within_the_rfc_bounds() {
     assert_eq!(jittered(i, 1, 0.0), Duration::from_millis(90));
     assert_eq!(jittered(i, 1, 1.0), Duration::from_millis(75));
 }
+
+/// FRR's bfdd asks for one packet a second until Up, then lowers its Required Min RX
+/// in a Poll: the transmit timer armed at the slow rate is re-armed at the new one, or
+/// the peer's detection time runs out before our next packet.
+#[test]
+fn a_peer_lowering_its_required_min_rx_rearms_the_transmit_timer() {
+    let (mut a, mut b) = up_pair();
+    let slow = Packet {
+        required_min_rx: micros(SLOW_TX),
+        ..sent(&b.handle(Input::TimerFired(Timer::Tx))).remove(0)
+    };
+    let out = rx(&mut a, &slow);
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::ArmTimer(Timer::Tx, _)))
+    );
+    assert_eq!(a.tx_interval(), Some(SLOW_TX));
+    let fast = Packet {
+        poll: true,
+        ..sent(&b.handle(Input::TimerFired(Timer::Tx))).remove(0)
+    };
+    let out = rx(&mut a, &fast);
+    assert!(sent(&out)[0].final_);
+    assert!(
+        out.contains(&Output::ArmTimer(Timer::Tx, Duration::from_millis(100))),
+        "{out:?}"
+    );
+    // Slowing down waits for the armed timer (always allowed).
+    let out = rx(&mut a, &slow);
+    assert!(
+        !out.iter()
+            .any(|o| matches!(o, Output::ArmTimer(Timer::Tx, _)))
+    );
+}

@@ -221,7 +221,15 @@ impl Lab {
     pub fn new(tag: &str) -> Self {
         needs_root();
         let names = Names::new(tag, std::process::id());
-        let daemons = vec!["bird.pid", "gobgpd.pid", "frr.pid", "bgpd.pid", "fake.pid"];
+        let daemons = vec![
+            "bird.pid",
+            "gobgpd.pid",
+            "frr.pid",
+            "bgpd.pid",
+            "bfdd.pid",
+            "zebra.pid",
+            "fake.pid",
+        ];
         // A directory left by an earlier run that had this pid.
         let _ = std::fs::remove_dir_all(&names.dir);
         std::fs::create_dir_all(&names.dir).expect("lab dir");
