@@ -36,6 +36,12 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 bash deploy/image/build.sh
 
+step "Helm chart: lint, and it renders what deploy/ renders (helm built once from its Go module)"
+python3 -c 'import yaml' 2>/dev/null ||
+  apt-get install -y -qq -o DPkg::Lock::Timeout=300 python3-yaml >/dev/null 2>&1 ||
+  { apt-get update -qq && apt-get install -y -qq -o DPkg::Lock::Timeout=300 python3-yaml; }
+KUBECTL=${IRONLB_CACHE:-/var/cache/ironlb}/bin/kubectl bash deploy/helm/test.sh --build 2>&1 | grep -v '^go: downloading'
+
 step "tests"
 # Whatever happens, leave no lab behind.
 trap 'target/debug/ironlb lab down >/dev/null 2>&1 || true' EXIT

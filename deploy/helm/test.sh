@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Checks the Helm chart (not run by any default test target; needs helm, kubectl and
-# python3 with PyYAML):
+# Checks the Helm chart (tests/run-all.sh runs it; needs helm, kubectl and python3 with
+# PyYAML):
 #   1. `helm lint` (values.schema.json included);
 #   2. with default values, `helm template` renders the same objects as
 #      `kubectl kustomize deploy/` (the chart adds its labels and the memberlist Secret);
@@ -16,7 +16,7 @@ chart="$here/ironlb"
 helm=${IRONLB_LAB_HELM:-${HELM:-helm}}
 if [[ ${1:-} == --build ]]; then
   cache=${XDG_CACHE_HOME:-$HOME/.cache}/ironlb/helm
-  version=${HELM_VERSION:-latest}
+  version=${HELM_VERSION:-v3.22.0}
   if [[ ! -x $cache/helm ]]; then
     mkdir -p "$cache"
     GOBIN=$cache GOFLAGS=-buildvcs=false go install "helm.sh/helm/v3/cmd/helm@$version"
@@ -24,6 +24,9 @@ if [[ ${1:-} == --build ]]; then
   helm=$cache/helm
 fi
 command -v "$helm" >/dev/null || { echo "no helm (set IRONLB_LAB_HELM or pass --build)" >&2; exit 2; }
+# kubectl: $KUBECTL, else the one on the PATH, else the lab's (cli/lab/build-control-plane.sh).
+kubectl=${KUBECTL:-$(command -v kubectl || echo "${IRONLB_CACHE:-/var/cache/ironlb}/bin/kubectl")}
+[ -x "$kubectl" ] || { echo "no kubectl (set KUBECTL)" >&2; exit 2; }
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -35,7 +38,7 @@ echo "== helm lint"
 
 echo "== defaults render what deploy/ (kustomize) renders"
 "$helm" template ironlb "$chart" --namespace ironlb-system > "$tmp/helm.yaml"
-kubectl kustomize "$root/deploy" > "$tmp/kustomize.yaml"
+"$kubectl" kustomize "$root/deploy" > "$tmp/kustomize.yaml"
 python3 - "$tmp/helm.yaml" "$tmp/kustomize.yaml" <<'PY'
 import sys, yaml
 CHART_LABELS = {"app.kubernetes.io/instance", "app.kubernetes.io/managed-by",
