@@ -44,6 +44,9 @@ k create namespace rss-bench >/dev/null
 write_services "$count" "$node" rss-bench "$work/objects"
 for f in "$work"/objects.*.json; do k apply -f "$f" >/dev/null; done
 target/debug/ironlb lab stop speaker "$node" >/dev/null
+# The speaker's ServiceAccount, at the API server's address on the LAN (the lab's kubeconfig
+# names the machine's relay, which a node's namespace does not reach).
+sed "s|^\( *server:\).*|\1 $IRONLB_LAB_APISERVER|" "$IRONLB_LAB_STATE/speaker.kubeconfig" >"$work/speaker.kubeconfig"
 
 announced() {
   ip netns exec "$node" curl -s -m 2 http://127.0.0.1:7472/metrics |
@@ -54,7 +57,7 @@ for bin in "$@"; do
   idx=$((idx + 1))
   out=$work/heap-$idx
   ip netns exec "$node" env NODE_NAME="$node" POD_NAMESPACE="$IRONLB_LAB_NAMESPACE" \
-    KUBECONFIG="$IRONLB_LAB_STATE/speaker.kubeconfig" RUST_LOG=warn \
+    KUBECONFIG="$work/speaker.kubeconfig" RUST_LOG=warn \
     heaptrack -o "$out" "$(realpath "$bin")" --namespace="$IRONLB_LAB_NAMESPACE" \
     --metrics-addr=127.0.0.1:7472 >"$work/speaker-$idx.log" 2>&1 &
   t0=$SECONDS

@@ -34,6 +34,8 @@ pub mod update_check;
 
 #[cfg(test)]
 mod misbehaving_peer;
+#[cfg(test)]
+mod wire_fixtures;
 
 pub use driver::{BgpError, BgpHandle, BgpSpeaker, PeerKey, PeerSpec, PeerStatus, spawn};
 pub use metrics::BgpMetrics;
