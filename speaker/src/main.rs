@@ -76,7 +76,7 @@ async fn main() -> anyhow::Result<()> {
             .then(|| std::time::Duration::from_secs(flags.refresh_secs)),
         ..L2Options::default()
     };
-    let (l2, l2_task) = l2::spawn(opts, metrics.l2.clone(), events_tx);
+    let (l2, mut l2_task) = l2::spawn(opts, metrics.l2.clone(), events_tx);
     let (elected_tx, elected_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(ironlb_speaker::readiness::follow(
         elected_rx,
@@ -115,11 +115,16 @@ async fn main() -> anyhow::Result<()> {
             elected: elected_tx,
         }) => r.context("speaker stopped"),
         r = server => r.context("metrics server task").and_then(|r| r.context("metrics server")),
-        r = l2_task => r.context("layer-2 responder task"),
+        r = &mut l2_task => r.context("layer-2 responder task"),
         r = tokio::signal::ctrl_c() => r.context("waiting for a signal").map(|()| {
             tracing::info!("interrupted, exiting");
         }),
     };
+    // Stop answering ARP/NDP first: a responder still running when the next owner announces
+    // (after the goodbye below) takes its gratuitous ARP for a conflict and re-asserts,
+    // pulling clients back to this dying node until their neighbour entries expire (seen
+    // once: 3.1 s of failover instead of about 0.1 s).
+    l2_task.abort();
     // Withdraw every BGP route and close the sessions with Cease before exiting; sessions
     // with graceful restart negotiated close silently, so the routers keep the routes until
     // the next speaker process reconnects (a rollout) or the restart time runs out.
