@@ -29,3 +29,19 @@ for n, start in enumerate(range(0, len(items), 500)):
         json.dump({"apiVersion": "v1", "kind": "List", "items": items[start:start + 500]}, f)
 EOF
 }
+
+# apply_services COUNT NODE DIR: the lab in the environment gets the layer-2 pool
+# 2001:db8:1::1000-1fff (its only config) and COUNT such Services in namespace rss-bench, all
+# announced from NODE; DIR holds the generated lists.
+apply_services() {
+  local f
+  "$IRONLB_LAB_KUBECTL" -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
+    --from-literal=config="address-pools:
+- name: bench
+  protocol: layer2
+  addresses: [2001:db8:1::1000-2001:db8:1::1fff]
+" | "$IRONLB_LAB_KUBECTL" apply -f - >/dev/null
+  "$IRONLB_LAB_KUBECTL" create namespace rss-bench >/dev/null
+  write_services "$1" "$2" rss-bench "$3/objects"
+  for f in "$3"/objects.*.json; do "$IRONLB_LAB_KUBECTL" apply -f "$f" >/dev/null; done
+}

@@ -33,16 +33,7 @@ work=$(mktemp -d /tmp/ironlb-heap.XXXXXX)
 trap 'target/debug/ironlb lab down >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 eval "$(target/debug/ironlb lab up --nodes 1 --router none)"
 node=$IRONLB_LAB_NODES
-k() { "$IRONLB_LAB_KUBECTL" "$@"; }
-k -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
-  --from-literal=config="address-pools:
-- name: bench
-  protocol: layer2
-  addresses: [2001:db8:1::1000-2001:db8:1::1fff]
-" | k apply -f - >/dev/null
-k create namespace rss-bench >/dev/null
-write_services "$count" "$node" rss-bench "$work/objects"
-for f in "$work"/objects.*.json; do k apply -f "$f" >/dev/null; done
+apply_services "$count" "$node" "$work"
 target/debug/ironlb lab stop speaker "$node" >/dev/null
 # The speaker's ServiceAccount, at the API server's address on the LAN (the lab's kubeconfig
 # names the machine's relay, which a node's namespace does not reach).

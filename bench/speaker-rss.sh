@@ -37,15 +37,7 @@ eval "$(IRONLB_IMAGE_LAYOUT=$(image_layout "$1") target/debug/ironlb lab up --no
 node=$IRONLB_LAB_NODES
 k() { "$IRONLB_LAB_KUBECTL" "$@"; }
 load_images rss "$@"
-k -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
-  --from-literal=config="address-pools:
-- name: bench
-  protocol: layer2
-  addresses: [2001:db8:1::1000-2001:db8:1::1fff]
-" | k apply -f - >/dev/null
-k create namespace rss-bench >/dev/null
-write_services "$count" "$node" rss-bench "$bins/objects"
-for f in "$bins"/objects.*.json; do k apply -f "$f" >/dev/null; done
+apply_services "$count" "$node" "$bins"
 
 measure() { # measure INDEX LAYOUT: the speaker rolled to image INDEX; prints one result line
   roll_speaker "rss-$1" "$2"
