@@ -4,12 +4,14 @@
 use anyhow::Context as _;
 use clap::Parser;
 use ironlb_speaker::bgp::{self, BgpMetrics};
+use ironlb_speaker::gossip::detector::Timing;
 use ironlb_speaker::k8s::announcement_writer::NodeAnnouncementWriter;
 use ironlb_speaker::k8s::gossip_setup;
 use ironlb_speaker::l2::{self, L2Options};
 use ironlb_speaker::metrics::Metrics;
 use ironlb_speaker::run::{self, Settings};
 use std::net::SocketAddr;
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 
 /// How long an exiting speaker tries to clear its NodeAnnouncement.
@@ -43,6 +45,17 @@ struct Flags {
     /// Re-announce every IP this often (seconds); 0 disables the periodic refresh.
     #[arg(long, default_value_t = 0)]
     refresh_secs: u64,
+    /// Gossip: probe a peer speaker every this many milliseconds.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(10..=5000))]
+    gossip_probe_interval_ms: u64,
+    /// Gossip: how long a suspicion stands before it is decided (milliseconds; longer in
+    /// large clusters: 4 × log10(speakers) probe intervals at least).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=60000))]
+    gossip_suspicion_ms: u64,
+    /// Gossip: a suspect heard from within this many milliseconds is not declared down:
+    /// the longest a live speaker may be silent (busy, datagrams lost) and keep its IPs.
+    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60000))]
+    gossip_silence_ms: u64,
 }
 
 // One thread: the work is small and I/O-bound (the ARP/NDP receive loops have threads of
@@ -96,6 +109,11 @@ async fn main() -> anyhow::Result<()> {
         config_name: flags.config_name,
         lb_class: flags.lb_class,
         gossip_port: flags.gossip_port,
+        gossip_timing: Timing {
+            probe_interval: Duration::from_millis(flags.gossip_probe_interval_ms),
+            suspicion: Duration::from_millis(flags.gossip_suspicion_ms),
+            silence: Duration::from_millis(flags.gossip_silence_ms),
+        },
     };
     let gossip =
         gossip_setup::start_gossip(&client, &settings, metrics.gossip_refused.clone()).await;

@@ -69,6 +69,8 @@ pub struct Settings {
     pub lb_class: String,
     /// UDP port of the gossip (the same on every node).
     pub gossip_port: u16,
+    /// How fast the gossip detects a failure.
+    pub gossip_timing: crate::gossip::detector::Timing,
 }
 
 /// Why the speaker stopped.

@@ -17,12 +17,14 @@
 //! declared down in well under a second ([`lan_config`]).
 #![forbid(unsafe_code)]
 
+pub mod detector;
 pub mod seal;
 pub mod sim;
 pub mod wire;
 
 use crate::log_limit::{LogLimiter, LogLine};
-use foca::{AccumulatingRuntime, Config, Foca, PeriodicParams, Timer};
+use detector::{Detector, Due, Timing};
+use foca::{AccumulatingRuntime, Config, Foca, PeriodicParams};
 use prometheus::IntCounterVec;
 use rand_xorshift::XorShiftRng;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -115,30 +117,41 @@ pub struct GossipOptions {
     pub bind: SocketAddr,
     /// Address other speakers reach this one at.
     pub advertise: SocketAddr,
+    /// How fast failures are detected.
+    pub timing: Timing,
 }
 
-/// Foca tuned for a LAN of `cluster_size` speakers: probe every 50 ms with a 25 ms round
-/// trip, declare a suspect down after 250 ms, gossip every 50 ms. A dead speaker is
-/// declared down within about 0.3–0.5 s. Probing fast only makes suspicion start early;
-/// the 250 ms suspicion is what a stalled speaker has to refute in, so a speaker stalled
-/// for less stays a member.
+/// Foca tuned for a LAN of `cluster_size` speakers with the default [`Timing`].
+pub fn lan_config(cluster_size: usize) -> Config {
+    lan_config_timed(cluster_size, &Timing::default())
+}
+
+/// Foca tuned for a LAN of `cluster_size` speakers: a probe every
+/// `timing.probe_interval` with half of it for the direct round trip, gossip as often,
+/// and a suspicion of `timing.suspicion`, or memberlist's `4 × log10(size) × probe
+/// interval` where that is longer (at 1,000 speakers a suspicion takes longer to reach
+/// its target and the refutation to come back). Whether a suspect is then declared down
+/// is the [`detector`]'s decision: only after `timing.silence` without a word from it.
 ///
 /// Each update is passed on `4 × log10(size + 1)` times (memberlist's rule, foca's
 /// `new_lan`), at least as for 8 speakers: sized for 8 at any size, an update died out
 /// before it reached every speaker of 100, and the rest learnt of a death only by
 /// probing the dead one themselves, seconds later (docs/PERFORMANCE.md, "Scale by
-/// simulation"). Only this count depends on the size, so [`Foca::set_config`] accepts
-/// the change at run time.
-pub fn lan_config(cluster_size: usize) -> Config {
+/// simulation"). Only the size-dependent values change with the size, so
+/// [`Foca::set_config`] accepts the change at run time.
+pub fn lan_config_timed(cluster_size: usize, timing: &Timing) -> Config {
     let size = u32::try_from(cluster_size).unwrap_or(u32::MAX).max(8);
     let mut c = Config::new_lan(NonZeroU32::new(size).unwrap_or(NonZeroU32::MAX));
-    c.probe_period = Duration::from_millis(50);
-    c.probe_rtt = Duration::from_millis(25);
+    c.probe_period = timing.probe_interval;
+    c.probe_rtt = timing.probe_interval / 2;
     c.num_indirect_probes = NonZeroUsize::MIN.saturating_add(1);
-    c.suspect_to_down_after = Duration::from_millis(250);
+    let scaled = timing
+        .probe_interval
+        .mul_f64(4.0 * (cluster_size.max(1) as f64).log10());
+    c.suspect_to_down_after = timing.suspicion.max(scaled);
     c.remove_down_after = Some(Duration::from_secs(30));
     c.periodic_gossip = Some(PeriodicParams {
-        frequency: Duration::from_millis(50),
+        frequency: timing.probe_interval,
         num_members: NonZeroUsize::MIN.saturating_add(2),
     });
     c.periodic_announce = Some(PeriodicParams {
@@ -146,6 +159,20 @@ pub fn lan_config(cluster_size: usize) -> Config {
         num_members: NonZeroUsize::MIN,
     });
     c
+}
+
+/// Sends foca's pending updates at once when an event added one (a suspicion, a
+/// refutation, news to pass on) instead of at the next periodic gossip: a suspect hears
+/// of its suspicion, and its peers of its refutation, within a round trip.
+pub fn push_news(
+    foca: &mut Swim,
+    backlog_before: usize,
+    runtime: impl foca::Runtime<NodeId>,
+) -> Result<(), foca::Error> {
+    if foca.updates_backlog() > backlog_before {
+        foca.gossip(runtime)?;
+    }
+    Ok(())
 }
 
 /// Handle to the gossip task; dropping it stops the task.
@@ -204,10 +231,11 @@ pub async fn spawn(
         .fill(&mut seed)
         .map_err(|_| seal::SealError::Random)?;
     let rng = <XorShiftRng as rand_core::SeedableRng>::from_seed(seed);
-    let foca = Foca::new(me, lan_config(1), rng, WireCodec);
+    let foca = Foca::new(me, lan_config_timed(1, &opts.timing), rng, WireCodec);
     let (peers_tx, peers_rx) = watch::channel(BTreeMap::new());
     let (members_tx, members_rx) = watch::channel(BTreeSet::from([opts.name.clone()]));
-    let task = tokio::spawn(run(foca, socket, sealer, peers_rx, members_tx, refused));
+    let driver = Driver::new(foca, socket, sealer, opts.timing);
+    let task = tokio::spawn(run(driver, peers_rx, members_tx, refused));
     Ok((
         GossipHandle {
             peers: peers_tx,
@@ -217,11 +245,12 @@ pub async fn spawn(
     ))
 }
 
-type Swim = Foca<NodeId, WireCodec, XorShiftRng, foca::NoCustomBroadcast>;
+/// foca as the speaker runs it.
+pub type Swim = Foca<NodeId, WireCodec, XorShiftRng, foca::NoCustomBroadcast>;
 
-/// Pending foca timers by deadline (the counter keeps equal deadlines apart).
+/// Pending timers by deadline (the counter keeps equal deadlines apart).
 struct Timers {
-    queue: BTreeMap<(Instant, u64), Timer<NodeId>>,
+    queue: BTreeMap<(Instant, u64), Due>,
     seq: u64,
 }
 
@@ -230,28 +259,149 @@ impl Timers {
         self.queue.keys().next().map(|(t, _)| *t)
     }
 
-    fn pop_due(&mut self, now: Instant) -> Vec<Timer<NodeId>> {
+    fn pop_due(&mut self, now: Instant) -> Vec<Due> {
         let later = self.queue.split_off(&(now, u64::MAX));
         std::mem::replace(&mut self.queue, later)
             .into_values()
             .collect()
     }
+
+    fn insert(&mut self, at: Instant, due: Due) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), due);
+    }
+}
+
+/// Datagrams read before due timers are handled: what arrived while the task was
+/// not running (a busy node) counts before a suspicion is decided, but a flood at the
+/// port cannot hold the timers off.
+const DRAIN_BEFORE_TIMERS: usize = 64;
+
+/// foca with its socket, timers and failure detector: what the gossip task drives.
+struct Driver {
+    foca: Swim,
+    socket: UdpSocket,
+    sealer: Sealer,
+    detector: Detector,
+    timers: Timers,
+    rt: AccumulatingRuntime<NodeId>,
+    start: Instant,
+    timing: Timing,
+    buf: Vec<u8>,
+}
+
+impl Driver {
+    fn new(foca: Swim, socket: UdpSocket, sealer: Sealer, timing: Timing) -> Self {
+        Driver {
+            foca,
+            socket,
+            sealer,
+            detector: Detector::new(timing.silence),
+            timers: Timers {
+                queue: BTreeMap::new(),
+                seq: 0,
+            },
+            rt: AccumulatingRuntime::new(),
+            start: Instant::now(),
+            timing,
+            buf: vec![0u8; 65_536],
+        }
+    }
+
+    fn since_start(&self) -> Duration {
+        self.start.elapsed()
+    }
+
+    /// Opens and applies the datagram of `n` bytes in the buffer.
+    fn on_datagram(&mut self, n: usize, from: SocketAddr) -> Result<(), Refused> {
+        let plain = self
+            .sealer
+            .open(&self.buf[..n])
+            .map_err(|e| Refused::from_seal(&e))?;
+        let backlog = self.foca.updates_backlog();
+        self.foca
+            .handle_data(&plain, &mut self.rt)
+            .map_err(|_| Refused::Malformed)?;
+        let now = self.since_start();
+        self.detector.heard(from, now);
+        if let Err(e) = push_news(&mut self.foca, backlog, &mut self.rt) {
+            debug!(error = %e, "gossip push");
+        }
+        Ok(())
+    }
+
+    /// Handles the timers due now, after the datagrams waiting in the socket.
+    fn on_timers(&mut self, refuse: &mut impl FnMut(Refused, SocketAddr)) {
+        for _ in 0..DRAIN_BEFORE_TIMERS {
+            let Ok((n, from)) = self.socket.try_recv_from(&mut self.buf) else {
+                break;
+            };
+            if let Err(why) = self.on_datagram(n, from) {
+                refuse(why, from);
+            }
+        }
+        for due in self.timers.pop_due(Instant::now()) {
+            let backlog = self.foca.updates_backlog();
+            let now = self.since_start();
+            match detector::handle_due(&mut self.foca, &mut self.detector, due, now, &mut self.rt) {
+                Ok(Some((after, recheck))) => self.timers.insert(Instant::now() + after, recheck),
+                Ok(None) => {}
+                Err(e) => debug!(error = %e, "gossip timer"),
+            }
+            if let Err(e) = push_news(&mut self.foca, backlog, &mut self.rt) {
+                debug!(error = %e, "gossip push");
+            }
+        }
+    }
+
+    /// Sends, schedules and reads what foca asked for; true if foca notified anything (a
+    /// member up, down or renamed, or this node's own state), so the member set may differ.
+    async fn drain(&mut self) -> bool {
+        while let Some((to, data)) = self.rt.to_send() {
+            match self.sealer.seal(&data) {
+                Ok(d) => {
+                    if let Err(e) = self.socket.send_to(&d, to.addr).await {
+                        debug!(peer = %to.name, error = %e, "gossip send failed");
+                    }
+                }
+                Err(e) => warn!(error = %e, "cannot seal gossip"),
+            }
+        }
+        while let Some((after, timer)) = self.rt.to_schedule() {
+            self.timers.insert(Instant::now() + after, Due::foca(timer));
+        }
+        let mut notified = false;
+        while let Some(n) = self.rt.to_notify() {
+            if let foca::OwnedNotification::MemberDown(id) = n {
+                self.detector.forget(id.addr);
+            }
+            notified = true;
+        }
+        notified
+    }
+
+    /// The names of the active members and this speaker.
+    fn live(&self, me: &str) -> BTreeSet<String> {
+        self.foca
+            .iter_members()
+            .map(|m| m.id().name.to_string())
+            .chain(std::iter::once(me.to_string()))
+            .collect()
+    }
 }
 
 async fn run(
-    mut foca: Swim,
-    socket: UdpSocket,
-    sealer: Sealer,
+    mut d: Driver,
     mut peers: watch::Receiver<BTreeMap<String, SocketAddr>>,
     members: watch::Sender<BTreeSet<String>>,
     refused: IntCounterVec,
 ) {
     let mut logs: LogLimiter<Refused> = LogLimiter::new(LOG_SUMMARY, Refused::ALL.len());
-    let mut refuse = |why: Refused, from: SocketAddr, error: &dyn std::fmt::Display| {
+    let mut refuse = |why: Refused, from: SocketAddr| {
         refused.with_label_values(&[why.as_str()]).inc();
         match logs.record(why, std::time::Instant::now()) {
             Some(LogLine::First) => warn!(
-                %from, %error, reason = why.as_str(),
+                %from, reason = why.as_str(),
                 "gossip datagram refused; more are counted in ironlb_gossip_refused_total"
             ),
             Some(LogLine::Summary { more, over }) => warn!(
@@ -262,38 +412,26 @@ async fn run(
             None => {}
         }
     };
-    let mut rt = AccumulatingRuntime::new();
-    let mut timers = Timers {
-        queue: BTreeMap::new(),
-        seq: 0,
-    };
-    let mut buf = vec![0u8; 65_536];
     let mut reannounce = tokio::time::interval(Duration::from_millis(500));
-    let me = foca.identity().name.to_string();
+    let me = d.foca.identity().name.to_string();
     // What `foca` was configured with (it has no getter); spawn sizes it for one.
-    let mut max_tx = lan_config(1).max_transmissions;
+    let mut sized_for = sizing(&lan_config_timed(1, &d.timing));
     loop {
-        let next = timers
+        let next = d
+            .timers
             .next_deadline()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
-            r = socket.recv_from(&mut buf) => match r {
-                Ok((n, from)) => match sealer.open(&buf[..n]) {
-                    Ok(plain) => {
-                        if let Err(e) = foca.handle_data(&plain, &mut rt) {
-                            refuse(Refused::Malformed, from, &e);
-                        }
-                    }
-                    Err(e) => refuse(Refused::from_seal(&e), from, &e),
-                },
-                Err(e) => warn!(error = %e, "gossip receive failed"),
-            },
-            () = tokio::time::sleep_until(next), if timers.next_deadline().is_some() => {
-                for t in timers.pop_due(Instant::now()) {
-                    if let Err(e) = foca.handle_timer(t, &mut rt) {
-                        debug!(error = %e, "gossip timer");
+            r = d.socket.recv_from(&mut d.buf) => match r {
+                Ok((n, from)) => {
+                    if let Err(why) = d.on_datagram(n, from) {
+                        refuse(why, from);
                     }
                 }
+                Err(e) => warn!(error = %e, "gossip receive failed"),
+            },
+            () = tokio::time::sleep_until(next), if d.timers.next_deadline().is_some() => {
+                d.on_timers(&mut refuse);
             }
             changed = peers.changed() => {
                 if changed.is_err() {
@@ -301,30 +439,26 @@ async fn run(
                 }
                 let peers = peers.borrow_and_update();
                 // Size the dissemination to the cluster (the speakers of every node).
-                let sized = lan_config(peers.len());
-                if sized.max_transmissions != max_tx {
-                    max_tx = sized.max_transmissions;
-                    if let Err(e) = foca.set_config(sized) {
+                let sized = lan_config_timed(peers.len(), &d.timing);
+                if sizing(&sized) != sized_for {
+                    sized_for = sizing(&sized);
+                    if let Err(e) = d.foca.set_config(sized) {
                         warn!(error = %e, "cannot resize the gossip configuration");
                     }
                 }
-                announce_missing(&mut foca, &peers, &me, &mut rt);
+                announce_missing(&mut d.foca, &peers, &me, &mut d.rt);
             }
             _ = reannounce.tick() => {
-                announce_missing(&mut foca, &peers.borrow(), &me, &mut rt);
+                announce_missing(&mut d.foca, &peers.borrow(), &me, &mut d.rt);
             }
         }
         // The member set changes only with a notification (up, down, renamed): rebuilding
         // it after every datagram cost a String per member per event (per received
         // datagram: 0.1 ms at 1,000 members; docs/PERFORMANCE.md, "Scale by simulation").
-        if !drain(&mut rt, &socket, &sealer, &mut timers).await {
+        if !d.drain().await {
             continue;
         }
-        let live: BTreeSet<String> = foca
-            .iter_members()
-            .map(|m| m.id().name.to_string())
-            .chain(std::iter::once(me.clone()))
-            .collect();
+        let live = d.live(&me);
         members.send_if_modified(|cur| {
             if *cur == live {
                 return false;
@@ -342,8 +476,13 @@ async fn run(
             true
         });
     }
-    let _ = foca.leave_cluster(&mut rt);
-    drain(&mut rt, &socket, &sealer, &mut timers).await;
+    let _ = d.foca.leave_cluster(&mut d.rt);
+    d.drain().await;
+}
+
+/// The parts of the configuration that depend on the cluster's size.
+fn sizing(c: &Config) -> (std::num::NonZeroU8, Duration) {
+    (c.max_transmissions, c.suspect_to_down_after)
 }
 
 fn announce_missing(
@@ -369,37 +508,6 @@ fn announce_missing(
             debug!(peer = %name, error = %e, "announce failed");
         }
     }
-}
-
-/// Sends, schedules and reads what foca asked for; true if foca notified anything (a
-/// member up, down or renamed, or this node's own state), so the member set may differ.
-async fn drain(
-    rt: &mut AccumulatingRuntime<NodeId>,
-    socket: &UdpSocket,
-    sealer: &Sealer,
-    timers: &mut Timers,
-) -> bool {
-    while let Some((to, data)) = rt.to_send() {
-        match sealer.seal(&data) {
-            Ok(d) => {
-                if let Err(e) = socket.send_to(&d, to.addr).await {
-                    debug!(peer = %to.name, error = %e, "gossip send failed");
-                }
-            }
-            Err(e) => warn!(error = %e, "cannot seal gossip"),
-        }
-    }
-    while let Some((after, timer)) = rt.to_schedule() {
-        timers.seq += 1;
-        timers
-            .queue
-            .insert((Instant::now() + after, timers.seq), timer);
-    }
-    let mut notified = false;
-    while rt.to_notify().is_some() {
-        notified = true;
-    }
-    notified
 }
 
 #[cfg(test)]
@@ -469,6 +577,7 @@ mod tests {
                 name: name.into(),
                 bind: addr,
                 advertise: addr,
+                timing: Timing::default(),
             },
             secret,
             refused(),
@@ -553,6 +662,7 @@ mod tests {
                 name: "c".into(),
                 bind: ac,
                 advertise: ac,
+                timing: Timing::default(),
             },
             b"key",
             refused(),

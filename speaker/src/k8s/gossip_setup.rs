@@ -53,6 +53,7 @@ pub async fn start_gossip(
         name: settings.node_name.clone(),
         bind,
         advertise,
+        timing: settings.gossip_timing,
     };
     match gossip::spawn(opts, &key.0, refused).await {
         Ok(g) => {

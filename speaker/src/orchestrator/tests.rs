@@ -13,6 +13,7 @@ fn settings() -> Settings {
         config_name: "config".into(),
         lb_class: "ironlb.io/ironlb".into(),
         gossip_port: 7946,
+        gossip_timing: Default::default(),
     }
 }
 

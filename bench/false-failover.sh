@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# False failovers under load and loss, on the lab's real cluster, for one or two IronLB images.
+#
+#   bench/false-failover.sh MINUTES IMAGE_A [IMAGE_B]      (as root)
+#
+# IMAGE_*: OCI layouts made by `deploy/image/build.sh OUT` (bench/images.sh). A private lab
+# (namespaces ff-*, state /run/ironlb-ff; taken down at the end, also on failure) with three
+# nodes, gossip on, and 30 layer-2 Services spread over the nodes by the election. For each
+# condition, for each image in turn: the speakers rolled to the image, 20 s to settle, then
+# the condition held for MINUTES while the VIPs' announcing nodes are read every second:
+#   cpu      a busy loop per core in node 1's namespace (every node shares this machine's
+#            cores, so all of them are starved, node 1's speaker with them)
+#   loss1    1 % of the packets each node receives on its LAN interface dropped (nftables
+#            `numgen random`: this kernel has no netem), in every node
+#   loss5    the same with 5 %
+# Prints per image and condition: speakers declared down by a live peer (the speakers' "gossip
+# membership changed" lines with someone left), and VIP moves (a VIP announced by another node
+# than one second before). No speaker dies, so every one of them is false. Needs
+# `cargo build --workspace` first.
+set -euo pipefail
+export LC_ALL=C
+export PATH="$PATH:/usr/local/go/bin:${HOME:-/root}/.cargo/bin"
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "bench/false-failover.sh: needs root (network namespaces)" >&2; exit 1; }
+minutes=${1:?usage: bench/false-failover.sh MINUTES IMAGE_A [IMAGE_B]}
+shift
+[ $# -ge 1 ] || { echo "usage: bench/false-failover.sh MINUTES IMAGE_A [IMAGE_B]" >&2; exit 2; }
+. bench/images.sh
+. bench/services.sh
+check_images "$@"
+
+export IRONLB_LAB_PREFIX=ff- IRONLB_LAB_STATE=/run/ironlb-ff
+work=$(mktemp -d /tmp/ironlb-false-failover.XXXXXX)
+busy=()
+clear_faults() {
+  local n
+  [ ${#busy[@]} -gt 0 ] && kill "${busy[@]}" 2>/dev/null || true
+  busy=()
+  for n in ${IRONLB_LAB_NODES:-}; do
+    ip netns exec "$n" nft delete table inet ironlb_loss 2>/dev/null || true
+  done
+}
+trap 'clear_faults; target/debug/ironlb lab down >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+eval "$(IRONLB_IMAGE_LAYOUT=$(image_layout "$1") target/debug/ironlb lab up --router none)"
+load_images ff "$@"
+images=("$@")
+kubectl() { "$IRONLB_LAB_KUBECTL" "$@"; }
+first_node=${IRONLB_LAB_NODES%% *}
+apply_services 30 "$first_node" "$work"
+
+# owners: "VIP node" lines, sorted, from every NodeAnnouncement.
+owners() {
+  kubectl get nodeannouncements -o json |
+    python3 -c 'import json, sys
+for o in json.load(sys.stdin)["items"]:
+    for a in (o.get("status") or {}).get("announcements") or []:
+        print(a.get("ip"), o["metadata"]["name"])' | sort
+}
+
+# apply_fault CONDITION
+apply_fault() {
+  local n i per_mille
+  case $1 in
+    cpu)
+      for i in $(seq "$(nproc)"); do
+        ip netns exec "$first_node" sh -c 'while :; do :; done' &
+        busy+=($!)
+      done ;;
+    loss1|loss5)
+      per_mille=$(( ${1#loss} * 10 ))
+      for n in $IRONLB_LAB_NODES; do
+        ip netns exec "$n" nft -f - <<EOF
+table inet ironlb_loss {
+  chain in { type filter hook input priority -300; iifname "eth0" numgen random mod 1000 < $per_mille drop; }
+}
+EOF
+      done ;;
+  esac
+}
+
+results=$work/results
+for condition in cpu loss1 loss5; do
+  for idx in $(seq 1 $#); do
+    roll_speaker "ff-$idx" "${images[$((idx - 1))]}"
+    sleep 20
+    since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    apply_fault "$condition"
+    moves=0
+    prev=$(owners)
+    end=$((SECONDS + minutes * 60))
+    while [ $SECONDS -lt $end ]; do
+      sleep 1
+      cur=$(owners) || continue
+      # A VIP whose node changed; a VIP missing for a moment (an announcement being
+      # rewritten) is not a move.
+      moves=$((moves + $(join <(echo "$prev") <(echo "$cur") | awk '$2 != $3' | wc -l)))
+      prev=$cur
+    done
+    clear_faults
+    downs=0
+    for pod in $(kubectl -n "$IRONLB_LAB_NAMESPACE" get pods -l app.kubernetes.io/component=speaker -o name); do
+      c=$(kubectl -n "$IRONLB_LAB_NAMESPACE" logs "$pod" --since-time="$since" |
+        grep 'gossip membership changed' | grep -c 'left=\["' || true)
+      downs=$((downs + c))
+    done
+    echo "$idx $condition $downs $moves" >>"$results"
+    echo "image $idx, $condition for $minutes min: $downs speakers declared down, $moves VIP moves" >&2
+  done
+done
+
+echo
+printf '%-6s %-10s %8s %14s %10s\n' image condition minutes declared_down vip_moves
+while read -r idx condition downs moves; do
+  printf '%-6s %-10s %8s %14s %10s\n' "$(image_layout "${images[$((idx - 1))]}")" "$condition" "$minutes" "$downs" "$moves"
+done <"$results"

@@ -1,0 +1,174 @@
+//! Failure detection in a small cluster, by simulation ([`ironlb_speaker::gossip::sim`]):
+//! for each way of timing the gossip, how long until a dead speaker is declared down
+//! (p50 / p99 / max over many deaths), and how many live speakers are declared down
+//! falsely over ten simulated minutes of packet loss, or of one speaker stalling (no CPU)
+//! for a while every second. The rows are what the speaker's defaults were chosen from
+//! (docs/PERFORMANCE.md, "Failure detection").
+//!
+//! `cargo bench -p ironlb-speaker --bench gossip_tuning`; `IRONLB_TUNE_NODES=3`,
+//! `IRONLB_TUNE_DEATHS=200`, `IRONLB_TUNE_MINUTES=10` change the size, the number of
+//! deaths and the simulated time of the false-down runs. Prints Markdown tables.
+
+use foca::Config;
+use ironlb_speaker::gossip::detector::Timing;
+use ironlb_speaker::gossip::lan_config_timed;
+use ironlb_speaker::gossip::sim::{Sim, SimConfig};
+use std::time::Duration;
+
+fn env_or(var: &str, default: u64) -> u64 {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// One way of timing the gossip.
+struct Variant {
+    name: String,
+    foca: Box<dyn Fn(usize) -> Config>,
+    detector: Option<Duration>,
+}
+
+fn variants() -> Vec<Variant> {
+    let timed = |probe, suspicion, silence| {
+        let t = Timing {
+            probe_interval: ms(probe),
+            suspicion: ms(suspicion),
+            silence: ms(silence),
+        };
+        Variant {
+            name: format!(
+                "detector: probe {probe} ms, suspicion {suspicion} ms, silence {silence} ms"
+            ),
+            foca: Box::new(move |n| lan_config_timed(n, &t)),
+            detector: Some(t.silence),
+        }
+    };
+    let before = Variant {
+        name: "before: foca alone, probe 50 ms, suspicion 250 ms".into(),
+        foca: Box::new(|n| {
+            let mut c = lan_config_timed(n, &Timing::default());
+            c.suspect_to_down_after = ms(250);
+            c
+        }),
+        detector: None,
+    };
+    let short = Variant {
+        name: "foca alone, probe 50 ms, suspicion 100 ms".into(),
+        foca: Box::new(|n| lan_config_timed(n, &Timing::default())),
+        detector: None,
+    };
+    vec![
+        before,
+        short,
+        timed(50, 100, 150),
+        timed(50, 100, 200),
+        timed(50, 100, 250),
+        timed(50, 100, 300),
+        timed(50, 50, 200),
+    ]
+}
+
+fn config(v: &Variant, nodes: usize, loss: f64, seed: u64) -> SimConfig {
+    SimConfig {
+        foca: (v.foca)(nodes),
+        detector: v.detector,
+        ..SimConfig::lan(nodes, loss, seed)
+    }
+}
+
+fn pct(sorted: &[Duration], p: f64) -> String {
+    if sorted.is_empty() {
+        return "—".into();
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    format!("{:.0}", sorted[i].as_secs_f64() * 1000.0)
+}
+
+/// Time to the first "down" after a death, over `deaths` fresh clusters (each killed at
+/// a different phase of the probe cycle); and how many were never detected in 3 s.
+fn detection(v: &Variant, nodes: usize, loss: f64, deaths: u64) -> (Vec<Duration>, u64) {
+    let mut times = Vec::new();
+    let mut missed = 0;
+    for seed in 0..deaths {
+        let mut sim = Sim::new(config(v, nodes, loss, seed + 1));
+        sim.run_until(ms(1000 + (seed * 7) % 100));
+        let d = sim.kill_and_watch(nodes - 1, ms(3000));
+        match d.first {
+            Some(t) => times.push(t),
+            None => missed += 1,
+        }
+    }
+    times.sort();
+    (times, missed)
+}
+
+/// Live speakers declared down (observer, member pairs) over `minutes` of simulated time.
+fn false_downs(
+    v: &Variant,
+    nodes: usize,
+    loss: f64,
+    stall: Option<Duration>,
+    minutes: u64,
+) -> usize {
+    let mut sim = Sim::new(config(v, nodes, loss, 42));
+    let end = Duration::from_secs(60 * minutes);
+    if let Some(len) = stall {
+        // Speaker 0 stalls once a second, at a varying phase.
+        for s in 1..60 * minutes {
+            sim.stall_at(0, Duration::from_secs(s) + ms((s * 37) % 500), len);
+        }
+    }
+    sim.run_until(end);
+    sim.downs().len()
+}
+
+fn main() {
+    let nodes = env_or("IRONLB_TUNE_NODES", 3) as usize;
+    let deaths = env_or("IRONLB_TUNE_DEATHS", 200);
+    let minutes = env_or("IRONLB_TUNE_MINUTES", 10);
+    let variants = variants();
+    println!(
+        "\n{nodes} speakers; detection over {deaths} deaths each (the first speaker to declare the dead one down), in ms\n"
+    );
+    println!("| timing | loss | p50 | p99 | max | not detected in 3 s |");
+    println!("|---|---|--:|--:|--:|--:|");
+    for v in &variants {
+        for loss in [0.0, 0.05] {
+            let (t, missed) = detection(v, nodes, loss, deaths);
+            println!(
+                "| {} | {:.0} % | {} | {} | {} | {missed} |",
+                v.name,
+                loss * 100.0,
+                pct(&t, 0.5),
+                pct(&t, 0.99),
+                pct(&t, 1.0),
+            );
+        }
+    }
+    println!("\nfalse downs over {minutes} simulated minutes (observer, member pairs; 0 wanted)\n");
+    println!(
+        "| timing | 1 % loss | 5 % loss | 10 % loss | a 100 ms stall every s | 150 ms | 200 ms | 300 ms |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|");
+    for v in &variants {
+        let loss: Vec<String> = [0.01, 0.05, 0.10]
+            .iter()
+            .map(|l| false_downs(v, nodes, *l, None, minutes).to_string())
+            .collect();
+        let stalls: Vec<String> = [100, 150, 200, 300]
+            .iter()
+            .map(|s| false_downs(v, nodes, 0.0, Some(ms(*s)), minutes).to_string())
+            .collect();
+        println!(
+            "| {} | {} | {} |",
+            v.name,
+            loss.join(" | "),
+            stalls.join(" | ")
+        );
+    }
+}
