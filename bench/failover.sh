@@ -12,7 +12,9 @@
 # turn (A, B, A, B, ...): the speaker DaemonSet rolled to that image, then the l2 tests that
 # stop the announcing speaker (its pod deleted: SIGTERM, it says goodbye), kill -9 it (a
 # crash: the others must notice) and pull the announcing node's cable; each prints the time
-# from the fault until the client's traffic reaches another node. Prints n, p50, p90, p99 and
+# from the fault until the client's traffic reaches another node, and the crash and link tests
+# also the time until a peer's gossip declared the node gone, by the speakers' log timestamps
+# (d-crash, d-link: the failure detection inside the failover). Prints n, p50, p90, p99 and
 # max per image and fault. Needs `cargo build --workspace` first.
 set -euo pipefail
 export PATH="$PATH:/usr/local/go/bin:${HOME:-/root}/.cargo/bin"
@@ -49,17 +51,21 @@ for i in $(seq 1 "$trials"); do
     stop=$(sed -n 's/.*failover .*: client traffic reaches the new node \([^ ]*\) after the speaker died$/\1/p' <<<"$log")
     crash=$(sed -n 's/.*crash of the speaker on .*: client traffic reaches [^ ]* \([^ ]*\) after kill -9$/\1/p' <<<"$log")
     link=$(sed -n 's/.*link loss on .*: client traffic reaches [^ ]* \([^ ]*\) after carrier loss$/\1/p' <<<"$log")
+    dcrash=$(sed -n 's/^detection of the crash on .*: .* declared it down \([^ ]*\) after the fault$/\1/p' <<<"$log")
+    dlink=$(sed -n 's/^detection of the link loss on .*: .* declared it down \([^ ]*\) after the fault$/\1/p' <<<"$log")
     [ -n "$stop" ] && echo "$idx stop $(to_ms "$stop")" >>"$out"
     [ -n "$crash" ] && echo "$idx crash $(to_ms "$crash")" >>"$out"
     [ -n "$link" ] && echo "$idx link $(to_ms "$link")" >>"$out"
-    echo "trial $i image $idx: speaker stop ${stop:-failed}, crash ${crash:-failed}, link loss ${link:-failed}" >&2
+    [ -n "$dcrash" ] && echo "$idx d-crash $(to_ms "$dcrash")" >>"$out"
+    [ -n "$dlink" ] && echo "$idx d-link $(to_ms "$dlink")" >>"$out"
+    echo "trial $i image $idx: speaker stop ${stop:-failed}, crash ${crash:-failed} (detected ${dcrash:-?}), link loss ${link:-failed} (detected ${dlink:-?})" >&2
   done
 done
 
 echo
 printf '%-6s %-6s %3s %8s %8s %8s %8s\n' image fault n p50_ms p90_ms p99_ms max_ms
 for idx in $(seq 1 $#); do
-  for fault in stop crash link; do
+  for fault in stop crash link d-crash d-link; do
     awk -v b="$idx" -v f="$fault" '$1 == b && $2 == f { print $3 }' "$out" | sort -n | awk -v b="$idx" -v f="$fault" '
       { v[NR] = $1 }
       END { if (NR == 0) { printf "%-6s %-6s %3d %8s %8s %8s %8s\n", b, f, 0, "-", "-", "-", "-"; exit }

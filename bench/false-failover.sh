@@ -13,10 +13,12 @@
 #   loss1    1 % of the packets each node receives on its LAN interface dropped (nftables
 #            `numgen random`: this kernel has no netem), in every node
 #   loss5    the same with 5 %
+#   idle     nothing: the baseline, and the speakers' CPU at rest (utime + stime of each
+#            speaker process over the window, averaged over the three, in % of one core)
 # Prints per image and condition: speakers declared down by a live peer (the speakers' "gossip
-# membership changed" lines with someone left), and VIP moves (a VIP announced by another node
-# than one second before). No speaker dies, so every one of them is false. Needs
-# `cargo build --workspace` first.
+# membership changed" lines with someone left), VIP moves (a VIP announced by another node
+# than one second before), and the speakers' CPU. No speaker dies, so every down and every
+# move is false. Needs `cargo build --workspace` first.
 set -euo pipefail
 export LC_ALL=C
 export PATH="$PATH:/usr/local/go/bin:${HOME:-/root}/.cargo/bin"
@@ -78,8 +80,22 @@ EOF
   esac
 }
 
+# speaker_ticks: the CPU ticks (utime + stime) of every speaker process, summed.
+speaker_ticks() {
+  local n pid total=0
+  for n in $IRONLB_LAB_NODES; do
+    for pid in $(ip netns pids "$n"); do
+      [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = ironlb-speaker ] || continue
+      total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+    done
+  done
+  echo "$total"
+}
+nodes=$(wc -w <<<"$IRONLB_LAB_NODES")
+hz=$(getconf CLK_TCK)
+
 results=$work/results
-for condition in cpu loss1 loss5; do
+for condition in idle cpu loss1 loss5; do
   for idx in $(seq 1 $#); do
     roll_speaker "ff-$idx" "${images[$((idx - 1))]}"
     sleep 20
@@ -87,6 +103,8 @@ for condition in cpu loss1 loss5; do
     apply_fault "$condition"
     moves=0
     prev=$(owners)
+    ticks=$(speaker_ticks)
+    began=$SECONDS
     end=$((SECONDS + minutes * 60))
     while [ $SECONDS -lt $end ]; do
       sleep 1
@@ -96,6 +114,8 @@ for condition in cpu loss1 loss5; do
       moves=$((moves + $(join <(echo "$prev") <(echo "$cur") | awk '$2 != $3' | wc -l)))
       prev=$cur
     done
+    cpu=$(awk -v t=$(( $(speaker_ticks) - ticks )) -v hz="$hz" -v s=$((SECONDS - began)) -v n="$nodes" \
+      'BEGIN { printf "%.2f", 100 * t / hz / s / n }')
     clear_faults
     downs=0
     for pod in $(kubectl -n "$IRONLB_LAB_NAMESPACE" get pods -l app.kubernetes.io/component=speaker -o name); do
@@ -103,13 +123,13 @@ for condition in cpu loss1 loss5; do
         grep 'gossip membership changed' | grep -c 'left=\["' || true)
       downs=$((downs + c))
     done
-    echo "$idx $condition $downs $moves" >>"$results"
-    echo "image $idx, $condition for $minutes min: $downs speakers declared down, $moves VIP moves" >&2
+    echo "$idx $condition $downs $moves $cpu" >>"$results"
+    echo "image $idx, $condition for $minutes min: $downs speakers declared down, $moves VIP moves, speaker CPU $cpu %" >&2
   done
 done
 
 echo
-printf '%-6s %-10s %8s %14s %10s\n' image condition minutes declared_down vip_moves
-while read -r idx condition downs moves; do
-  printf '%-6s %-10s %8s %14s %10s\n' "$(image_layout "${images[$((idx - 1))]}")" "$condition" "$minutes" "$downs" "$moves"
+printf '%-16s %-10s %8s %14s %10s %16s\n' image condition minutes declared_down vip_moves speaker_cpu_pct
+while read -r idx condition downs moves cpu; do
+  printf '%-16s %-10s %8s %14s %10s %16s\n' "$(image_layout "${images[$((idx - 1))]}")" "$condition" "$minutes" "$downs" "$moves" "$cpu"
 done <"$results"

@@ -9,10 +9,11 @@
 //! `IRONLB_TUNE_DEATHS=200`, `IRONLB_TUNE_MINUTES=10` change the size, the number of
 //! deaths and the simulated time of the false-down runs. Prints Markdown tables.
 
-use foca::Config;
+use foca::{Config, PeriodicParams};
 use ironlb_speaker::gossip::detector::Timing;
 use ironlb_speaker::gossip::lan_config_timed;
 use ironlb_speaker::gossip::sim::{Sim, SimConfig};
+use std::num::NonZeroUsize;
 use std::time::Duration;
 
 fn env_or(var: &str, default: u64) -> u64 {
@@ -53,6 +54,10 @@ fn variants() -> Vec<Variant> {
         foca: Box::new(|n| {
             let mut c = lan_config_timed(n, &Timing::default());
             c.suspect_to_down_after = ms(250);
+            c.periodic_gossip = Some(PeriodicParams {
+                frequency: ms(50),
+                num_members: NonZeroUsize::MIN.saturating_add(2),
+            });
             c
         }),
         detector: None,

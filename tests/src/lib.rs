@@ -11,13 +11,14 @@
 #![forbid(unsafe_code)]
 
 pub mod flood;
+pub mod speaker_log;
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ironlb_lab::{BirdOptions, Export, Family, Import, Neighbor, Router, Session};
 
@@ -403,6 +404,40 @@ impl Lab {
                     .is_ok_and(|c| c.trim() == "ironlb-speaker")
             })
             .map(str::to_owned)
+    }
+
+    /// How long after `fault` the first speaker other than `gone`'s logged that the gossip
+    /// lost `gone` (its failure detection, by the speakers' own timestamps; the last five
+    /// minutes of their logs). `None` if none has.
+    pub fn detection_of(&self, gone: &str, fault: SystemTime) -> Option<(String, Duration)> {
+        let ns = self.env("IRONLB_LAB_NAMESPACE");
+        self.nodes()
+            .into_iter()
+            .filter(|n| n != gone)
+            .filter_map(|node| {
+                let field = format!("spec.nodeName={node}");
+                let pods = self.kubectl(&[
+                    "-n",
+                    ns,
+                    "get",
+                    "pods",
+                    "-l",
+                    "app.kubernetes.io/component=speaker",
+                    "--field-selector",
+                    &field,
+                    "-o",
+                    "name",
+                ]);
+                let pod = String::from_utf8_lossy(&pods.stdout)
+                    .lines()
+                    .next()?
+                    .to_owned();
+                let log = self.kubectl(&["-n", ns, "logs", &pod, "--since=5m"]);
+                let at =
+                    speaker_log::leave_time(&String::from_utf8_lossy(&log.stdout), gone, fault)?;
+                Some((node, at.duration_since(fault).ok()?))
+            })
+            .min_by_key(|(_, d)| *d)
     }
 
     /// Runs `ctr ARGS...` against `node`'s containerd (namespace `k8s.io`, the kubelet's).

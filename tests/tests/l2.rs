@@ -261,6 +261,19 @@ fn wait_for_move(lab: &Lab, vip: &str, old: &str, start: std::time::Instant) -> 
     }
 }
 
+/// Prints when a peer's gossip declared `dead` gone after `fault` (the failure detection
+/// inside a failover; bench/failover.sh reports it), and asserts that one did: the move
+/// must have come from the gossip, not from anything slower.
+fn report_detection(lab: &Lab, what: &str, dead: &str, fault: std::time::SystemTime) {
+    // The log line may reach the pod log a moment after the move.
+    let (by, after) = lab.wait_for(
+        &format!("a speaker to log that {dead} left the gossip"),
+        Duration::from_secs(10),
+        || lab.detection_of(dead, fault),
+    );
+    eprintln!("detection of the {what} on {dead}: {by} declared it down {after:?} after the fault");
+}
+
 /// Asserts that exactly one MAC answers ARP for `vip`, `node`'s (`when`: for the message).
 fn assert_only_answerer(lab: &Lab, vip: &str, node: &str, when: &str) {
     let macs = arping(lab, vip);
@@ -366,11 +379,13 @@ fn a_crashed_speaker_is_detected_and_its_ip_moves() {
         .output()
         .expect("kill"));
     let start = std::time::Instant::now();
+    let fault = std::time::SystemTime::now();
     let (second, took) = wait_for_move(lab, vip, &first, start);
     eprintln!(
         "crash of the speaker on {first}: client traffic reaches {second} {took:?} after kill -9"
     );
     assert!(took < Duration::from_secs(3), "failover took {took:?}");
+    report_detection(lab, "crash", &first, fault);
 }
 
 #[test]
@@ -419,10 +434,12 @@ fn pulling_the_announcing_nodes_cable_moves_the_ip() {
             .expect("ip link");
         !String::from_utf8_lossy(&out.stdout).contains(" UP ")
     });
+    let fault = std::time::SystemTime::now() - start.elapsed();
     puller.join().expect("lab link");
     let (second, took) = wait_for_move(lab, vip, &first, start);
     eprintln!("link loss on {first}: client traffic reaches {second} {took:?} after carrier loss");
     assert!(took < Duration::from_secs(3), "failover took {took:?}");
+    report_detection(lab, "link loss", &first, fault);
 }
 
 #[test]

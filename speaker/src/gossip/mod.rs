@@ -18,6 +18,7 @@
 #![forbid(unsafe_code)]
 
 pub mod detector;
+pub mod probe_watch;
 pub mod seal;
 pub mod sim;
 pub mod wire;
@@ -25,6 +26,7 @@ pub mod wire;
 use crate::log_limit::{LogLimiter, LogLine};
 use detector::{Detector, Due, Timing};
 use foca::{AccumulatingRuntime, Config, Foca, PeriodicParams};
+use probe_watch::ProbeWatch;
 use prometheus::IntCounterVec;
 use rand_xorshift::XorShiftRng;
 use ring::rand::{SecureRandom, SystemRandom};
@@ -127,7 +129,7 @@ pub fn lan_config(cluster_size: usize) -> Config {
 }
 
 /// Foca tuned for a LAN of `cluster_size` speakers: a probe every
-/// `timing.probe_interval` with half of it for the direct round trip, gossip as often,
+/// `timing.probe_interval` with half of it for the direct round trip, repeated gossip every four,
 /// and a suspicion of `timing.suspicion`, or memberlist's `4 × log10(size) × probe
 /// interval` where that is longer (at 1,000 speakers a suspicion takes longer to reach
 /// its target and the refutation to come back). Whether a suspect is then declared down
@@ -150,8 +152,10 @@ pub fn lan_config_timed(cluster_size: usize, timing: &Timing) -> Config {
         .mul_f64(4.0 * (cluster_size.max(1) as f64).log10());
     c.suspect_to_down_after = timing.suspicion.max(scaled);
     c.remove_down_after = Some(Duration::from_secs(30));
+    // News goes out at once (`push_news`) and rides on every probe and ack; the periodic
+    // gossip only repeats it, so it need not wake the speaker as often as the probes.
     c.periodic_gossip = Some(PeriodicParams {
-        frequency: timing.probe_interval,
+        frequency: timing.probe_interval * 4,
         num_members: NonZeroUsize::MIN.saturating_add(2),
     });
     c.periodic_announce = Some(PeriodicParams {
@@ -270,6 +274,13 @@ impl Timers {
         self.seq += 1;
         self.queue.insert((at, self.seq), due);
     }
+
+    /// Drops the indirect-probe timer of the probe of `addr`, answered in time.
+    fn drop_indirect_probe(&mut self, addr: SocketAddr) {
+        self.queue.retain(|_, due| {
+            !matches!(&due.timer, foca::Timer::SendIndirectProbe { probed_id, .. } if probed_id.addr == addr)
+        });
+    }
 }
 
 /// Datagrams read before due timers are handled: what arrived while the task was
@@ -283,6 +294,7 @@ struct Driver {
     socket: UdpSocket,
     sealer: Sealer,
     detector: Detector,
+    probes: ProbeWatch,
     timers: Timers,
     rt: AccumulatingRuntime<NodeId>,
     start: Instant,
@@ -297,6 +309,7 @@ impl Driver {
             socket,
             sealer,
             detector: Detector::new(timing.silence),
+            probes: ProbeWatch::default(),
             timers: Timers {
                 queue: BTreeMap::new(),
                 seq: 0,
@@ -319,11 +332,15 @@ impl Driver {
             .open(&self.buf[..n])
             .map_err(|e| Refused::from_seal(&e))?;
         let backlog = self.foca.updates_backlog();
+        let answered = self.probes.answered(&plain);
         self.foca
             .handle_data(&plain, &mut self.rt)
             .map_err(|_| Refused::Malformed)?;
         let now = self.since_start();
         self.detector.heard(from, now);
+        if let Some(addr) = answered {
+            self.timers.drop_indirect_probe(addr);
+        }
         if let Err(e) = push_news(&mut self.foca, backlog, &mut self.rt) {
             debug!(error = %e, "gossip push");
         }
@@ -358,6 +375,7 @@ impl Driver {
     /// member up, down or renamed, or this node's own state), so the member set may differ.
     async fn drain(&mut self) -> bool {
         while let Some((to, data)) = self.rt.to_send() {
+            self.probes.sent(&data);
             match self.sealer.seal(&data) {
                 Ok(d) => {
                     if let Err(e) = self.socket.send_to(&d, to.addr).await {
