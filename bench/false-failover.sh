@@ -13,6 +13,7 @@
 #   loss1    1 % of the packets each node receives on its LAN interface dropped (nftables
 #            `numgen random`: this kernel has no netem), in every node
 #   loss5    the same with 5 %
+# (IRONLB_BENCH_CONDITIONS="cpu loss5" runs only those.)
 #   idle     nothing: the baseline, and the speakers' CPU at rest (utime + stime of each
 #            speaker process over the window, averaged over the three, in % of one core)
 # Prints per image and condition: speakers declared down by a live peer (the speakers' "gossip
@@ -95,7 +96,7 @@ nodes=$(wc -w <<<"$IRONLB_LAB_NODES")
 hz=$(getconf CLK_TCK)
 
 results=$work/results
-for condition in idle cpu loss1 loss5; do
+for condition in ${IRONLB_BENCH_CONDITIONS:-idle cpu loss1 loss5}; do
   for idx in $(seq 1 $#); do
     roll_speaker "ff-$idx" "${images[$((idx - 1))]}"
     sleep 20
@@ -119,7 +120,8 @@ for condition in idle cpu loss1 loss5; do
     clear_faults
     downs=0
     for pod in $(kubectl -n "$IRONLB_LAB_NAMESPACE" get pods -l app.kubernetes.io/component=speaker -o name); do
-      c=$(kubectl -n "$IRONLB_LAB_NAMESPACE" logs "$pod" --since-time="$since" |
+      # The speaker's log may be coloured: the escapes go before the match.
+      c=$(kubectl -n "$IRONLB_LAB_NAMESPACE" logs "$pod" --since-time="$since" | sed 's/\x1b\[[0-9;]*m//g' |
         grep 'gossip membership changed' | grep -c 'left=\["' || true)
       downs=$((downs + c))
     done
