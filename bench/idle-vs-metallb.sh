@@ -14,6 +14,11 @@
 # module) installed from its own manifests with the same config document, and measured the same
 # way. Per product: CPU per speaker (utime + stime over the window, % of one core, the mean of
 # the three), RSS per speaker (the mean of the three at the end), and the ratio.
+#
+# Status (2026-12-02): not yet working. Its first run measured IronLB, then MetalLB's pods
+# (built and installed by bench/metallb.sh) ran and were ready, but nobody answered NDP for the
+# first VIP within 60 s and the script stopped there. Next: keep the lab on failure and read
+# MetalLB's speaker log (IPv6 layer 2 in v0.12.1, or its view of the endpoints), or use IPv4.
 set -euo pipefail
 export PATH="$PATH:/usr/local/go/bin:${HOME:-/root}/.cargo/bin"
 cd "$(dirname "$0")/.."
