@@ -13,7 +13,9 @@
 #   loss1    1 % of the packets each node receives on its LAN interface dropped (nftables
 #            `numgen random`: this kernel has no netem), in every node
 #   loss5    the same with 5 %
-# (IRONLB_BENCH_CONDITIONS="cpu loss5" runs only those.)
+# (IRONLB_BENCH_CONDITIONS="cpu loss5" runs only those.) The speakers' logs of each window and
+# every move (time, VIP, from, to) are kept in IRONLB_BENCH_LOGS (default: a directory under /tmp,
+# printed at the end).
 #   idle     nothing: the baseline, and the speakers' CPU at rest (utime + stime of each
 #            speaker process over the window, averaged over the three, in % of one core)
 # Prints per image and condition: speakers declared down by a live peer (the speakers' "gossip
@@ -34,6 +36,8 @@ check_images "$@"
 
 export IRONLB_LAB_PREFIX=ff- IRONLB_LAB_STATE=/run/ironlb-ff
 work=$(mktemp -d /tmp/ironlb-false-failover.XXXXXX)
+logs=${IRONLB_BENCH_LOGS:-$(mktemp -d /tmp/ironlb-false-failover-logs.XXXXXX)}
+mkdir -p "$logs"
 busy=()
 clear_faults() {
   local n
@@ -112,7 +116,11 @@ for condition in ${IRONLB_BENCH_CONDITIONS:-idle cpu loss1 loss5}; do
       cur=$(owners) || continue
       # A VIP whose node changed; a VIP missing for a moment (an announcement being
       # rewritten) is not a move.
-      moves=$((moves + $(join <(echo "$prev") <(echo "$cur") | awk '$2 != $3' | wc -l)))
+      moved=$(join <(echo "$prev") <(echo "$cur") | awk '$2 != $3')
+      if [ -n "$moved" ]; then
+        moves=$((moves + $(wc -l <<<"$moved")))
+        sed "s/^/$(date -u +%T.%N) /" <<<"$moved" >>"$logs/moves-$idx-$condition"
+      fi
       prev=$cur
     done
     cpu=$(awk -v t=$(( $(speaker_ticks) - ticks )) -v hz="$hz" -v s=$((SECONDS - began)) -v n="$nodes" \
@@ -121,8 +129,9 @@ for condition in ${IRONLB_BENCH_CONDITIONS:-idle cpu loss1 loss5}; do
     downs=0
     for pod in $(kubectl -n "$IRONLB_LAB_NAMESPACE" get pods -l app.kubernetes.io/component=speaker -o name); do
       # The speaker's log may be coloured: the escapes go before the match.
-      c=$(kubectl -n "$IRONLB_LAB_NAMESPACE" logs "$pod" --since-time="$since" | sed 's/\x1b\[[0-9;]*m//g' |
-        grep 'gossip membership changed' | grep -c 'left=\["' || true)
+      kubectl -n "$IRONLB_LAB_NAMESPACE" logs "$pod" --since-time="$since" | sed 's/\x1b\[[0-9;]*m//g' \
+        >"$logs/$idx-$condition-${pod#pod/}.log"
+      c=$(grep 'gossip membership changed' "$logs/$idx-$condition-${pod#pod/}.log" | grep -c 'left=\["' || true)
       downs=$((downs + c))
     done
     echo "$idx $condition $downs $moves $cpu" >>"$results"
@@ -131,6 +140,7 @@ for condition in ${IRONLB_BENCH_CONDITIONS:-idle cpu loss1 loss5}; do
 done
 
 echo
+echo "speaker logs and moves: $logs"
 printf '%-16s %-10s %8s %14s %10s %16s\n' image condition minutes declared_down vip_moves speaker_cpu_pct
 while read -r idx condition downs moves cpu; do
   printf '%-16s %-10s %8s %14s %10s %16s\n' "$(image_layout "${images[$((idx - 1))]}")" "$condition" "$minutes" "$downs" "$moves" "$cpu"

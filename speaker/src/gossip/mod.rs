@@ -14,7 +14,9 @@
 //!
 //! The published set holds the names of every speaker foca considers active (alive or
 //! suspect), this node included. Timing is tuned for a LAN so that a dead speaker is
-//! declared down in well under a second ([`lan_config`]).
+//! declared down in about a quarter of a second ([`lan_config`]), by the [`detector`] on top
+//! of foca's suspicion: only a member silent for [`Timing::silence`] goes down, so packet
+//! loss and short stalls do not move IPs (docs/failure-detection.md).
 #![forbid(unsafe_code)]
 
 pub mod detector;

@@ -25,9 +25,15 @@
 //! sealing nonces are random but change no length and no outcome). Every datagram sent is
 //! accounted exactly once: delivered, lost, dropped at a dead node, or still in flight.
 //!
+//! Like the gossip task, it runs foca's suspicion timers through the failure
+//! [`detector`] and pushes news at once ([`super::push_news`]), unless
+//! [`SimConfig::detector`] is `None` (foca alone, as the speaker ran it before).
+//!
 //! What it leaves out: the speaker's re-announcement of Kubernetes peers that are not
 //! members (every 500 ms) — all nodes start as members, so it
-//! only matters for dead ones — and the kernel's UDP costs.
+//! only matters for dead ones —, the dropping of an answered probe's indirect-probe
+//! timer ([`super::probe_watch`]: foca ignores that timer once the ack is in, so no
+//! outcome changes), and the kernel's UDP costs.
 #![forbid(unsafe_code)]
 
 use super::Swim;
