@@ -32,6 +32,7 @@ shift
 [ $# -ge 1 ] || { echo "usage: bench/false-failover.sh MINUTES IMAGE_A [IMAGE_B]" >&2; exit 2; }
 . bench/images.sh
 . bench/services.sh
+. bench/processes.sh
 check_images "$@"
 
 export IRONLB_LAB_PREFIX=ff- IRONLB_LAB_STATE=/run/ironlb-ff
@@ -86,16 +87,7 @@ EOF
 }
 
 # speaker_ticks: the CPU ticks (utime + stime) of every speaker process, summed.
-speaker_ticks() {
-  local n pid total=0
-  for n in $IRONLB_LAB_NODES; do
-    for pid in $(ip netns pids "$n"); do
-      [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = ironlb-speaker ] || continue
-      total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
-    done
-  done
-  echo "$total"
-}
+speaker_ticks() { cpu_ticks $(lab_pids ironlb-speaker); }
 nodes=$(wc -w <<<"$IRONLB_LAB_NODES")
 hz=$(getconf CLK_TCK)
 

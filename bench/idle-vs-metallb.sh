@@ -28,6 +28,7 @@ image=${2:-target/oci/ironlb}
 count=${3:-50}
 . bench/images.sh
 . bench/metallb.sh
+. bench/processes.sh
 check_images "$image"
 metallb_build
 
@@ -80,28 +81,16 @@ answered() {
   return 1
 }
 
-# pids COMM: the processes named COMM in the lab's node namespaces.
-pids() {
-  local n pid
-  for n in $IRONLB_LAB_NODES; do
-    for pid in $(ip netns pids "$n"); do
-      [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] && echo "$pid"
-    done
-  done
-}
-ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
-rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status"))); done; echo "$t"; }
-
 # measure PRODUCT COMM: "PRODUCT CPU_PCT RSS_MIB" for the speakers named COMM, over MINUTES.
 measure() {
   local p t0 t1 s0 n
-  mapfile -t p < <(pids "$2")
+  mapfile -t p < <(lab_pids "$2")
   n=${#p[@]}
   [ "$n" -gt 0 ] || { echo "bench/idle-vs-metallb.sh: no $2 process in the nodes" >&2; return 1; }
-  t0=$(ticks "${p[@]}")
+  t0=$(cpu_ticks "${p[@]}")
   s0=$SECONDS
   sleep $((minutes * 60))
-  t1=$(ticks "${p[@]}")
+  t1=$(cpu_ticks "${p[@]}")
   awk -v prod="$1" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v s=$((SECONDS - s0)) -v n="$n" -v r="$(rss_kib "${p[@]}")" \
     'BEGIN { printf "%s %.3f %.1f\n", prod, 100 * t / hz / s / n, r / n / 1024 }'
 }

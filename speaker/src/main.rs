@@ -46,16 +46,21 @@ struct Flags {
     #[arg(long, default_value_t = 0)]
     refresh_secs: u64,
     /// Gossip: probe a peer speaker every this many milliseconds.
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(10..=5000))]
+    #[arg(long, default_value_t = default_ms(|t| t.probe_interval), value_parser = clap::value_parser!(u64).range(10..=5000))]
     gossip_probe_interval_ms: u64,
     /// Gossip: how long a suspicion stands before it is decided (milliseconds; longer in
     /// large clusters: 4 × log10(speakers) probe intervals at least).
-    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=60000))]
+    #[arg(long, default_value_t = default_ms(|t| t.suspicion), value_parser = clap::value_parser!(u64).range(10..=60000))]
     gossip_suspicion_ms: u64,
     /// Gossip: a suspect heard from within this many milliseconds is not declared down:
     /// the longest a live speaker may be silent (busy, datagrams lost) and keep its IPs.
-    #[arg(long, default_value_t = 250, value_parser = clap::value_parser!(u64).range(10..=60000))]
+    #[arg(long, default_value_t = default_ms(|t| t.silence), value_parser = clap::value_parser!(u64).range(10..=60000))]
     gossip_silence_ms: u64,
+}
+
+/// A default of [`Timing`] in milliseconds, for the flags.
+fn default_ms(of: fn(&Timing) -> Duration) -> u64 {
+    u64::try_from(of(&Timing::default()).as_millis()).unwrap_or(u64::MAX)
 }
 
 // One thread: the work is small and I/O-bound (the ARP/NDP receive loops have threads of

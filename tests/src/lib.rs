@@ -406,35 +406,47 @@ impl Lab {
             .map(str::to_owned)
     }
 
+    /// The log of the speaker pod on `node` (its container's, as the kubelet keeps it),
+    /// all of it or `since` (a `kubectl logs --since` duration, e.g. `5m`); `None` if the
+    /// node has no speaker pod or the log cannot be read.
+    pub fn speaker_log(&self, node: &str, since: Option<&str>) -> Option<String> {
+        let ns = self.env("IRONLB_LAB_NAMESPACE");
+        let field = format!("spec.nodeName={node}");
+        let pods = self.kubectl(&[
+            "-n",
+            ns,
+            "get",
+            "pods",
+            "-l",
+            "app.kubernetes.io/component=speaker",
+            "--field-selector",
+            &field,
+            "-o",
+            "name",
+        ]);
+        let pod = String::from_utf8_lossy(&pods.stdout)
+            .lines()
+            .next()?
+            .to_owned();
+        let since = since.map(|s| format!("--since={s}"));
+        let mut args = vec!["-n", ns, "logs", pod.as_str()];
+        args.extend(since.as_deref());
+        let log = self.kubectl(&args);
+        log.status
+            .success()
+            .then(|| String::from_utf8_lossy(&log.stdout).into_owned())
+    }
+
     /// How long after `fault` the first speaker other than `gone`'s logged that the gossip
     /// lost `gone` (its failure detection, by the speakers' own timestamps; the last five
     /// minutes of their logs). `None` if none has.
     pub fn detection_of(&self, gone: &str, fault: SystemTime) -> Option<(String, Duration)> {
-        let ns = self.env("IRONLB_LAB_NAMESPACE");
         self.nodes()
             .into_iter()
             .filter(|n| n != gone)
             .filter_map(|node| {
-                let field = format!("spec.nodeName={node}");
-                let pods = self.kubectl(&[
-                    "-n",
-                    ns,
-                    "get",
-                    "pods",
-                    "-l",
-                    "app.kubernetes.io/component=speaker",
-                    "--field-selector",
-                    &field,
-                    "-o",
-                    "name",
-                ]);
-                let pod = String::from_utf8_lossy(&pods.stdout)
-                    .lines()
-                    .next()?
-                    .to_owned();
-                let log = self.kubectl(&["-n", ns, "logs", &pod, "--since=5m"]);
-                let at =
-                    speaker_log::leave_time(&String::from_utf8_lossy(&log.stdout), gone, fault)?;
+                let log = self.speaker_log(&node, Some("5m"))?;
+                let at = speaker_log::leave_time(&log, gone, fault)?;
                 Some((node, at.duration_since(fault).ok()?))
             })
             .min_by_key(|(_, d)| *d)

@@ -17,7 +17,7 @@
 //! root, the built workspace (`cargo build --workspace`) and the IronLB image
 //! (`IRONLB_IMAGE_LAYOUT`).
 
-use ironlb_tests::{Lab, ironlb_bin, lb_service, ok};
+use ironlb_tests::{Lab, ironlb_bin, lb_service, ok, speaker_log};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -229,38 +229,8 @@ fn speaker_restarts(lab: &Lab) -> BTreeMap<String, u64> {
 
 /// The whole log of the speaker on `node` (its container's, as the kubelet keeps it).
 fn speaker_logs(lab: &Lab, node: &str) -> String {
-    let pod = ok(&lab.kubectl(&[
-        "-n",
-        LAB_NS,
-        "get",
-        "pods",
-        "-l",
-        "app.kubernetes.io/component=speaker",
-        "--field-selector",
-        &format!("spec.nodeName={node}"),
-        "-o",
-        "jsonpath={.items[0].metadata.name}",
-    ]));
-    ok(&lab.kubectl(&["-n", LAB_NS, "logs", &pod]))
-}
-
-/// A log line without its colours.
-fn plain(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // An escape sequence runs to its final letter.
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    lab.speaker_log(node, None)
+        .unwrap_or_else(|| panic!("cannot read the log of the speaker on {node}"))
 }
 
 /// `L2Conflict` Events about `service`: (Event objects, occurrences they record).
@@ -566,7 +536,7 @@ fn a_hostile_host_flooding_the_lan_changes_nothing_and_writes_few_events() {
             summaries.len()
         );
         for l in summaries.iter().rev().take(4).rev() {
-            eprintln!("  {}", plain(l));
+            eprintln!("  {}", speaker_log::strip_ansi(l));
         }
         assert!(
             lines.len() <= LOG_LINES_LIMIT,

@@ -87,15 +87,6 @@ impl SimConfig {
             detector: Some(Timing::default().silence),
         }
     }
-
-    /// As [`SimConfig::lan`], with the speaker's gossip timed by `timing`.
-    pub fn timed(nodes: usize, loss: f64, seed: u64, timing: &Timing) -> Self {
-        SimConfig {
-            foca: super::lan_config_timed(nodes, timing),
-            detector: Some(timing.silence),
-            ..SimConfig::lan(nodes, loss, seed)
-        }
-    }
 }
 
 /// Datagram accounting, over the whole run or per node.

@@ -1,0 +1,19 @@
+# Sourced by the bench scripts (bash): processes of the lab's nodes and what they cost.
+
+# lab_pids COMM: the processes named COMM in the network namespaces of the lab's nodes
+# ($IRONLB_LAB_NODES), one per line.
+lab_pids() {
+  local n pid
+  for n in $IRONLB_LAB_NODES; do
+    for pid in $(ip netns pids "$n"); do
+      [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] && echo "$pid"
+    done
+  done
+  return 0
+}
+
+# cpu_ticks PID...: their CPU time so far (utime + stime), summed, in ticks of 1/CLK_TCK s.
+cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+
+# rss_kib PID...: their VmRSS, summed, in KiB.
+rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status"))); done; echo "$t"; }
