@@ -136,12 +136,12 @@ pub async fn run(ctx: Context, mut leader: watch::Receiver<bool>) -> Result<(), 
         Api::<Service>::all(client.clone()),
         watcher::Config::default(),
     )
-    .default_backoff();
+    .backoff(ironlb_k8s::backoff::watch_backoff());
     let config_maps = watcher::watcher(
         Api::<ConfigMap>::namespaced(client.clone(), &settings.namespace),
         watcher::Config::default().fields(&format!("metadata.name={}", settings.config_name)),
     )
-    .default_backoff();
+    .backoff(ironlb_k8s::backoff::watch_backoff());
     futures::pin_mut!(services, config_maps);
 
     let mut state = Reconciler::new();

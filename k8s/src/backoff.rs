@@ -2,6 +2,29 @@
 
 use std::time::Duration;
 
+/// The first retry delay of a watch after an API failure (before jitter).
+pub const WATCH_FIRST: Duration = Duration::from_millis(250);
+
+/// The longest retry delay of a watch, jitter included. kube's default grows to 30 s and
+/// jitters up to twice that, so after an API server outage a speaker could stay blind to
+/// new Services and endpoints for up to a minute (a failover then waited for the next
+/// retry); 5 s bounds that, and the jitter spreads a DaemonSet's retries against a
+/// recovering API server.
+pub const WATCH_LONGEST: Duration = Duration::from_secs(5);
+
+/// The retry delays of every watch of IronLB's: [`WATCH_FIRST`] doubling up to half of
+/// [`WATCH_LONGEST`], each plus up to as much again of jitter; never giving up. The watch
+/// stream resets them on any event.
+pub fn watch_backoff() -> kube::runtime::watcher::ExponentialBackoff {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(WATCH_FIRST)
+        .with_max_delay(WATCH_LONGEST / 2)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .into()
+}
+
 /// Doubling delays from `first` up to `max`; [`Backoff::reset`] after a success.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
@@ -56,6 +79,25 @@ mod tests {
         );
         b.reset();
         assert_eq!(b.next_delay(), ms(500));
+    }
+
+    #[test]
+    fn watch_retries_stay_within_the_cap_and_start_again_after_a_reset() {
+        use kube::runtime::utils::Backoff as _;
+        let mut b = watch_backoff();
+        let first: Vec<Duration> = b.by_ref().take(12).collect();
+        assert_eq!(first.len(), 12, "a watch never gives up");
+        assert!(first.iter().all(|d| *d <= WATCH_LONGEST), "{first:?}");
+        assert!(
+            first[0] >= WATCH_FIRST && first[0] <= WATCH_FIRST * 2,
+            "{first:?}"
+        );
+        assert!(
+            first[11] >= WATCH_LONGEST / 2,
+            "grows to the cap: {first:?}"
+        );
+        b.reset();
+        assert!(b.next().is_some_and(|d| d <= WATCH_FIRST * 2));
     }
 
     #[test]

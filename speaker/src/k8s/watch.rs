@@ -43,7 +43,7 @@ where
     V: Send + 'static,
 {
     let stream = watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
+        .backoff(ironlb_k8s::backoff::watch_backoff())
         .filter_map(move |ev| {
             let out = match ev {
                 Ok(ev) => index::event(ev, &facts).map(|e| Ok(input(e))),
@@ -90,7 +90,7 @@ pub(crate) fn changes(client: &Client, settings: &Settings) -> Changes {
             cm_api,
             watcher::Config::default().fields(&format!("metadata.name={}", settings.config_name)),
         )
-        .default_backoff()
+        .backoff(ironlb_k8s::backoff::watch_backoff())
         .map(|ev| match ev {
             Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
                 Ok(Input::Config(Some(config_text(&cm))))
