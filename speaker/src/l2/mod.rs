@@ -5,7 +5,7 @@
 //!   per interface (std thread, blocking)        one tokio task owns all state
 //!  ┌──────────────────────────────┐  frames   ┌─────────────────────────────────┐
 //!  │ pnet datalink rx.next()      │──mpsc────>│ Responder::handle(Input)          │
-//!  │ keeps only ARP and NS/NA     │ (bounded, │   ├─ Send     -> pnet tx.send_to │
+//!  │ (kernel BPF: ARP and NS/NA)  │ (bounded, │   ├─ Send     -> pnet tx.send_to │
 //!  └──────────────────────────────┘  drops on │   ├─ Join/Leave -> UDP socket    │
 //!  L2Handle::set_announced ──watch──────────> │   ├─ Count    -> metrics         │
 //!  (the whole desired set, latest wins)       │   └─ Took/Released/Conflict      │
@@ -26,6 +26,7 @@
 
 pub mod arp;
 pub mod ethernet;
+pub mod filter;
 pub mod ndp;
 pub mod responder;
 
@@ -606,9 +607,12 @@ fn open(
     iface: &NetworkInterface,
     frame_tx: mpsc::Sender<Frame>,
 ) -> std::io::Result<IfaceIo> {
+    // The kernel drops everything but ARP and NS/NA before it reaches the thread.
+    let socket = filter::filtered_packet_socket()?;
     let config = datalink::Config {
         read_timeout: Some(READ_TIMEOUT),
         promiscuous: false,
+        socket_fd: Some(std::os::fd::IntoRawFd::into_raw_fd(socket)),
         ..datalink::Config::default()
     };
     let (tx, mut rx) = match datalink::channel(iface, config)? {
@@ -627,6 +631,7 @@ fn open(
             while !thread_stop.load(Ordering::Relaxed) {
                 match rx.next() {
                     Ok(frame) => {
+                        // Frames queued before the filter was attached.
                         if !is_candidate(frame) {
                             continue;
                         }
