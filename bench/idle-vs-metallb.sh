@@ -2,55 +2,63 @@
 # Speakers at rest, IronLB beside MetalLB: CPU and memory per speaker in the same lab, with the
 # same config document and the same Services.
 #
-#   bench/idle-vs-metallb.sh MINUTES [IRONLB_IMAGE] [SERVICES]      (as root)
+#   bench/idle-vs-metallb.sh MINUTES [IRONLB_IMAGE[,IRONLB_IMAGE...]] [SERVICES]      (as root)
 #
-# IRONLB_IMAGE: an OCI layout (`deploy/image/build.sh OUT`; default target/oci/ironlb).
-# SERVICES: default 50. A private lab (namespaces vm-*, state /run/ironlb-vm; taken down at the
-# end, also on failure) with three nodes and gossip on, installed from the IronLB image; three
-# echo pods and SERVICES IPv6 layer-2 LoadBalancer Services selecting them. IronLB runs first:
-# once every Service has its IP and the IPs answer NDP, 30 s to settle, then MINUTES measured.
+# IRONLB_IMAGE: an OCI layout (`deploy/image/build.sh OUT`; default target/oci/ironlb), as in
+# bench/images.sh; several, comma-separated, are measured one after the other (the speaker
+# DaemonSet rolled to each), as ironlb-1, ironlb-2, ..., then MetalLB.
+# SERVICES: default 50, at most 64. A private lab (namespaces vm-*, state /run/ironlb-vm; taken
+# down at the end, also on failure unless IRONLB_BENCH_KEEP=1) with three nodes and gossip on,
+# installed from the IronLB image; three echo pods and SERVICES layer-2 LoadBalancer Services
+# selecting them, IPv4 (IRONLB_BENCH_FAMILY=ipv6: IPv6). IronLB runs first: once every Service
+# has its IP and the first IP answers ARP (NDP), 30 s to settle, then MINUTES measured.
 # Then IronLB's speakers and controller are deleted, MetalLB ($METALLB_VERSION, default v0.12.1,
 # the last release that reads the legacy ConfigMap; bench/metallb.sh builds it from its Go
 # module) installed from its own manifests with the same config document, and measured the same
 # way. Per product: CPU per speaker (utime + stime over the window, % of one core, the mean of
 # the three), RSS per speaker (the mean of the three at the end), and the ratio.
 #
-# Status (2026-12-02): not yet working. Its first run measured IronLB, then MetalLB's pods
-# (built and installed by bench/metallb.sh) ran and were ready, but nobody answered NDP for the
-# first VIP within 60 s and the script stopped there. Next: keep the lab on failure and read
-# MetalLB's speaker log (IPv6 layer 2 in v0.12.1, or its view of the endpoints), or use IPv4.
+# IPv6 is not the default: in its first run nobody answered NDP for MetalLB's first VIP within
+# 60 s (IronLB's were answered); IPv4 compares the two on what both serve.
 set -euo pipefail
 export PATH="$PATH:/usr/local/go/bin:${HOME:-/root}/.cargo/bin"
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench/idle-vs-metallb.sh: needs root (network namespaces)" >&2; exit 1; }
 minutes=${1:?usage: bench/idle-vs-metallb.sh MINUTES [IRONLB_IMAGE] [SERVICES]}
-image=${2:-target/oci/ironlb}
+IFS=, read -r -a images <<<"${2:-target/oci/ironlb}"
 count=${3:-50}
+family=${IRONLB_BENCH_FAMILY:-ipv4}
+case "$family" in
+  ipv4) pool=192.0.2.64/26 families=IPv4 ;;
+  ipv6) pool=2001:db8:1::1000-2001:db8:1::1fff families=IPv6 ;;
+  *) echo "bench/idle-vs-metallb.sh: IRONLB_BENCH_FAMILY is ipv4 or ipv6, not '$family'" >&2; exit 1 ;;
+esac
+[ "$count" -le 64 ] || { echo "bench/idle-vs-metallb.sh: at most 64 Services (the pool)" >&2; exit 1; }
 . bench/images.sh
 . bench/metallb.sh
 . bench/processes.sh
-check_images "$image"
+check_images "${images[@]}"
 metallb_build
 
 export IRONLB_LAB_PREFIX=vm- IRONLB_LAB_STATE=/run/ironlb-vm
-trap 'target/debug/ironlb lab down >/dev/null 2>&1 || true' EXIT
-eval "$(IRONLB_IMAGE_LAYOUT=$(image_layout "$image") target/debug/ironlb lab up --router none)"
+[ "${IRONLB_BENCH_KEEP:-}" = 1 ] || trap 'target/debug/ironlb lab down >/dev/null 2>&1 || true' EXIT
+eval "$(IRONLB_IMAGE_LAYOUT=$(image_layout "${images[0]}") target/debug/ironlb lab up --router none)"
 kubectl() { "$IRONLB_LAB_KUBECTL" "$@"; }
 
 config="address-pools:
 - name: bench
   protocol: layer2
-  addresses: [2001:db8:1::1000-2001:db8:1::1fff]
+  addresses: [$pool]
 "
 kubectl -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
   --from-literal=config="$config" | kubectl apply -f - >/dev/null
 kubectl create namespace idle-bench >/dev/null
 kubectl -n idle-bench create deployment echo --image="$IRONLB_LAB_ECHO_IMAGE" --replicas=3 >/dev/null
-python3 - "$count" <<'EOF' | kubectl apply -f - >/dev/null
+python3 - "$count" "$families" <<'EOF' | kubectl apply -f - >/dev/null
 import json, sys
 items = [{"apiVersion": "v1", "kind": "Service",
           "metadata": {"name": f"svc-{i}", "namespace": "idle-bench"},
-          "spec": {"type": "LoadBalancer", "ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
+          "spec": {"type": "LoadBalancer", "ipFamilies": [sys.argv[2]], "ipFamilyPolicy": "SingleStack",
                    "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}],
                    "selector": {"app": "echo"}}} for i in range(int(sys.argv[1]))]
 print(json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
@@ -71,13 +79,15 @@ print(sum(1 for s in json.load(sys.stdin)["items"] if (s.get("status", {}).get("
 }
 first_vip() { kubectl -n idle-bench get svc svc-0 -o jsonpath='{.status.loadBalancer.ingress[0].ip}'; }
 
-# answered VIP: a MAC answers NDP for VIP from the client (60 s at most).
+# answered VIP: a MAC answers ARP (NDP) for VIP from the client (60 s at most).
 answered() {
+  local ask=(arping -q -c 1 -w 1 -I eth0 "$1")
+  [ "$family" = ipv6 ] && ask=(ndisc6 -q -1 -r 1 -w 500 "$1" eth0)
   for _ in $(seq 60); do
-    ip netns exec "$IRONLB_LAB_CLIENT" ndisc6 -q -1 -r 1 -w 500 "$1" eth0 2>/dev/null && return 0
+    ip netns exec "$IRONLB_LAB_CLIENT" "${ask[@]}" >/dev/null 2>&1 && return 0
     sleep 1
   done
-  echo "bench/idle-vs-metallb.sh: nobody answers NDP for $1" >&2
+  echo "bench/idle-vs-metallb.sh: nobody answers ARP/NDP for $1" >&2
   return 1
 }
 
@@ -97,10 +107,15 @@ measure() {
 
 all_allocated
 vip=$(first_vip)
-answered "$vip"
-sleep 30
-echo "ironlb: $count Services, $vip answered; measuring $minutes min" >&2
-ironlb=$(measure ironlb ironlb-speaker)
+load_images idle "${images[@]}"
+results=()
+for i in "${!images[@]}"; do
+  roll_speaker "idle-$((i + 1))" "${images[$i]}"
+  answered "$vip"
+  sleep 30
+  echo "ironlb-$((i + 1)) (${images[$i]}): $count $families Services, $vip answered; measuring $minutes min" >&2
+  results+=("$(measure "ironlb-$((i + 1))" ironlb-speaker)")
+done
 
 kubectl -n "$IRONLB_LAB_NAMESPACE" delete daemonset speaker --wait=true >/dev/null
 kubectl -n "$IRONLB_LAB_NAMESPACE" delete deployment controller --wait=true >/dev/null
@@ -110,16 +125,17 @@ metallb_install "$config"
 all_allocated
 answered "$(first_vip)"
 sleep 30
-echo "metallb: $count Services, $(first_vip) answered; measuring $minutes min" >&2
+echo "metallb: $count $families Services, $(first_vip) answered; measuring $minutes min" >&2
 metallb=$(measure metallb speaker)
 
+results+=("$metallb")
+
 echo
-printf '%-8s %20s %16s\n' product cpu_pct_per_speaker rss_mib_per_speaker
-for l in "$ironlb" "$metallb"; do
-  read -r prod cpu rss <<<"$l"
-  printf '%-8s %20s %16s\n' "$prod" "$cpu" "$rss"
-done
-read -r _ icpu irss <<<"$ironlb"
+printf '%-10s %20s %16s %10s %10s\n' product cpu_pct_per_speaker rss_mib_per_speaker cpu_ratio rss_ratio
 read -r _ mcpu mrss <<<"$metallb"
-awk -v a="$icpu" -v b="$mcpu" 'BEGIN { printf "idle CPU per speaker: ratio ironlb/metallb = %.2f\n", a / b }'
-awk -v a="$irss" -v b="$mrss" 'BEGIN { printf "RSS per speaker: ratio ironlb/metallb = %.2f\n", a / b }'
+for l in "${results[@]}"; do
+  read -r prod cpu rss <<<"$l"
+  awk -v p="$prod" -v c="$cpu" -v r="$rss" -v mc="$mcpu" -v mr="$mrss" \
+    'BEGIN { printf "%-10s %20s %16s %10.2f %10.2f\n", p, c, r, c / mc, r / mr }'
+done
+echo "(ratios: to MetalLB's)"

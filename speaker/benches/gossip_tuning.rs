@@ -2,7 +2,9 @@
 //! for each way of timing the gossip, how long until a dead speaker is declared down
 //! (p50 / p99 / max over many deaths), and how many live speakers are declared down
 //! falsely over ten simulated minutes of packet loss, or of one speaker stalling (no CPU)
-//! for a while every second. The rows are what the speaker's defaults were chosen from
+//! for a while every second; and what each costs at rest, in datagrams a speaker sends a
+//! second (each one sent is one received, and a wake-up of both speakers: most of a
+//! speaker's idle CPU). The rows are what the speaker's defaults were chosen from
 //! (docs/PERFORMANCE.md, "Failure detection").
 //!
 //! `cargo bench -p ironlb-speaker --bench gossip_tuning`; `IRONLB_TUNE_NODES=3`,
@@ -75,6 +77,9 @@ fn variants() -> Vec<Variant> {
         timed(50, 100, 250),
         timed(50, 100, 300),
         timed(50, 50, 200),
+        timed(75, 75, 250),
+        timed(100, 50, 250),
+        timed(100, 100, 250),
     ]
 }
 
@@ -110,6 +115,20 @@ fn detection(v: &Variant, nodes: usize, loss: f64, deaths: u64) -> (Vec<Duration
     }
     times.sort();
     (times, missed)
+}
+
+/// Datagrams each speaker sends a second at rest, no loss, over a simulated minute; and
+/// the CPU time the pure core (foca, sealing, the detector; no sockets, no runtime) spends
+/// per datagram, sender and receiver together, in µs.
+fn idle_rate(v: &Variant, nodes: usize) -> (f64, f64) {
+    let mut sim = Sim::new(config(v, nodes, 0.0, 7));
+    sim.run_until(Duration::from_secs(10));
+    let before = sim.traffic().sent;
+    let began = std::time::Instant::now();
+    sim.run_until(Duration::from_secs(70));
+    let sent = sim.traffic().sent - before;
+    let per = began.elapsed().as_secs_f64() * 1e6 / sent.max(1) as f64;
+    (sent as f64 / 60.0 / nodes as f64, per)
 }
 
 /// Live speakers declared down (observer, member pairs) over `minutes` of simulated time.
@@ -154,6 +173,13 @@ fn main() {
                 pct(&t, 1.0),
             );
         }
+    }
+    println!("\ndatagrams sent per speaker per second at rest\n");
+    println!("| timing | datagrams/s | core µs per datagram |");
+    println!("|---|--:|--:|");
+    for v in &variants {
+        let (rate, per) = idle_rate(v, nodes);
+        println!("| {} | {rate:.1} | {per:.1} |", v.name);
     }
     println!("\nfalse downs over {minutes} simulated minutes (observer, member pairs; 0 wanted)\n");
     println!(

@@ -114,8 +114,7 @@ impl<K: Ord + Clone> LogLimiter<K> {
         self.kinds.len()
     }
 
-    /// Whether no kind is held.
-    #[cfg(test)]
+    /// Whether no kind is held (nothing left to summarise or forget).
     pub(crate) fn is_empty(&self) -> bool {
         self.kinds.is_empty()
     }

@@ -3,7 +3,7 @@
 //! ```text
 //!             UDP 7946 (sealed datagrams)
 //!  socket ──open──> Foca::handle_data ─┐          one task owns Foca, its timers
-//!  timers (BTreeMap by deadline) ──────┼─> AccumulatingRuntime ─┬─ to_send ──seal──> socket
+//!  timers (by deadline; [`timers`]) ───┼─> AccumulatingRuntime ─┬─ to_send ──seal──> socket
 //!  set_peers (watch) ──> announce ─────┘                        ├─ to_schedule ──> timers
 //!                                                               └─ members ──> watch<BTreeSet<name>>
 //! ```
@@ -16,13 +16,16 @@
 //! suspect), this node included. Timing is tuned for a LAN so that a dead speaker is
 //! declared down in about a quarter of a second ([`lan_config`]), by the [`detector`] on top
 //! of foca's suspicion: only a member silent for [`Timing::silence`] goes down, so packet
-//! loss and short stalls do not move IPs (docs/failure-detection.md).
+//! loss and short stalls do not move IPs (docs/failure-detection.md). At rest the task
+//! wakes only to probe, answer and read answers: repeating timers ride on those wake-ups
+//! ([`timers`]), and re-announcing runs only while a peer is not a member.
 #![forbid(unsafe_code)]
 
 pub mod detector;
 pub mod probe_watch;
 pub mod seal;
 pub mod sim;
+pub mod timers;
 pub mod wire;
 
 use crate::log_limit::{LogLimiter, LogLine};
@@ -38,6 +41,7 @@ use std::net::SocketAddr;
 use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
+use timers::Timers;
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -254,37 +258,6 @@ pub async fn spawn(
 /// foca as the speaker runs it.
 pub type Swim = Foca<NodeId, WireCodec, XorShiftRng, foca::NoCustomBroadcast>;
 
-/// Pending timers by deadline (the counter keeps equal deadlines apart).
-struct Timers {
-    queue: BTreeMap<(Instant, u64), Due>,
-    seq: u64,
-}
-
-impl Timers {
-    fn next_deadline(&self) -> Option<Instant> {
-        self.queue.keys().next().map(|(t, _)| *t)
-    }
-
-    fn pop_due(&mut self, now: Instant) -> Vec<Due> {
-        let later = self.queue.split_off(&(now, u64::MAX));
-        std::mem::replace(&mut self.queue, later)
-            .into_values()
-            .collect()
-    }
-
-    fn insert(&mut self, at: Instant, due: Due) {
-        self.seq += 1;
-        self.queue.insert((at, self.seq), due);
-    }
-
-    /// Drops the indirect-probe timer of the probe of `addr`, answered in time.
-    fn drop_indirect_probe(&mut self, addr: SocketAddr) {
-        self.queue.retain(|_, due| {
-            !matches!(&due.timer, foca::Timer::SendIndirectProbe { probed_id, .. } if probed_id.addr == addr)
-        });
-    }
-}
-
 /// Datagrams read before due timers are handled: what arrived while the task was
 /// not running (a busy node) counts before a suspicion is decided, but a flood at the
 /// port cannot hold the timers off.
@@ -297,7 +270,7 @@ struct Driver {
     sealer: Sealer,
     detector: Detector,
     probes: ProbeWatch,
-    timers: Timers,
+    timers: Timers<Instant>,
     rt: AccumulatingRuntime<NodeId>,
     start: Instant,
     timing: Timing,
@@ -312,10 +285,7 @@ impl Driver {
             sealer,
             detector: Detector::new(timing.silence),
             probes: ProbeWatch::default(),
-            timers: Timers {
-                queue: BTreeMap::new(),
-                seq: 0,
-            },
+            timers: Timers::default(),
             rt: AccumulatingRuntime::new(),
             start: Instant::now(),
             timing,
@@ -433,6 +403,9 @@ async fn run(
         }
     };
     let mut reannounce = tokio::time::interval(Duration::from_millis(500));
+    reannounce.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Whether a peer may not be a member: only then does the re-announcing wake the task.
+    let mut missing = true;
     let me = d.foca.identity().name.to_string();
     // What `foca` was configured with (it has no getter); spawn sizes it for one.
     let mut sized_for = sizing(&lan_config_timed(1, &d.timing));
@@ -466,10 +439,10 @@ async fn run(
                         warn!(error = %e, "cannot resize the gossip configuration");
                     }
                 }
-                announce_missing(&mut d.foca, &peers, &me, &mut d.rt);
+                missing = announce_missing(&mut d.foca, &peers, &me, &mut d.rt);
             }
-            _ = reannounce.tick() => {
-                announce_missing(&mut d.foca, &peers.borrow(), &me, &mut d.rt);
+            _ = reannounce.tick(), if missing => {
+                missing = announce_missing(&mut d.foca, &peers.borrow(), &me, &mut d.rt);
             }
         }
         // The member set changes only with a notification (up, down, renamed): rebuilding
@@ -478,6 +451,8 @@ async fn run(
         if !d.drain().await {
             continue;
         }
+        // A member may have gone down: announce to it again until it is back.
+        missing = true;
         let live = d.live(&me);
         members.send_if_modified(|cur| {
             if *cur == live {
@@ -505,13 +480,15 @@ fn sizing(c: &Config) -> (std::num::NonZeroU8, Duration) {
     (c.max_transmissions, c.suspect_to_down_after)
 }
 
+/// Announces this speaker to every peer that is not a member; true if there was one.
 fn announce_missing(
     foca: &mut Swim,
     peers: &BTreeMap<String, SocketAddr>,
     me: &str,
     rt: &mut AccumulatingRuntime<NodeId>,
-) {
-    // Borrowed names: this runs every 500 ms and need not copy every member's name.
+) -> bool {
+    // Borrowed names: this runs every 500 ms while a peer is missing and need not copy
+    // every member's name.
     let known: BTreeSet<&str> = foca.iter_members().map(|m| &*m.id().name).collect();
     let missing: Vec<NodeId> = peers
         .iter()
@@ -522,12 +499,14 @@ fn announce_missing(
             bump: 0,
         })
         .collect();
+    let any = !missing.is_empty();
     for dst in missing {
         let name = Arc::clone(&dst.name);
         if let Err(e) = foca.announce(dst, &mut *rt) {
             debug!(peer = %name, error = %e, "announce failed");
         }
     }
+    any
 }
 
 #[cfg(test)]

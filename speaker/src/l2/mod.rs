@@ -9,7 +9,7 @@
 //!  └──────────────────────────────┘  drops on │   ├─ Join/Leave -> UDP socket    │
 //!  L2Handle::set_announced ──watch──────────> │   ├─ Count    -> metrics         │
 //!  (the whole desired set, latest wins)       │   └─ Took/Released/Conflict      │
-//!  tick 250 ms, rescan interfaces 1 s ──────> │        -> L2Event channel        │
+//!  tick 250 ms (while needed), rescan 1 s ──> │        -> L2Event channel        │
 //!                                             │ after a Took/Released:          │
 //!  L2Handle::answered <──watch (snapshot)──── │   Responder::answered()         │
 //!                                             └─────────────────────────────────┘
@@ -17,7 +17,7 @@
 //! What is answered where is published as a whole snapshot on a watch channel, latest
 //! wins, so a reader (the NodeAnnouncement) never misses a change however large the burst;
 //! the [`L2Event`] channel only feeds Kubernetes Events and logs, best effort.
-//! Receive threads poll with a short timeout so they notice a stop flag; an interface
+//! Receive threads poll with a timeout (1 s) so they notice a stop flag; an interface
 //! that disappears or goes down leaves the suitable set at the next rescan, and the
 //! responder releases its IPs there. Solicited-node groups are joined with
 //! `IPV6_JOIN_GROUP` on one UDP socket per interface (membership lasts as long as the
@@ -286,7 +286,11 @@ impl Drop for IfaceIo {
 type Frame = (IfIndex, Vec<u8>);
 
 const FRAME_QUEUE: usize = 4096;
-const READ_TIMEOUT: Duration = Duration::from_millis(200);
+/// How long a receive thread waits for a frame before it looks at its stop flag: every
+/// wait is a wake-up of an idle speaker (five a second per interface at 200 ms). A stopped
+/// thread lingering this long hands on frames the responder ignores (an interface it left)
+/// or sees twice (an interface re-opened meanwhile: a request answered twice).
+const READ_TIMEOUT: Duration = Duration::from_secs(1);
 
 async fn run(
     opts: L2Options,
@@ -313,7 +317,16 @@ async fn run(
         logs: LogLimiter::new(LOG_SUMMARY, LOG_KINDS),
         labelled: BTreeSet::new(),
     };
+    let mut was_ticking = false;
     loop {
+        // Tick only while the responder or the log summaries have something to do; when
+        // ticking starts, the first tick is one period away (a burst's first round went
+        // out with the takeover itself).
+        let ticking = responder.wants_tick() || !report.logs.is_empty();
+        if ticking && !was_ticking {
+            tick.reset();
+        }
+        was_ticking = ticking;
         let input = tokio::select! {
             changed = desired.changed() => {
                 if changed.is_err() {
@@ -322,7 +335,7 @@ async fn run(
                 Input::SetAnnounced(desired.borrow_and_update().clone())
             }
             Some((iface, bytes)) = frame_rx.recv() => Input::Frame { iface, bytes },
-            _ = tick.tick() => {
+            _ = tick.tick(), if ticking => {
                 report.flush_logs(Instant::now());
                 Input::Tick
             }

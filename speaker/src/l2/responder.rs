@@ -13,6 +13,8 @@
 //!   joined, and a group is left only when no announced IP on that interface needs it.
 //! * A takeover (an (IP, interface) pair that was not announced before) sends a burst
 //!   of [`BURST_ROUNDS`] gratuitous ARP / unsolicited NA rounds, one per [`Input::Tick`].
+//!   Ticks matter only while [`Responder::wants_tick`]: with nothing pending they change
+//!   nothing.
 //! * Conflicts are answered, rate-limited: when another MAC claims an IP answered here
 //!   (its ARP request or reply, gratuitous or not, with that IP as sender; or a Neighbor
 //!   Advertisement for it), the responder re-asserts at once with one gratuitous ARP /
@@ -288,6 +290,16 @@ impl Responder {
     /// A responder with nothing to announce and no interfaces.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Whether [`Input::Tick`] has anything to do: a burst or a re-assertion cooldown
+    /// running, or a conflict report waiting. The driver ticks only then, so an idle
+    /// speaker is not woken four times a second for nothing.
+    pub fn wants_tick(&self) -> bool {
+        !self.burst.is_empty()
+            || !self.cooldown.is_empty()
+            || self.conflicts_dirty
+            || self.report_wait > 0
     }
 
     /// The IPs answered now, each with the names of the interfaces it is answered on: the

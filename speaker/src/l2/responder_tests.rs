@@ -88,6 +88,30 @@ fn takeover_sends_gratuitous_and_joins_group() {
 }
 
 #[test]
+fn ticks_are_wanted_only_while_a_burst_or_conflict_is_pending() {
+    let mut a = ready();
+    assert!(!a.wants_tick(), "nothing announced");
+    a.handle(desired(&["192.0.2.200"]));
+    assert!(a.wants_tick(), "a burst has started");
+    for _ in 1..BURST_ROUNDS {
+        assert_eq!(sends(&a.handle(Input::Tick)).len(), 2);
+    }
+    assert!(!a.wants_tick(), "the burst is over");
+    // An idle tick changes nothing.
+    assert!(a.handle(Input::Tick).is_empty());
+    let out = a.handle(Input::Frame {
+        iface: 2,
+        bytes: spoofed_arp("192.0.2.200", MAC2),
+    });
+    assert!(!sends(&out).is_empty(), "re-asserted");
+    assert!(a.wants_tick(), "cooldown and report running");
+    for _ in 0..REPORT_TICKS {
+        a.handle(Input::Tick);
+    }
+    assert!(!a.wants_tick(), "all settled");
+}
+
+#[test]
 fn answered_is_the_whole_set_after_a_large_takeover() {
     let mut a = Responder::new();
     a.handle(Input::Interfaces(vec![
