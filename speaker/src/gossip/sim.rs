@@ -33,7 +33,9 @@
 //! members (every 500 ms) — all nodes start as members, so it
 //! only matters for dead ones —, the dropping of an answered probe's indirect-probe
 //! timer ([`super::probe_watch`]: foca ignores that timer once the ack is in, so no
-//! outcome changes), and the kernel's UDP costs.
+//! outcome changes), the lateness of lax timers ([`super::timers`]: periodic gossip and
+//! announcements fire here at their deadlines, in the speaker up to 100 ms later, with
+//! its next wake-up), and the kernel's UDP costs.
 #![forbid(unsafe_code)]
 
 use super::Swim;
