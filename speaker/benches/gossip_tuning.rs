@@ -9,7 +9,8 @@
 //!
 //! `cargo bench -p ironlb-speaker --bench gossip_tuning`; `IRONLB_TUNE_NODES=3`,
 //! `IRONLB_TUNE_DEATHS=200`, `IRONLB_TUNE_MINUTES=10` change the size, the number of
-//! deaths and the simulated time of the false-down runs. Prints Markdown tables.
+//! deaths and the simulated time of the false-down runs; `IRONLB_TUNE_ONLY=fixed` runs
+//! only the variants whose name contains the text. Prints Markdown tables.
 
 use foca::{Config, PeriodicParams};
 use ironlb_speaker::gossip::detector::Timing;
@@ -51,6 +52,24 @@ fn variants() -> Vec<Variant> {
             detector: Some(t.silence),
         }
     };
+    // As `timed`, but the suspicion stays `suspicion` at any size instead of growing with
+    // the probe interval (4 × log10(size) intervals): news is pushed at once now, so a
+    // refutation need not wait for probes to carry it.
+    let fixed = |probe, suspicion: u64, silence| {
+        let v = timed(probe, suspicion, silence);
+        let scaled = v.foca;
+        Variant {
+            name: format!(
+                "detector: probe {probe} ms, fixed suspicion {suspicion} ms, silence {silence} ms"
+            ),
+            foca: Box::new(move |n| {
+                let mut c = scaled(n);
+                c.suspect_to_down_after = ms(suspicion);
+                c
+            }),
+            detector: v.detector,
+        }
+    };
     let before = Variant {
         name: "before: foca alone, probe 50 ms, suspicion 250 ms".into(),
         foca: Box::new(|n| {
@@ -80,6 +99,9 @@ fn variants() -> Vec<Variant> {
         timed(75, 75, 250),
         timed(100, 50, 250),
         timed(100, 100, 250),
+        fixed(75, 75, 250),
+        fixed(100, 50, 250),
+        fixed(100, 100, 250),
     ]
 }
 
@@ -155,7 +177,12 @@ fn main() {
     let nodes = env_or("IRONLB_TUNE_NODES", 3) as usize;
     let deaths = env_or("IRONLB_TUNE_DEATHS", 200);
     let minutes = env_or("IRONLB_TUNE_MINUTES", 10);
-    let variants = variants();
+    // IRONLB_TUNE_ONLY=text: only the variants whose name contains it.
+    let only = std::env::var("IRONLB_TUNE_ONLY").unwrap_or_default();
+    let variants: Vec<Variant> = variants()
+        .into_iter()
+        .filter(|v| v.name.contains(&only))
+        .collect();
     println!(
         "\n{nodes} speakers; detection over {deaths} deaths each (the first speaker to declare the dead one down), in ms\n"
     );

@@ -120,6 +120,13 @@ mod tests {
         }
     }
 
+    fn indirect() -> Due {
+        Due::foca(Timer::SendIndirectProbe {
+            probed_id: id(),
+            token: token(),
+        })
+    }
+
     fn names(due: &[Due]) -> Vec<&'static str> {
         due.iter()
             .map(|d| match d.timer {
@@ -172,13 +179,7 @@ mod tests {
             token: token(),
         };
         t.insert(ms(100), Due::foca(suspect));
-        t.insert(
-            ms(60),
-            Due::foca(Timer::SendIndirectProbe {
-                probed_id: id(),
-                token: token(),
-            }),
-        );
+        t.insert(ms(60), indirect());
         t.insert(ms(50), Due::foca(Timer::RemoveDown(id())));
         assert_eq!(t.next_deadline(), Some(ms(60)));
         assert_eq!(names(&t.pop_due(ms(60))), ["remove", "indirect"]);
@@ -190,13 +191,7 @@ mod tests {
     #[test]
     fn an_answered_probe_drops_only_its_indirect_probe() {
         let mut t = T::default();
-        t.insert(
-            ms(60),
-            Due::foca(Timer::SendIndirectProbe {
-                probed_id: id(),
-                token: token(),
-            }),
-        );
+        t.insert(ms(60), indirect());
         t.insert(ms(70), Due::foca(Timer::ProbeRandomMember(token())));
         t.drop_indirect_probe(id().addr);
         assert_eq!(names(&t.pop_due(ms(100))), ["probe"]);

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Speakers at rest by gossip probe interval: CPU and wake-ups per speaker on the real cluster.
+#
+#   bench/probe-cpu.sh SECONDS [INTERVAL_MS...]      (as root; default intervals: 50 100 1000)
+#
+# A private lab (namespaces pc-*, state /run/ironlb-pc; taken down at the end, also on failure)
+# with three nodes and gossip on, IronLB installed from target/oci/ironlb. For each interval the
+# speaker DaemonSet's args get `--gossip-probe-interval-ms=INTERVAL` (nothing else changes), the
+# rollout is awaited, 20 s to settle, then SECONDS measured: CPU per speaker (utime + stime, % of
+# one core, the mean of the three) and wake-ups per speaker a second (voluntary context
+# switches of all its threads).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ "$(id -u)" = 0 ] || { echo "bench/probe-cpu.sh: needs root (network namespaces)" >&2; exit 1; }
+secs=${1:?usage: bench/probe-cpu.sh SECONDS [INTERVAL_MS...]}
+shift
+intervals=("$@")
+[ $# -gt 0 ] || intervals=(50 100 1000)
+. bench/processes.sh
+
+export IRONLB_LAB_PREFIX=pc- IRONLB_LAB_STATE=/run/ironlb-pc
+trap 'target/debug/ironlb lab down >/dev/null 2>&1 || true' EXIT
+eval "$(target/debug/ironlb lab up --router none)"
+k() { "$IRONLB_LAB_KUBECTL" "$@"; }
+
+# wakeups PID...: their voluntary context switches so far, every thread, summed.
+wakeups() {
+  local t=0 p f
+  for p in "$@"; do
+    for f in /proc/"$p"/task/*/status; do t=$((t + $(awk '/^voluntary_ctxt/ {print $2}' "$f"))); done
+  done
+  echo "$t"
+}
+
+args=$(k -n "$IRONLB_LAB_NAMESPACE" get ds speaker -o jsonpath='{.spec.template.spec.containers[0].args}')
+for ms in "${intervals[@]}"; do
+  with=$(python3 -c 'import json, sys; a = json.loads(sys.argv[1]); print(json.dumps(a + ["--gossip-probe-interval-ms=" + sys.argv[2]]))' "$args" "$ms")
+  k -n "$IRONLB_LAB_NAMESPACE" patch ds speaker --type=json \
+    -p "[{\"op\":\"replace\",\"path\":\"/spec/template/spec/containers/0/args\",\"value\":$with}]" >/dev/null
+  k -n "$IRONLB_LAB_NAMESPACE" rollout status ds/speaker --timeout=180s >/dev/null
+  sleep 20
+  mapfile -t p < <(lab_pids ironlb-speaker)
+  t0=$(cpu_ticks "${p[@]}"); w0=$(wakeups "${p[@]}"); s0=$SECONDS
+  sleep "$secs"
+  t1=$(cpu_ticks "${p[@]}"); w1=$(wakeups "${p[@]}")
+  awk -v ms="$ms" -v t=$((t1 - t0)) -v w=$((w1 - w0)) -v s=$((SECONDS - s0)) -v n="${#p[@]}" -v hz="$(getconf CLK_TCK)" \
+    'BEGIN { printf "probe %4d ms: CPU %.3f %% per speaker, %.0f wake-ups/s per speaker\n", ms, 100 * t / hz / s / n, w / s / n }'
+done
