@@ -24,7 +24,7 @@ set -euo pipefail
 export PATH="$PATH:/usr/local/go/bin:${HOME:-/root}/.cargo/bin"
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench/idle-vs-metallb.sh: needs root (network namespaces)" >&2; exit 1; }
-minutes=${1:?usage: bench/idle-vs-metallb.sh MINUTES [IRONLB_IMAGE] [SERVICES]}
+minutes=${1:?usage: bench/idle-vs-metallb.sh MINUTES [IRONLB_IMAGE[,IRONLB_IMAGE...]] [SERVICES]}
 IFS=, read -r -a images <<<"${2:-target/oci/ironlb}"
 count=${3:-50}
 family=${IRONLB_BENCH_FAMILY:-ipv4}

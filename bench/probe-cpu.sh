@@ -23,15 +23,6 @@ trap 'target/debug/ironlb lab down >/dev/null 2>&1 || true' EXIT
 eval "$(target/debug/ironlb lab up --router none)"
 k() { "$IRONLB_LAB_KUBECTL" "$@"; }
 
-# wakeups PID...: their voluntary context switches so far, every thread, summed.
-wakeups() {
-  local t=0 p f
-  for p in "$@"; do
-    for f in /proc/"$p"/task/*/status; do t=$((t + $(awk '/^voluntary_ctxt/ {print $2}' "$f"))); done
-  done
-  echo "$t"
-}
-
 args=$(k -n "$IRONLB_LAB_NAMESPACE" get ds speaker -o jsonpath='{.spec.template.spec.containers[0].args}')
 for ms in "${intervals[@]}"; do
   with=$(python3 -c 'import json, sys; a = json.loads(sys.argv[1]); print(json.dumps(a + ["--gossip-probe-interval-ms=" + sys.argv[2]]))' "$args" "$ms")

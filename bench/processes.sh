@@ -17,3 +17,13 @@ cpu_ticks() { local t=0 p; for p in "$@"; do t=$((t + $(awk '{print $14 + $15}' 
 
 # rss_kib PID...: their VmRSS, summed, in KiB.
 rss_kib() { local t=0 p; for p in "$@"; do t=$((t + $(awk '/^VmRSS/ {print $2}' "/proc/$p/status"))); done; echo "$t"; }
+
+# wakeups PID...: their voluntary context switches so far (each one a wake-up), every thread,
+# summed.
+wakeups() {
+  local t=0 p f
+  for p in "$@"; do
+    for f in /proc/"$p"/task/*/status; do t=$((t + $(awk '/^voluntary_ctxt/ {print $2}' "$f"))); done
+  done
+  echo "$t"
+}
