@@ -35,11 +35,13 @@ struct Variant {
     name: String,
     foca: Box<dyn Fn(usize) -> Config>,
     detector: Option<Duration>,
+    heartbeat: Duration,
 }
 
 fn variants() -> Vec<Variant> {
     let timed = |probe, suspicion, silence| {
         let t = Timing {
+            heartbeat: Duration::ZERO,
             probe_interval: ms(probe),
             suspicion: ms(suspicion),
             silence: ms(silence),
@@ -50,7 +52,28 @@ fn variants() -> Vec<Variant> {
             ),
             foca: Box::new(move |n| lan_config_timed(n, &t)),
             detector: Some(t.silence),
+            heartbeat: t.heartbeat,
         }
+    };
+    // Heartbeats every `beat` ms watched with `silence`, probing every `probe` ms behind.
+    let beats = |beat, probe, silence| {
+        let t = Timing {
+            heartbeat: ms(beat),
+            probe_interval: ms(probe),
+            silence: ms(silence),
+            ..Timing::default()
+        };
+        Variant {
+            name: format!("heartbeat {beat} ms, silence {silence} ms, probe {probe} ms"),
+            foca: Box::new(move |n| lan_config_timed(n, &t)),
+            detector: Some(t.silence),
+            heartbeat: t.heartbeat,
+        }
+    };
+    let probing_50 = Timing {
+        heartbeat: Duration::ZERO,
+        probe_interval: ms(50),
+        ..Timing::default()
     };
     // As `timed`, but the suspicion stays `suspicion` at any size instead of growing with
     // the probe interval (4 × log10(size) intervals): news is pushed at once now, so a
@@ -68,12 +91,13 @@ fn variants() -> Vec<Variant> {
                 c
             }),
             detector: v.detector,
+            heartbeat: Duration::ZERO,
         }
     };
     let before = Variant {
         name: "before: foca alone, probe 50 ms, suspicion 250 ms".into(),
-        foca: Box::new(|n| {
-            let mut c = lan_config_timed(n, &Timing::default());
+        foca: Box::new(move |n| {
+            let mut c = lan_config_timed(n, &probing_50);
             c.suspect_to_down_after = ms(250);
             c.periodic_gossip = Some(PeriodicParams {
                 frequency: ms(50),
@@ -82,11 +106,13 @@ fn variants() -> Vec<Variant> {
             c
         }),
         detector: None,
+        heartbeat: Duration::ZERO,
     };
     let short = Variant {
         name: "foca alone, probe 50 ms, suspicion 100 ms".into(),
-        foca: Box::new(|n| lan_config_timed(n, &Timing::default())),
+        foca: Box::new(move |n| lan_config_timed(n, &probing_50)),
         detector: None,
+        heartbeat: Duration::ZERO,
     };
     vec![
         before,
@@ -102,6 +128,11 @@ fn variants() -> Vec<Variant> {
         fixed(75, 75, 250),
         fixed(100, 50, 250),
         fixed(100, 100, 250),
+        beats(50, 1000, 150),
+        beats(50, 1000, 200),
+        beats(50, 1000, 250),
+        beats(25, 1000, 150),
+        beats(100, 1000, 300),
     ]
 }
 
@@ -109,6 +140,7 @@ fn config(v: &Variant, nodes: usize, loss: f64, seed: u64) -> SimConfig {
     SimConfig {
         foca: (v.foca)(nodes),
         detector: v.detector,
+        heartbeat: v.heartbeat,
         ..SimConfig::lan(nodes, loss, seed)
     }
 }
@@ -139,18 +171,22 @@ fn detection(v: &Variant, nodes: usize, loss: f64, deaths: u64) -> (Vec<Duration
     (times, missed)
 }
 
-/// Datagrams each speaker sends a second at rest, no loss, over a simulated minute; and
+/// Datagrams each speaker sends a second at rest, no loss, over a simulated minute; its
+/// wake-ups a second (estimated: [`Sim::wakes_by`]); and
 /// the CPU time the pure core (foca, sealing, the detector; no sockets, no runtime) spends
 /// per datagram, sender and receiver together, in µs.
-fn idle_rate(v: &Variant, nodes: usize) -> (f64, f64) {
+fn idle_rate(v: &Variant, nodes: usize) -> (f64, f64, f64) {
     let mut sim = Sim::new(config(v, nodes, 0.0, 7));
     sim.run_until(Duration::from_secs(10));
     let before = sim.traffic().sent;
+    let wakes = |sim: &Sim| (0..nodes).map(|i| sim.wakes_by(i)).sum::<u64>();
+    let woke = wakes(&sim);
     let began = std::time::Instant::now();
     sim.run_until(Duration::from_secs(70));
     let sent = sim.traffic().sent - before;
     let per = began.elapsed().as_secs_f64() * 1e6 / sent.max(1) as f64;
-    (sent as f64 / 60.0 / nodes as f64, per)
+    let per_node = |n: u64| n as f64 / 60.0 / nodes as f64;
+    (per_node(sent), per_node(wakes(&sim) - woke), per)
 }
 
 /// Live speakers declared down (observer, member pairs) over `minutes` of simulated time.
@@ -202,11 +238,11 @@ fn main() {
         }
     }
     println!("\ndatagrams sent per speaker per second at rest\n");
-    println!("| timing | datagrams/s | core µs per datagram |");
-    println!("|---|--:|--:|");
+    println!("| timing | datagrams/s | wake-ups/s (estimated) | core µs per datagram |");
+    println!("|---|--:|--:|--:|");
     for v in &variants {
-        let (rate, per) = idle_rate(v, nodes);
-        println!("| {} | {rate:.1} | {per:.1} |", v.name);
+        let (rate, wakes, per) = idle_rate(v, nodes);
+        println!("| {} | {rate:.1} | {wakes:.1} | {per:.1} |", v.name);
     }
     println!("\nfalse downs over {minutes} simulated minutes (observer, member pairs; 0 wanted)\n");
     println!(

@@ -45,6 +45,10 @@ struct Flags {
     /// Re-announce every IP this often (seconds); 0 disables the periodic refresh.
     #[arg(long, default_value_t = 0)]
     refresh_secs: u64,
+    /// Gossip: a heartbeat to the speakers that watch this one every this many
+    /// milliseconds, on the gossip port + 1 (UDP); 0: none, probing alone detects failures.
+    #[arg(long, default_value_t = default_ms(|t| t.heartbeat), value_parser = clap::value_parser!(u64).range(0..=5000))]
+    gossip_heartbeat_interval_ms: u64,
     /// Gossip: probe a peer speaker every this many milliseconds.
     #[arg(long, default_value_t = default_ms(|t| t.probe_interval), value_parser = clap::value_parser!(u64).range(10..=5000))]
     gossip_probe_interval_ms: u64,
@@ -117,6 +121,7 @@ async fn main() -> anyhow::Result<()> {
         lb_class: flags.lb_class,
         gossip_port: flags.gossip_port,
         gossip_timing: Timing {
+            heartbeat: Duration::from_millis(flags.gossip_heartbeat_interval_ms),
             probe_interval: Duration::from_millis(flags.gossip_probe_interval_ms),
             suspicion: Duration::from_millis(flags.gossip_suspicion_ms),
             silence: Duration::from_millis(flags.gossip_silence_ms),

@@ -39,22 +39,29 @@ use std::time::Duration;
 /// defaults come from).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timing {
+    /// A heartbeat to the watching members every this long ([`super::heartbeat`]); zero:
+    /// none, probing alone detects failures.
+    pub heartbeat: Duration,
     /// A probe every this long (the direct probe's round trip is half of it).
     pub probe_interval: Duration,
     /// How long a suspicion stands before the silence is checked: time for a live
     /// suspect to hear of it and refute it.
     pub suspicion: Duration,
     /// A suspect heard from within this long is not declared down: the longest a live
-    /// speaker may be silent (stalled, or its datagrams lost) and stay a member.
+    /// speaker may be silent (stalled, or its datagrams lost) and stay a member. A watched
+    /// member whose heartbeats stop for this long is declared down.
     pub silence: Duration,
 }
 
 impl Default for Timing {
+    /// Heartbeats detect a failure within `silence` (+ one interval); probing, once a
+    /// second as memberlist's, is the fallback (docs/failure-detection.md).
     fn default() -> Self {
         Timing {
-            probe_interval: Duration::from_millis(50),
+            heartbeat: Duration::from_millis(50),
+            probe_interval: Duration::from_secs(1),
             suspicion: Duration::from_millis(100),
-            silence: Duration::from_millis(250),
+            silence: Duration::from_millis(200),
         }
     }
 }

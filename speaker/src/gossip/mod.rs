@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod detector;
+pub mod heartbeat;
 pub mod probe_watch;
 pub mod seal;
 pub mod sim;
@@ -31,6 +32,7 @@ pub mod wire;
 use crate::log_limit::{LogLimiter, LogLine};
 use detector::{Detector, Due, Timing};
 use foca::{AccumulatingRuntime, Config, Foca, PeriodicParams};
+use heartbeat::Heartbeats;
 use probe_watch::ProbeWatch;
 use prometheus::IntCounterVec;
 use rand_xorshift::XorShiftRng;
@@ -61,17 +63,20 @@ pub enum Refused {
     Version,
     /// Failed authentication: wrong key, or forged or damaged.
     Auth,
-    /// Authentic, but not a message foca accepts.
+    /// Authentic, but not a message foca accepts (or not a heartbeat, at its port).
     Malformed,
+    /// An authentic heartbeat not newer than one already taken: replayed.
+    Replayed,
 }
 
 impl Refused {
     /// Every reason, for exporting zeros.
-    pub const ALL: [Refused; 4] = [
+    pub const ALL: [Refused; 5] = [
         Refused::Short,
         Refused::Version,
         Refused::Auth,
         Refused::Malformed,
+        Refused::Replayed,
     ];
 
     /// The metric label.
@@ -81,6 +86,7 @@ impl Refused {
             Refused::Version => "version",
             Refused::Auth => "auth",
             Refused::Malformed => "malformed",
+            Refused::Replayed => "replayed",
         }
     }
 
@@ -244,7 +250,12 @@ pub async fn spawn(
     let foca = Foca::new(me, lan_config_timed(1, &opts.timing), rng, WireCodec);
     let (peers_tx, peers_rx) = watch::channel(BTreeMap::new());
     let (members_tx, members_rx) = watch::channel(BTreeSet::from([opts.name.clone()]));
-    let driver = Driver::new(foca, socket, sealer, opts.timing);
+    let beats = if opts.timing.heartbeat.is_zero() {
+        None
+    } else {
+        Some(Beats::bind(opts.bind, opts.advertise)?)
+    };
+    let driver = Driver::new(foca, socket, beats, sealer, opts.timing);
     let task = tokio::spawn(run(driver, peers_rx, members_tx, refused));
     Ok((
         GossipHandle {
@@ -263,12 +274,55 @@ pub type Swim = Foca<NodeId, WireCodec, XorShiftRng, foca::NoCustomBroadcast>;
 /// port cannot hold the timers off.
 const DRAIN_BEFORE_TIMERS: usize = 64;
 
-/// foca with its socket, timers and failure detector: what the gossip task drives.
+/// The heartbeat socket (not polled: read once per interval) and when to beat next.
+struct Beats {
+    socket: std::net::UdpSocket,
+    /// This speaker's gossip port, which its heartbeats carry.
+    port: u16,
+    next: Instant,
+    /// The last sequence number sent.
+    seq: u64,
+}
+
+impl Beats {
+    /// Binds the heartbeat port beside the gossip address `bind`.
+    fn bind(bind: SocketAddr, advertise: SocketAddr) -> Result<Beats, GossipError> {
+        let addr = heartbeat::beat_addr(bind).ok_or_else(|| {
+            GossipError::Config(format!(
+                "no heartbeat port after gossip port {}",
+                bind.port()
+            ))
+        })?;
+        let socket = std::net::UdpSocket::bind(addr)
+            .and_then(|s| s.set_nonblocking(true).map(|()| s))
+            .map_err(|source| GossipError::Bind { addr, source })?;
+        Ok(Beats {
+            socket,
+            port: advertise.port(),
+            next: Instant::now(),
+            seq: 0,
+        })
+    }
+
+    /// The next sequence number: the wall clock in nanoseconds, so a restarted speaker
+    /// continues above its previous life, and always above the last one sent.
+    fn next_seq(&mut self) -> u64 {
+        let clock = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        self.seq = clock.max(self.seq.saturating_add(1));
+        self.seq
+    }
+}
+
+/// foca with its sockets, timers and failure detectors: what the gossip task drives.
 struct Driver {
     foca: Swim,
     socket: UdpSocket,
+    beats: Option<Beats>,
     sealer: Sealer,
     detector: Detector,
+    heartbeats: Heartbeats,
     probes: ProbeWatch,
     timers: Timers<Instant>,
     rt: AccumulatingRuntime<NodeId>,
@@ -278,12 +332,20 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(foca: Swim, socket: UdpSocket, sealer: Sealer, timing: Timing) -> Self {
+    fn new(
+        foca: Swim,
+        socket: UdpSocket,
+        beats: Option<Beats>,
+        sealer: Sealer,
+        timing: Timing,
+    ) -> Self {
         Driver {
             foca,
             socket,
+            beats,
             sealer,
             detector: Detector::new(timing.silence),
+            heartbeats: Heartbeats::new(timing.heartbeat, timing.silence),
             probes: ProbeWatch::default(),
             timers: Timers::default(),
             rt: AccumulatingRuntime::new(),
@@ -295,6 +357,19 @@ impl Driver {
 
     fn since_start(&self) -> Duration {
         self.start.elapsed()
+    }
+
+    /// When the task must wake next: a timer, a heartbeat to send, a member to check.
+    fn next_wake(&self) -> Option<Instant> {
+        let check = self.heartbeats.next_deadline().map(|d| self.start + d);
+        [
+            self.timers.next_deadline(),
+            self.beats.as_ref().map(|b| b.next),
+            check,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Opens and applies the datagram of `n` bytes in the buffer.
@@ -310,6 +385,7 @@ impl Driver {
             .map_err(|_| Refused::Malformed)?;
         let now = self.since_start();
         self.detector.heard(from, now);
+        self.heartbeats.heard(from, now);
         if let Some(addr) = answered {
             self.timers.drop_indirect_probe(addr);
         }
@@ -319,8 +395,9 @@ impl Driver {
         Ok(())
     }
 
-    /// Handles the timers due now, after the datagrams waiting in the socket.
-    fn on_timers(&mut self, refuse: &mut impl FnMut(Refused, SocketAddr)) {
+    /// Handles what is due now: the datagrams waiting in the socket, then the
+    /// heartbeats (read, sent, checked), then the timers.
+    fn on_wake(&mut self, refuse: &mut impl FnMut(Refused, SocketAddr)) {
         for _ in 0..DRAIN_BEFORE_TIMERS {
             let Ok((n, from)) = self.socket.try_recv_from(&mut self.buf) else {
                 break;
@@ -329,6 +406,17 @@ impl Driver {
                 refuse(why, from);
             }
         }
+        // Read at every wake-up, not only the beat's: a member's silence is decided on
+        // everything that reached this speaker.
+        self.read_beats(refuse);
+        if self
+            .beats
+            .as_ref()
+            .is_some_and(|b| b.next <= Instant::now())
+        {
+            self.send_beats();
+        }
+        self.check_heartbeats();
         for due in self.timers.pop_due(Instant::now()) {
             let backlog = self.foca.updates_backlog();
             let now = self.since_start();
@@ -340,6 +428,83 @@ impl Driver {
             if let Err(e) = push_news(&mut self.foca, backlog, &mut self.rt) {
                 debug!(error = %e, "gossip push");
             }
+        }
+    }
+
+    /// Takes in the heartbeats waiting in the heartbeat socket.
+    fn read_beats(&mut self, refuse: &mut impl FnMut(Refused, SocketAddr)) {
+        let Some(b) = self.beats.as_ref() else {
+            return;
+        };
+        let now = self.start.elapsed();
+        // Bounded like the gossip socket's drain: a flood cannot hold the task.
+        for _ in 0..DRAIN_BEFORE_TIMERS {
+            let Ok((n, from)) = b.socket.recv_from(&mut self.buf) else {
+                break;
+            };
+            let beat = self
+                .sealer
+                .open(&self.buf[..n])
+                .map_err(|e| Refused::from_seal(&e))
+                .and_then(|plain| heartbeat::decode(&plain).ok_or(Refused::Malformed));
+            match beat {
+                Ok((port, seq)) => {
+                    let member = SocketAddr::new(from.ip(), port);
+                    if self.heartbeats.beat(member, seq, now) {
+                        self.detector.heard(member, now);
+                    } else {
+                        refuse(Refused::Replayed, from);
+                    }
+                }
+                Err(why) => refuse(why, from),
+            }
+        }
+    }
+
+    /// Sends this speaker's heartbeat to its ring successors.
+    fn send_beats(&mut self) {
+        let Some(b) = self.beats.as_mut() else {
+            return;
+        };
+        let sealed = self.sealer.seal(&heartbeat::encode(b.port, b.next_seq()));
+        let me = self.foca.identity();
+        let members: Vec<&NodeId> = self.foca.iter_members().map(|m| m.id()).collect();
+        match sealed {
+            Ok(d) => {
+                for to in heartbeat::successors(me, &members) {
+                    if let Some(addr) = heartbeat::beat_addr(to.addr)
+                        && let Err(e) = b.socket.send_to(&d, addr)
+                    {
+                        debug!(peer = %to.name, error = %e, "heartbeat send failed");
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "cannot seal a heartbeat"),
+        }
+        // A late wake-up (a busy node) skips the beats it missed rather than bursting.
+        b.next = (b.next + self.timing.heartbeat).max(Instant::now());
+    }
+
+    /// Suspects and declares down the watched members that went silent.
+    fn check_heartbeats(&mut self) {
+        let now = self.since_start();
+        let members: Vec<&foca::Member<NodeId>> = self.foca.iter_members().collect();
+        let updates = self.heartbeats.check(self.foca.identity(), &members, now);
+        if updates.is_empty() {
+            return;
+        }
+        let backlog = self.foca.updates_backlog();
+        for u in &updates {
+            info!(member = %u.id().name, state = ?u.state(), "heartbeats stopped");
+        }
+        if let Err(e) = self
+            .foca
+            .apply_many(updates.into_iter(), true, &mut self.rt)
+        {
+            debug!(error = %e, "applying heartbeat verdicts");
+        }
+        if let Err(e) = push_news(&mut self.foca, backlog, &mut self.rt) {
+            debug!(error = %e, "gossip push");
         }
     }
 
@@ -364,6 +529,7 @@ impl Driver {
         while let Some(n) = self.rt.to_notify() {
             if let foca::OwnedNotification::MemberDown(id) = n {
                 self.detector.forget(id.addr);
+                self.heartbeats.forget(id.addr);
             }
             notified = true;
         }
@@ -411,8 +577,7 @@ async fn run(
     let mut sized_for = sizing(&lan_config_timed(1, &d.timing));
     loop {
         let next = d
-            .timers
-            .next_deadline()
+            .next_wake()
             .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             r = d.socket.recv_from(&mut d.buf) => match r {
@@ -423,8 +588,8 @@ async fn run(
                 }
                 Err(e) => warn!(error = %e, "gossip receive failed"),
             },
-            () = tokio::time::sleep_until(next), if d.timers.next_deadline().is_some() => {
-                d.on_timers(&mut refuse);
+            () = tokio::time::sleep_until(next), if d.next_wake().is_some() => {
+                d.on_wake(&mut refuse);
             }
             changed = peers.changed() => {
                 if changed.is_err() {
@@ -567,10 +732,14 @@ mod tests {
         name: &str,
         secret: &[u8],
     ) -> (GossipHandle, tokio::task::JoinHandle<()>, SocketAddr) {
-        // Port 0: the OS picks; the advertised address is read back.
-        let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let addr = probe.local_addr().unwrap();
-        drop(probe);
+        // Port 0: the OS picks one whose next port (heartbeats) is free too.
+        let addr = loop {
+            let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let addr = probe.local_addr().unwrap();
+            if heartbeat::beat_addr(addr).is_some_and(|b| std::net::UdpSocket::bind(b).is_ok()) {
+                break addr;
+            }
+        };
         let (h, t) = spawn(
             GossipOptions {
                 name: name.into(),
@@ -617,6 +786,8 @@ mod tests {
         wait_for(&mut am, &["a", "b", "c"], Duration::from_secs(5))
             .await
             .expect("all three joined");
+        // Members are watched from their first heartbeat on.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         // Kill c without a goodbye.
         tc.abort();
         let _ = tc.await;
@@ -645,6 +816,7 @@ mod tests {
         wait_for(&mut am, &["a", "b", "c"], Duration::from_secs(5))
             .await
             .expect("joined");
+        tokio::time::sleep(Duration::from_millis(300)).await;
         tc.abort();
         let _ = tc.await;
         drop(c);

@@ -40,6 +40,7 @@
 
 use super::Swim;
 use super::detector::{self, Detector, Due, Timing};
+use super::heartbeat::{self, Heartbeats};
 use super::seal::Sealer;
 use super::wire::{NodeId, WireCodec};
 use foca::{AccumulatingRuntime, Config, Foca, Member, OwnedNotification};
@@ -72,6 +73,9 @@ pub struct SimConfig {
     /// The speaker's failure detector with this silence, and news pushed at once
     /// ([`super::push_news`]); `None`: foca alone, as the speaker ran it before.
     pub detector: Option<Duration>,
+    /// Heartbeats every this long ([`super::heartbeat`], watched with the detector's
+    /// silence); zero: none.
+    pub heartbeat: Duration,
 }
 
 impl SimConfig {
@@ -87,6 +91,7 @@ impl SimConfig {
             seal: true,
             foca: super::lan_config(nodes),
             detector: Some(Timing::default().silence),
+            heartbeat: Timing::default().heartbeat,
         }
     }
 }
@@ -114,6 +119,15 @@ enum Event {
     },
     /// The node runs nothing for this long (starved of CPU).
     Stall(Duration),
+    /// Time to read the heartbeats, send its own and check (every interval).
+    Beat,
+    /// A heartbeat reached the node's socket; it is read at the node's next wake-up.
+    BeatArrive {
+        from: usize,
+        seq: u64,
+    },
+    /// A watched member's silence may be decided now.
+    Check,
 }
 
 struct Scheduled {
@@ -143,6 +157,12 @@ impl Ord for Scheduled {
 struct SimNode {
     foca: Swim,
     detector: Detector,
+    heartbeats: Heartbeats,
+    /// Heartbeats waiting in the socket: (from, sequence number).
+    inbox: Vec<(usize, u64)>,
+    beats_sent: u64,
+    /// Events that wake the speaker's task (see [`Sim::wakes_by`]).
+    wakes: u64,
     /// Until when the node is stalled: what reaches it waits.
     stalled_until: Duration,
     alive: bool,
@@ -221,9 +241,14 @@ impl Sim {
         for i in 0..sim.config.nodes {
             let rng = XorShiftRng::from_seed(seed_bytes(sim.config.seed, i));
             let foca = Foca::new(node_id(i), sim.config.foca.clone(), rng, WireCodec);
+            let silence = sim.config.detector.unwrap_or_default();
             sim.nodes.push(SimNode {
                 foca,
-                detector: Detector::new(sim.config.detector.unwrap_or_default()),
+                detector: Detector::new(silence),
+                heartbeats: Heartbeats::new(sim.config.heartbeat, silence),
+                inbox: Vec::new(),
+                beats_sent: 0,
+                wakes: 0,
                 stalled_until: Duration::ZERO,
                 alive: true,
                 sent: 0,
@@ -242,6 +267,12 @@ impl Sim {
                 sim.errors += 1;
             }
             sim.drain(i);
+            if !sim.config.heartbeat.is_zero() {
+                // Speakers start at different times: their beats are out of phase.
+                let nanos = sim.config.heartbeat.as_nanos() as u64;
+                let phase = Duration::from_nanos(sim.rng.next_u64() % nanos.max(1));
+                sim.push(phase, i, Event::Beat);
+            }
         }
         sim
     }
@@ -288,7 +319,9 @@ impl Sim {
     pub fn in_flight(&self) -> u64 {
         self.queue
             .iter()
-            .filter(|Reverse(s)| matches!(s.event, Event::Deliver { .. }))
+            .filter(|Reverse(s)| {
+                matches!(s.event, Event::Deliver { .. } | Event::BeatArrive { .. })
+            })
             .count() as u64
     }
 
@@ -300,6 +333,14 @@ impl Sim {
     /// Datagrams sent by node `i` so far.
     pub fn sent_by(&self, i: usize) -> u64 {
         self.nodes.get(i).map_or(0, |n| n.sent)
+    }
+
+    /// Wake-ups of node `i`'s gossip task so far, as the speaker would have them: a
+    /// datagram at the gossip socket, a strict timer, a heartbeat beat or check (a
+    /// heartbeat arriving wakes nobody; lax timers ride on other wake-ups). An estimate:
+    /// events at the same instant count apart.
+    pub fn wakes_by(&self, i: usize) -> u64 {
+        self.nodes.get(i).map_or(0, |n| n.wakes)
     }
 
     /// Errors foca returned (unexpected in a clean run: a codec or state bug).
@@ -372,11 +413,35 @@ impl Sim {
             self.push(at, i, event);
             return;
         }
+        let wakes = match &event {
+            Event::Timer(due) => !super::timers::is_lax(&due.timer),
+            Event::Deliver { .. } | Event::Beat | Event::Check => true,
+            Event::Stall(_) | Event::BeatArrive { .. } => false,
+        };
+        if wakes && node.alive {
+            node.wakes += 1;
+        }
         let backlog = node.foca.updates_backlog();
         let mut recheck = None;
         let r = match event {
             Event::Stall(len) => {
                 node.stalled_until = now + len;
+                return;
+            }
+            Event::BeatArrive { from, seq } => {
+                if node.alive {
+                    self.traffic.delivered += 1;
+                    node.inbox.push((from, seq));
+                } else {
+                    self.traffic.to_dead += 1;
+                }
+                return;
+            }
+            Event::Beat | Event::Check => {
+                if !node.alive {
+                    return;
+                }
+                self.on_beat(i, matches!(event, Event::Beat));
                 return;
             }
             Event::Timer(due) => {
@@ -413,6 +478,7 @@ impl Sim {
                 };
                 if r.is_ok() {
                     node.detector.heard(node_id(from).addr, now);
+                    node.heartbeats.heard(node_id(from).addr, now);
                 }
                 r
             }
@@ -430,6 +496,82 @@ impl Sim {
             self.errors += 1;
         }
         self.drain(i);
+    }
+
+    /// What the speaker's gossip task does when it wakes for heartbeats: reads them,
+    /// sends its own (when `send`, and schedules the next), checks the watched members.
+    fn on_beat(&mut self, i: usize, send: bool) {
+        let now = self.now;
+        let interval = self.config.heartbeat;
+        let Some(node) = self.nodes.get_mut(i) else {
+            return;
+        };
+        for (from, seq) in std::mem::take(&mut node.inbox) {
+            let addr = node_id(from).addr;
+            if node.heartbeats.beat(addr, seq, now) {
+                node.detector.heard(addr, now);
+            }
+        }
+        let mut to = Vec::new();
+        if send {
+            node.beats_sent += 1;
+            let members: Vec<&NodeId> = node.foca.iter_members().map(|m| m.id()).collect();
+            to = heartbeat::successors(node.foca.identity(), &members)
+                .iter()
+                .map(|m| index_of(m))
+                .collect();
+        }
+        let backlog = node.foca.updates_backlog();
+        let members: Vec<&Member<NodeId>> = node.foca.iter_members().collect();
+        let updates = node.heartbeats.check(node.foca.identity(), &members, now);
+        let failed = !updates.is_empty()
+            && (node
+                .foca
+                .apply_many(updates.into_iter(), true, &mut self.rt)
+                .is_err()
+                || super::push_news(&mut node.foca, backlog, &mut self.rt).is_err());
+        let (seq, check) = (node.beats_sent, node.heartbeats.next_deadline());
+        if failed {
+            self.errors += 1;
+        }
+        self.drain(i);
+        for j in to {
+            self.send_beat(i, j, seq);
+        }
+        if send {
+            self.push(now + interval, i, Event::Beat);
+        }
+        if let Some(at) = check.filter(|at| *at < now + interval) {
+            self.push(at.max(now), i, Event::Check);
+        }
+    }
+
+    /// Node `i`'s heartbeat number `seq` to node `j`, through the lossy network.
+    fn send_beat(&mut self, i: usize, j: usize, seq: u64) {
+        let len = (heartbeat::PLAIN_LEN + SEAL_OVERHEAD) as u64;
+        self.traffic.sent += 1;
+        self.traffic.bytes += len;
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.sent += 1;
+            n.bytes += len;
+        }
+        if unit(self.rng.next_u64()) < self.config.loss {
+            self.traffic.lost += 1;
+            return;
+        }
+        let at = self.now + self.delay();
+        self.push(at, j, Event::BeatArrive { from: i, seq });
+    }
+
+    /// A datagram's one-way delay.
+    fn delay(&mut self) -> Duration {
+        let jitter = self.config.jitter.as_nanos() as u64;
+        let extra = if jitter == 0 {
+            0
+        } else {
+            self.rng.next_u64() % (jitter + 1)
+        };
+        self.config.delay + Duration::from_nanos(extra)
     }
 
     fn push(&mut self, at: Duration, node: usize, event: Event) {
@@ -470,13 +612,7 @@ impl Sim {
                 self.traffic.lost += 1;
                 continue;
             }
-            let jitter = self.config.jitter.as_nanos() as u64;
-            let extra = if jitter == 0 {
-                0
-            } else {
-                self.rng.next_u64() % (jitter + 1)
-            };
-            let at = self.now + self.config.delay + Duration::from_nanos(extra);
+            let at = self.now + self.delay();
             self.push(
                 at,
                 index_of(&to),
@@ -492,6 +628,10 @@ impl Sim {
         while let Some(n) = self.rt.to_notify() {
             if let OwnedNotification::MemberDown(id) = n {
                 self.downs.push((i, index_of(&id), self.now));
+                if let Some(node) = self.nodes.get_mut(i) {
+                    node.detector.forget(id.addr);
+                    node.heartbeats.forget(id.addr);
+                }
             }
         }
     }

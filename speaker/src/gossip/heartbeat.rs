@@ -1,0 +1,364 @@
+//! Heartbeats: the fast half of failure detection, at a wake-up per interval.
+//!
+//! SWIM finds a dead member by probing it: a wake-up of the prober to send the ping, one
+//! of the probed to answer, one of the prober to read the ack. Probing every 50 ms for
+//! sub-300 ms detection cost twice MetalLB's idle CPU (docs/failure-detection.md). A
+//! heartbeat needs no answer, so nobody has to wake for it: every `interval` a speaker
+//! wakes once, reads the heartbeats that queued up in its (unpolled) heartbeat socket,
+//! sends its own to the members that watch it, and checks the ones it watches. foca keeps
+//! the membership and its slower probing (a second by default) as the fallback.
+//!
+//! ```text
+//!  members sorted by name, a ring:  a ─> b ─> c ─> d ─> a      (FANOUT successors each)
+//!  every interval:  drain socket ──> beat(from, seq) ──> armed[from].last = now
+//!                   send sealed [b'H', gossip port, seq] to each successor's port + 1
+//!                   check: silent ≥ silence − interval ──> Suspect (foca tells the suspect,
+//!                                                           which refutes if it lives)
+//!                          silent ≥ silence, still Suspect ──> Down
+//! ```
+//! A member is watched only once a heartbeat from it arrived while it is one of this
+//! speaker's ring predecessors (armed): a speaker of an older version, which sends none, is
+//! left to foca, and a member that joins is not declared down before its first heartbeat.
+//! A refuted suspicion disarms the member (its heartbeats may go elsewhere, in a ring its
+//! view orders differently) until its next heartbeat. Heartbeats carry a sequence number
+//! (the sender's wall clock in nanoseconds) so a replayed one cannot keep a dead speaker
+//! alive. Pure: the caller passes the time; the gossip task and the simulator drive it.
+#![forbid(unsafe_code)]
+
+use super::wire::NodeId;
+use foca::{Incarnation, Member, State};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How many ring successors each speaker sends heartbeats to (and so how many watch it).
+pub const FANOUT: usize = 3;
+
+/// The first byte of a heartbeat's plaintext (foca's messages start otherwise).
+const KIND: u8 = b'H';
+
+/// Plaintext length: kind, gossip port, sequence number.
+pub const PLAIN_LEN: usize = 1 + 2 + 8;
+
+/// A heartbeat's plaintext: the sender's gossip port (its identity's address is its
+/// source IP with this port) and its sequence number.
+pub fn encode(gossip_port: u16, seq: u64) -> [u8; PLAIN_LEN] {
+    let mut b = [0u8; PLAIN_LEN];
+    b[0] = KIND;
+    b[1..3].copy_from_slice(&gossip_port.to_be_bytes());
+    b[3..].copy_from_slice(&seq.to_be_bytes());
+    b
+}
+
+/// The gossip port and sequence number of a heartbeat, if `plain` is one.
+pub fn decode(plain: &[u8]) -> Option<(u16, u64)> {
+    let b: &[u8; PLAIN_LEN] = plain.try_into().ok()?;
+    if b[0] != KIND {
+        return None;
+    }
+    let port = u16::from_be_bytes([b[1], b[2]]);
+    let mut seq = [0u8; 8];
+    seq.copy_from_slice(&b[3..]);
+    Some((port, u64::from_be_bytes(seq)))
+}
+
+/// Where the speaker whose gossip address is `gossip` takes heartbeats: the next port.
+pub fn beat_addr(gossip: SocketAddr) -> Option<SocketAddr> {
+    let port = gossip.port().checked_add(1)?;
+    Some(SocketAddr::new(gossip.ip(), port))
+}
+
+/// `me` and `members` in ring order (by name, then address), starting after `me`.
+fn ring_after<'a>(me: &'a NodeId, members: &[&'a NodeId]) -> Vec<&'a NodeId> {
+    let mut all: Vec<&NodeId> = members.iter().copied().filter(|m| *m != me).collect();
+    all.push(me);
+    all.sort_by(|a, b| (&a.name, a.addr).cmp(&(&b.name, b.addr)));
+    all.dedup_by(|a, b| a == b);
+    let at = all.iter().position(|m| *m == me).unwrap_or(0);
+    all.rotate_left(at);
+    all.remove(0);
+    all
+}
+
+/// The members `me` sends heartbeats to: its [`FANOUT`] successors in the ring.
+pub fn successors<'a>(me: &'a NodeId, members: &[&'a NodeId]) -> Vec<&'a NodeId> {
+    ring_after(me, members).into_iter().take(FANOUT).collect()
+}
+
+/// The members that send heartbeats to `me`: its [`FANOUT`] predecessors in the ring.
+pub fn predecessors<'a>(me: &'a NodeId, members: &[&'a NodeId]) -> Vec<&'a NodeId> {
+    ring_after(me, members)
+        .into_iter()
+        .rev()
+        .take(FANOUT)
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Watch {
+    /// Last time a heartbeat (or any datagram) from it was taken in.
+    last: Duration,
+    /// The incarnation this speaker suspected it at, if it did.
+    suspected: Option<Incarnation>,
+}
+
+/// The heartbeats received and the members watched.
+#[derive(Debug, Clone)]
+pub struct Heartbeats {
+    interval: Duration,
+    silence: Duration,
+    /// Highest sequence number taken from each sender: older ones are replays.
+    seqs: HashMap<SocketAddr, u64>,
+    armed: HashMap<SocketAddr, Watch>,
+}
+
+impl Heartbeats {
+    /// Heartbeats every `interval`; a watched member silent for `silence` is down.
+    pub fn new(interval: Duration, silence: Duration) -> Self {
+        Heartbeats {
+            interval,
+            silence,
+            seqs: HashMap::new(),
+            armed: HashMap::new(),
+        }
+    }
+
+    /// How often heartbeats go out.
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+
+    fn suspect_after(&self) -> Duration {
+        self.silence
+            .saturating_sub(self.interval)
+            .max(self.interval)
+    }
+
+    /// A heartbeat from the member with gossip address `from`, numbered `seq`, was taken
+    /// in at `now`; false if it is not newer than the last one (a replay), and ignored.
+    pub fn beat(&mut self, from: SocketAddr, seq: u64, now: Duration) -> bool {
+        let last = self.seqs.entry(from).or_insert(0);
+        if seq <= *last {
+            return false;
+        }
+        *last = seq;
+        self.armed
+            .entry(from)
+            .and_modify(|w| w.last = now)
+            .or_insert(Watch {
+                last: now,
+                suspected: None,
+            });
+        true
+    }
+
+    /// Another authenticated datagram from `from` at `now`: a watched member is alive.
+    pub fn heard(&mut self, from: SocketAddr, now: Duration) {
+        if let Some(w) = self.armed.get_mut(&from) {
+            w.last = now;
+        }
+    }
+
+    /// Forgets a member that is gone (down, or removed).
+    pub fn forget(&mut self, addr: SocketAddr) {
+        self.armed.remove(&addr);
+        self.seqs.remove(&addr);
+    }
+
+    /// Members watched now.
+    pub fn watched(&self) -> usize {
+        self.armed.len()
+    }
+
+    /// The updates to apply to foca at `now`, given `me` and the active `members`: a
+    /// watched member silent for `silence − interval` becomes suspect, one silent for
+    /// `silence` and still suspect at that incarnation goes down.
+    pub fn check(
+        &mut self,
+        me: &NodeId,
+        members: &[&Member<NodeId>],
+        now: Duration,
+    ) -> Vec<Member<NodeId>> {
+        let ids: Vec<&NodeId> = members.iter().map(|m| m.id()).collect();
+        let watched: HashSet<SocketAddr> = predecessors(me, &ids).iter().map(|m| m.addr).collect();
+        self.armed.retain(|addr, _| watched.contains(addr));
+        let (suspect_after, silence) = (self.suspect_after(), self.silence);
+        let mut updates = Vec::new();
+        for m in members {
+            let addr = m.id().addr;
+            let Some(w) = self.armed.get_mut(&addr) else {
+                continue;
+            };
+            let silent = now.saturating_sub(w.last);
+            match w.suspected {
+                // Refuted: it lives, even if its heartbeats do not come here.
+                Some(inc) if m.incarnation() > inc => {
+                    self.armed.remove(&addr);
+                }
+                Some(inc) if silent >= silence => {
+                    if m.state() == State::Suspect && m.incarnation() == inc {
+                        updates.push(Member::new(m.id().clone(), inc, State::Down));
+                    }
+                    self.armed.remove(&addr);
+                }
+                Some(_) => {}
+                None if silent >= suspect_after => {
+                    updates.push(Member::new(m.id().clone(), m.incarnation(), State::Suspect));
+                    w.suspected = Some(m.incarnation());
+                }
+                None => {}
+            }
+        }
+        self.armed
+            .retain(|addr, _| members.iter().any(|m| m.id().addr == *addr));
+        updates
+    }
+
+    /// When [`Heartbeats::check`] may next have something to do.
+    pub fn next_deadline(&self) -> Option<Duration> {
+        self.armed
+            .values()
+            .map(|w| match w.suspected {
+                None => w.last + self.suspect_after(),
+                Some(_) => w.last + self.silence,
+            })
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn id(name: &str, last: u8) -> NodeId {
+        NodeId {
+            name: name.into(),
+            addr: SocketAddr::from(([192, 0, 2, last], 7946)),
+            bump: 1,
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn names(v: &[&NodeId]) -> Vec<String> {
+        v.iter().map(|m| m.name.to_string()).collect()
+    }
+
+    #[test]
+    fn heartbeats_round_trip_and_anything_else_is_not_one() {
+        assert_eq!(decode(&encode(7946, 42)), Some((7946, 42)));
+        assert_eq!(decode(b"H"), None);
+        let mut other = encode(7946, 1);
+        other[0] = 0;
+        assert_eq!(decode(&other), None);
+        assert_eq!(
+            beat_addr(id("a", 1).addr),
+            Some(SocketAddr::from(([192, 0, 2, 1], 7947)))
+        );
+        assert_eq!(beat_addr(SocketAddr::from(([192, 0, 2, 1], 65535))), None);
+    }
+
+    #[test]
+    fn the_ring_sends_to_the_next_three_and_small_clusters_to_everyone() {
+        let ns: Vec<NodeId> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .enumerate()
+            .map(|(i, n)| id(n, i as u8 + 1))
+            .collect();
+        let all: Vec<&NodeId> = ns.iter().collect();
+        assert_eq!(names(&successors(&ns[3], &all)), ["e", "a", "b"]);
+        assert_eq!(names(&predecessors(&ns[3], &all)), ["c", "b", "a"]);
+        let three = &all[..3];
+        assert_eq!(names(&successors(&ns[0], three)), ["b", "c"]);
+        assert_eq!(names(&predecessors(&ns[0], three)), ["c", "b"]);
+        assert!(successors(&ns[0], &[]).is_empty());
+    }
+
+    proptest! {
+        /// Whoever `a` sends to counts `a` among the ones it watches, in every ring.
+        #[test]
+        fn senders_and_watchers_agree(n in 1usize..12, a in 0usize..12) {
+            let ns: Vec<NodeId> = (0..n).map(|i| id(&format!("n{i:02}"), i as u8 + 1)).collect();
+            let all: Vec<&NodeId> = ns.iter().collect();
+            let me = &ns[a % n];
+            let to = successors(me, &all);
+            prop_assert_eq!(to.len(), (n - 1).min(FANOUT));
+            for t in to {
+                prop_assert!(predecessors(t, &all).contains(&me));
+            }
+        }
+    }
+
+    /// A script of heartbeats and checks: suspected after silence − interval, down
+    /// after the silence.
+    #[test]
+    fn a_silent_member_is_suspected_then_declared_down() {
+        let (a, b) = (id("a", 1), id("b", 2));
+        let mut hb = Heartbeats::new(ms(50), ms(200));
+        let alive = Member::new(b.clone(), 4, State::Alive);
+        // Not armed before its first heartbeat: never suspected.
+        assert!(hb.check(&a, &[&alive], ms(1000)).is_empty());
+        assert_eq!(hb.next_deadline(), None);
+        assert!(hb.beat(b.addr, 10, ms(1000)));
+        assert_eq!(hb.next_deadline(), Some(ms(1150)));
+        assert!(hb.check(&a, &[&alive], ms(1149)).is_empty());
+        let up = hb.check(&a, &[&alive], ms(1150));
+        assert_eq!(up, vec![Member::new(b.clone(), 4, State::Suspect)]);
+        assert_eq!(hb.next_deadline(), Some(ms(1200)));
+        let suspect = Member::new(b.clone(), 4, State::Suspect);
+        assert!(hb.check(&a, &[&suspect], ms(1199)).is_empty());
+        let down = hb.check(&a, &[&suspect], ms(1200));
+        assert_eq!(down, vec![Member::new(b.clone(), 4, State::Down)]);
+        assert_eq!(hb.watched(), 0);
+    }
+
+    #[test]
+    fn a_refuted_suspicion_disarms_until_the_next_heartbeat() {
+        let (a, b) = (id("a", 1), id("b", 2));
+        let mut hb = Heartbeats::new(ms(50), ms(200));
+        hb.beat(b.addr, 1, ms(0));
+        let alive = Member::new(b.clone(), 0, State::Alive);
+        assert_eq!(hb.check(&a, &[&alive], ms(150)).len(), 1);
+        let refuted = Member::new(b.clone(), 1, State::Alive);
+        assert!(hb.check(&a, &[&refuted], ms(300)).is_empty());
+        assert_eq!(hb.watched(), 0);
+        assert!(hb.beat(b.addr, 2, ms(310)));
+        assert_eq!(hb.watched(), 1);
+        assert!(hb.check(&a, &[&refuted], ms(400)).is_empty());
+    }
+
+    #[test]
+    fn heartbeats_and_other_datagrams_keep_a_member_alive_but_replays_do_not() {
+        let (a, b) = (id("a", 1), id("b", 2));
+        let mut hb = Heartbeats::new(ms(50), ms(200));
+        let alive = Member::new(b.clone(), 0, State::Alive);
+        assert!(hb.beat(b.addr, 5, ms(0)));
+        hb.heard(b.addr, ms(100));
+        assert!(hb.check(&a, &[&alive], ms(200)).is_empty());
+        assert!(!hb.beat(b.addr, 5, ms(210)));
+        assert!(!hb.beat(b.addr, 4, ms(220)));
+        assert_eq!(hb.check(&a, &[&alive], ms(250)).len(), 1);
+    }
+
+    #[test]
+    fn members_outside_the_watch_are_let_go() {
+        let ns: Vec<NodeId> = (0..6).map(|i| id(&format!("n{i}"), i as u8 + 1)).collect();
+        let members: Vec<Member<NodeId>> = ns[1..]
+            .iter()
+            .map(|n| Member::new(n.clone(), 0, State::Alive))
+            .collect();
+        let refs: Vec<&Member<NodeId>> = members.iter().collect();
+        let mut hb = Heartbeats::new(ms(50), ms(200));
+        // n1 is n0's successor, not a predecessor, in a ring of six.
+        hb.beat(ns[1].addr, 1, ms(0));
+        hb.beat(ns[5].addr, 1, ms(0));
+        assert!(hb.check(&ns[0], &refs, ms(10)).is_empty());
+        assert_eq!(hb.watched(), 1);
+        // n5 left the membership: forgotten with it.
+        assert!(hb.check(&ns[0], &refs[..3], ms(20)).is_empty());
+        assert_eq!(hb.watched(), 0);
+    }
+}
