@@ -333,9 +333,10 @@ fn a_hostile_host_flooding_the_lan_changes_nothing_and_writes_few_events() {
         .collect();
 
     // The flood, from the client's namespace.
+    // Both gossip sockets: foca's (7946) and the heartbeats' (7947).
     let gossip: Vec<String> = nodes
         .iter()
-        .map(|n| {
+        .flat_map(|n| {
             let addrs = ok(&lab.exec_in(
                 n,
                 &[
@@ -346,7 +347,7 @@ fn a_hostile_host_flooding_the_lan_changes_nothing_and_writes_few_events() {
                 .split_whitespace()
                 .find_map(|w| w.split_once('/').map(|(a, _)| a.to_owned()))
                 .unwrap_or_else(|| panic!("{n} has no IPv4 address on eth0"));
-            format!("--gossip={addr}:7946")
+            [7946, 7947].map(|port| format!("--gossip={addr}:{port}"))
         })
         .collect();
     let started = Instant::now();
