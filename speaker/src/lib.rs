@@ -14,6 +14,7 @@
 //! The Kubernetes glue shared with the controller and the CLI (CRD types, Service keys,
 //! status IPs, Events, backoff, the metrics server) is the `ironlb-k8s` crate.
 
+pub(crate) mod alarm;
 pub mod bfd;
 pub mod bgp;
 pub mod election;

@@ -3,8 +3,8 @@
 //! it back from `recvmsg`'s control messages, for the GTSM check of RFC 5881
 //! section 5 (and RFC 5883's minimum TTL).
 //!
-//! Besides `bgp/socket.rs`, this is the only module of the speaker with `unsafe`
-//! code; each block says why it is sound.
+//! One of the speaker's three modules with `unsafe` code (with `bgp/socket.rs` and
+//! `alarm.rs`); each block says why it is sound.
 #![allow(unsafe_code)]
 
 use std::io;

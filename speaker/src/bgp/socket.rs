@@ -2,8 +2,8 @@
 //! signatures (RFC 2385, Linux `TCP_MD5SIG`) and the outgoing TTL / hop limit
 //! for eBGP multihop.
 //!
-//! This is the only module of the speaker with `unsafe` code: each block
-//! passes a pointer to a live, correctly sized value to `setsockopt`.
+//! One of the speaker's three modules with `unsafe` code (with `bfd/socket.rs` and
+//! `alarm.rs`): each block passes a pointer to a live, correctly sized value to `setsockopt`.
 #![allow(unsafe_code)]
 
 use std::io;

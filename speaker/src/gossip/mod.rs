@@ -29,6 +29,7 @@ pub mod sim;
 pub mod timers;
 pub mod wire;
 
+use crate::alarm::Alarm;
 use crate::log_limit::{LogLimiter, LogLine};
 use detector::{Detector, Due, Timing};
 use foca::{AccumulatingRuntime, Config, Foca, PeriodicParams};
@@ -256,7 +257,11 @@ pub async fn spawn(
         Some(Beats::bind(opts.bind, opts.advertise)?)
     };
     let driver = Driver::new(foca, socket, beats, sealer, opts.timing);
-    let task = tokio::spawn(run(driver, peers_rx, members_tx, refused));
+    let (alarm, error) = Alarm::new();
+    if let Some(e) = error {
+        warn!(error = %e, "no timerfd: the gossip task wakes on tokio's timer, more often");
+    }
+    let task = tokio::spawn(run(driver, alarm, peers_rx, members_tx, refused));
     Ok((
         GossipHandle {
             peers: peers_tx,
@@ -548,6 +553,7 @@ impl Driver {
 
 async fn run(
     mut d: Driver,
+    mut alarm: Alarm,
     mut peers: watch::Receiver<BTreeMap<String, SocketAddr>>,
     members: watch::Sender<BTreeSet<String>>,
     refused: IntCounterVec,
@@ -576,9 +582,9 @@ async fn run(
     // What `foca` was configured with (it has no getter); spawn sizes it for one.
     let mut sized_for = sizing(&lan_config_timed(1, &d.timing));
     loop {
-        let next = d
-            .next_wake()
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        if let Err(e) = alarm.set(d.next_wake()) {
+            warn!(error = %e, "cannot arm the gossip task's timer");
+        }
         tokio::select! {
             r = d.socket.recv_from(&mut d.buf) => match r {
                 Ok((n, from)) => {
@@ -588,7 +594,10 @@ async fn run(
                 }
                 Err(e) => warn!(error = %e, "gossip receive failed"),
             },
-            () = tokio::time::sleep_until(next), if d.next_wake().is_some() => {
+            fired = alarm.fired() => {
+                if let Err(e) = fired {
+                    warn!(error = %e, "the gossip task's timer failed");
+                }
                 d.on_wake(&mut refuse);
             }
             changed = peers.changed() => {

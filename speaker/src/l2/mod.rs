@@ -30,6 +30,7 @@ pub mod filter;
 pub mod ndp;
 pub mod responder;
 
+use crate::alarm::Alarm;
 use crate::log_limit::{LogLimiter, LogLine};
 use crate::metrics::L2Counters;
 use ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, MacAddr};
@@ -307,10 +308,14 @@ async fn run(
     let mut responder = Responder::new();
     let mut ios: BTreeMap<IfIndex, IfaceIo> = BTreeMap::new();
     let mut tick = tokio::time::interval(opts.tick);
-    let mut rescan = tokio::time::interval(opts.rescan);
+    // A timerfd: tokio's timer would wake the task twice per rescan (see `Alarm`).
+    let (mut rescan, error) = Alarm::new();
+    if let Some(e) = error {
+        warn!(error = %e, "no timerfd: interfaces are rescanned on tokio's timer");
+    }
+    let mut next_rescan = tokio::time::Instant::now();
     let mut refresh = opts.refresh.map(tokio::time::interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported: BTreeMap<String, Unsuitable> = BTreeMap::new();
     let mut report = Report {
         counters,
@@ -327,6 +332,9 @@ async fn run(
             tick.reset();
         }
         was_ticking = ticking;
+        if let Err(e) = rescan.set(Some(next_rescan)) {
+            warn!(error = %e, "cannot arm the interface rescan timer");
+        }
         let input = tokio::select! {
             changed = desired.changed() => {
                 if changed.is_err() {
@@ -345,7 +353,11 @@ async fn run(
                     None => std::future::pending::<()>().await,
                 }
             } => Input::Refresh,
-            _ = rescan.tick() => {
+            fired = rescan.fired() => {
+                if let Err(e) = fired {
+                    warn!(error = %e, "the interface rescan timer failed");
+                }
+                next_rescan = tokio::time::Instant::now() + opts.rescan;
                 let mut failure = None;
                 let changed = rescan_interfaces(&opts, &mut ios, &frame_tx, &mut reported, &mut failure);
                 let now = match failure {

@@ -1,0 +1,171 @@
+//! A one-shot alarm on a timerfd: one wake-up at its deadline.
+//!
+//! tokio's timer wheel files a deadline beyond the current 64 ms slot on a coarser level and
+//! wakes the runtime at that slot's start to re-file it, then again at the deadline. For the
+//! gossip task's wake-up every 50 ms that was a second wake-up in about four of five
+//! intervals (docs/PERFORMANCE.md, "Failure detection"). A timerfd in the runtime's epoll
+//! set wakes it once, at the deadline.
+//!
+//! Registering the timerfd with tokio is this module's one `unsafe` call (see `new`).
+#![allow(unsafe_code)]
+
+use rustix::time::{
+    Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
+    timerfd_settime,
+};
+use std::os::fd::OwnedFd;
+use std::pin::Pin;
+use std::time::Duration;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::time::{Instant, Sleep};
+
+/// A timer that fires once at the deadline last set.
+#[derive(Debug)]
+pub(crate) struct Alarm {
+    clock: Clock,
+    /// The deadline the timer is armed for, if it is.
+    armed: Option<Instant>,
+}
+
+#[derive(Debug)]
+enum Clock {
+    Timerfd(AsyncFd<OwnedFd>),
+    /// Where no timerfd can be had: tokio's timer, wake-ups and all.
+    Tokio(Pin<Box<Sleep>>),
+}
+
+impl Alarm {
+    /// A disarmed alarm on the monotonic clock (the one `Instant` reads); on tokio's timer,
+    /// with the reason, if no timerfd can be made.
+    pub(crate) fn new() -> (Alarm, Option<std::io::Error>) {
+        let (clock, error) = match timerfd() {
+            Ok(fd) => (Clock::Timerfd(fd), None),
+            Err(e) => (
+                Clock::Tokio(Box::pin(tokio::time::sleep(Duration::ZERO))),
+                Some(e),
+            ),
+        };
+        (Alarm { clock, armed: None }, error)
+    }
+
+    /// Arms the alarm for `deadline` (disarms it for `None`); a no-op if it already is.
+    pub(crate) fn set(&mut self, deadline: Option<Instant>) -> std::io::Result<()> {
+        if deadline == self.armed {
+            return Ok(());
+        }
+        match &mut self.clock {
+            Clock::Timerfd(fd) => {
+                // A zero it_value disarms a timerfd: a deadline already past fires in 1 ns.
+                let value = deadline.map(|d| {
+                    d.saturating_duration_since(Instant::now())
+                        .max(Duration::from_nanos(1))
+                });
+                let zero = Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 0,
+                };
+                let it_value = value
+                    .map_or(Ok(zero), Timespec::try_from)
+                    .map_err(std::io::Error::other)?;
+                let spec = Itimerspec {
+                    it_interval: zero,
+                    it_value,
+                };
+                timerfd_settime(fd.get_ref(), TimerfdTimerFlags::empty(), &spec)?;
+            }
+            Clock::Tokio(sleep) => {
+                if let Some(d) = deadline {
+                    sleep.as_mut().reset(d);
+                }
+            }
+        }
+        self.armed = deadline;
+        Ok(())
+    }
+
+    /// Waits until the alarm fires (forever while it is disarmed), then disarms it.
+    pub(crate) async fn fired(&mut self) -> std::io::Result<()> {
+        if self.armed.is_none() {
+            std::future::pending::<()>().await;
+        }
+        match &mut self.clock {
+            Clock::Timerfd(fd) => loop {
+                let mut ready = fd.readable().await?;
+                let mut expirations = [0u8; 8];
+                match rustix::io::read(fd.get_ref(), &mut expirations) {
+                    Ok(_) => break,
+                    Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
+                    Err(e) => return Err(e.into()),
+                }
+            },
+            Clock::Tokio(sleep) => sleep.as_mut().await,
+        }
+        self.armed = None;
+        Ok(())
+    }
+}
+
+fn timerfd() -> std::io::Result<AsyncFd<OwnedFd>> {
+    let fd = timerfd_create(
+        TimerfdClockId::Monotonic,
+        TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
+    )?;
+    // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open and the same
+    // until the AsyncFd is dropped, as `register_with_interest` requires.
+    Ok(unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A timerfd alarm and one on tokio's timer (the fallback): both must behave alike.
+    fn both() -> [Alarm; 2] {
+        let (alarm, error) = Alarm::new();
+        assert!(error.is_none(), "no timerfd: {error:?}");
+        assert!(matches!(alarm.clock, Clock::Timerfd(_)));
+        let fallback = Alarm {
+            clock: Clock::Tokio(Box::pin(tokio::time::sleep(Duration::ZERO))),
+            armed: None,
+        };
+        [alarm, fallback]
+    }
+
+    #[tokio::test]
+    async fn fires_once_at_the_deadline_and_can_be_moved() {
+        for mut alarm in both() {
+            let start = Instant::now();
+            let far = start + Duration::from_millis(200);
+            alarm.set(Some(far)).expect("set");
+            // Moved earlier: it fires at the new deadline, not the old one.
+            alarm
+                .set(Some(start + Duration::from_millis(20)))
+                .expect("set");
+            alarm.fired().await.expect("fired");
+            let took = start.elapsed();
+            assert!(took >= Duration::from_millis(20), "{alarm:?}: {took:?}");
+            assert!(took < Duration::from_millis(200), "{alarm:?}: {took:?}");
+            // Fired means disarmed: waiting again does not return.
+            let again = tokio::time::timeout(Duration::from_millis(50), alarm.fired()).await;
+            assert!(again.is_err(), "{alarm:?} fired again");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_past_deadline_fires_at_once_and_none_never_does() {
+        for mut alarm in both() {
+            let past = Instant::now() - Duration::from_millis(5);
+            alarm.set(Some(past)).expect("set");
+            tokio::time::timeout(Duration::from_secs(1), alarm.fired())
+                .await
+                .expect("a past deadline fires")
+                .expect("fired");
+            let soon = Instant::now() + Duration::from_millis(10);
+            alarm.set(Some(soon)).expect("set");
+            alarm.set(None).expect("disarm");
+            let waited = tokio::time::timeout(Duration::from_millis(60), alarm.fired()).await;
+            assert!(waited.is_err(), "{alarm:?}: a disarmed alarm fired");
+        }
+    }
+}
