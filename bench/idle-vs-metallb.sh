@@ -91,18 +91,19 @@ answered() {
   return 1
 }
 
-# measure PRODUCT COMM: "PRODUCT CPU_PCT RSS_MIB" for the speakers named COMM, over MINUTES.
+# measure PRODUCT COMM: "PRODUCT CPU_PCT RSS_MIB WAKEUPS_PER_S" for the speakers named COMM,
+# over MINUTES (wake-ups: voluntary context switches of all their threads).
 measure() {
-  local p t0 t1 s0 n
+  local p t0 t1 w0 w1 s0 n
   mapfile -t p < <(lab_pids "$2")
   n=${#p[@]}
   [ "$n" -gt 0 ] || { echo "bench/idle-vs-metallb.sh: no $2 process in the nodes" >&2; return 1; }
-  t0=$(cpu_ticks "${p[@]}")
+  t0=$(cpu_ticks "${p[@]}"); w0=$(wakeups "${p[@]}")
   s0=$SECONDS
   sleep $((minutes * 60))
-  t1=$(cpu_ticks "${p[@]}")
-  awk -v prod="$1" -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v s=$((SECONDS - s0)) -v n="$n" -v r="$(rss_kib "${p[@]}")" \
-    'BEGIN { printf "%s %.3f %.1f\n", prod, 100 * t / hz / s / n, r / n / 1024 }'
+  t1=$(cpu_ticks "${p[@]}"); w1=$(wakeups "${p[@]}")
+  awk -v prod="$1" -v t=$((t1 - t0)) -v w=$((w1 - w0)) -v hz="$(getconf CLK_TCK)" -v s=$((SECONDS - s0)) -v n="$n" -v r="$(rss_kib "${p[@]}")" \
+    'BEGIN { printf "%s %.3f %.1f %.0f\n", prod, 100 * t / hz / s / n, r / n / 1024, w / s / n }'
 }
 
 all_allocated
@@ -131,11 +132,11 @@ metallb=$(measure metallb speaker)
 results+=("$metallb")
 
 echo
-printf '%-10s %20s %16s %10s %10s\n' product cpu_pct_per_speaker rss_mib_per_speaker cpu_ratio rss_ratio
-read -r _ mcpu mrss <<<"$metallb"
+printf '%-10s %20s %16s %10s %10s %12s\n' product cpu_pct_per_speaker rss_mib_per_speaker cpu_ratio rss_ratio wakeups_per_s
+read -r _ mcpu mrss _ <<<"$metallb"
 for l in "${results[@]}"; do
-  read -r prod cpu rss <<<"$l"
-  awk -v p="$prod" -v c="$cpu" -v r="$rss" -v mc="$mcpu" -v mr="$mrss" \
-    'BEGIN { printf "%-10s %20s %16s %10.2f %10.2f\n", p, c, r, c / mc, r / mr }'
+  read -r prod cpu rss wakes <<<"$l"
+  awk -v p="$prod" -v c="$cpu" -v r="$rss" -v w="$wakes" -v mc="$mcpu" -v mr="$mrss" \
+    'BEGIN { printf "%-10s %20s %16s %10.2f %10.2f %12s\n", p, c, r, c / mc, r / mr, w }'
 done
 echo "(ratios: to MetalLB's)"

@@ -36,6 +36,7 @@ struct Variant {
     foca: Box<dyn Fn(usize) -> Config>,
     detector: Option<Duration>,
     heartbeat: Duration,
+    fanout: usize,
 }
 
 fn variants() -> Vec<Variant> {
@@ -45,6 +46,7 @@ fn variants() -> Vec<Variant> {
             probe_interval: ms(probe),
             suspicion: ms(suspicion),
             silence: ms(silence),
+            ..Timing::default()
         };
         Variant {
             name: format!(
@@ -53,21 +55,27 @@ fn variants() -> Vec<Variant> {
             foca: Box::new(move |n| lan_config_timed(n, &t)),
             detector: Some(t.silence),
             heartbeat: t.heartbeat,
+            fanout: t.heartbeat_fanout,
         }
     };
-    // Heartbeats every `beat` ms watched with `silence`, probing every `probe` ms behind.
-    let beats = |beat, probe, silence| {
+    // Heartbeats every `beat` ms to `fanout` speakers, watched with `silence`, probing
+    // every `probe` ms behind.
+    let beats = |beat, fanout, probe, silence| {
         let t = Timing {
             heartbeat: ms(beat),
+            heartbeat_fanout: fanout,
             probe_interval: ms(probe),
             silence: ms(silence),
             ..Timing::default()
         };
         Variant {
-            name: format!("heartbeat {beat} ms, silence {silence} ms, probe {probe} ms"),
+            name: format!(
+                "heartbeat {beat} ms to {fanout}, silence {silence} ms, probe {probe} ms"
+            ),
             foca: Box::new(move |n| lan_config_timed(n, &t)),
             detector: Some(t.silence),
             heartbeat: t.heartbeat,
+            fanout: t.heartbeat_fanout,
         }
     };
     let probing_50 = Timing {
@@ -92,6 +100,7 @@ fn variants() -> Vec<Variant> {
             }),
             detector: v.detector,
             heartbeat: Duration::ZERO,
+            fanout: v.fanout,
         }
     };
     let before = Variant {
@@ -107,12 +116,14 @@ fn variants() -> Vec<Variant> {
         }),
         detector: None,
         heartbeat: Duration::ZERO,
+        fanout: 0,
     };
     let short = Variant {
         name: "foca alone, probe 50 ms, suspicion 100 ms".into(),
         foca: Box::new(move |n| lan_config_timed(n, &probing_50)),
         detector: None,
         heartbeat: Duration::ZERO,
+        fanout: 0,
     };
     vec![
         before,
@@ -128,11 +139,14 @@ fn variants() -> Vec<Variant> {
         fixed(75, 75, 250),
         fixed(100, 50, 250),
         fixed(100, 100, 250),
-        beats(50, 1000, 150),
-        beats(50, 1000, 200),
-        beats(50, 1000, 250),
-        beats(25, 1000, 150),
-        beats(100, 1000, 300),
+        beats(50, 3, 1000, 150),
+        beats(50, 3, 1000, 200),
+        beats(50, 3, 1000, 250),
+        beats(25, 3, 1000, 150),
+        beats(100, 3, 1000, 300),
+        beats(50, 2, 1000, 200),
+        beats(50, 1, 1000, 200),
+        beats(50, 1, 1000, 250),
     ]
 }
 
@@ -141,6 +155,7 @@ fn config(v: &Variant, nodes: usize, loss: f64, seed: u64) -> SimConfig {
         foca: (v.foca)(nodes),
         detector: v.detector,
         heartbeat: v.heartbeat,
+        heartbeat_fanout: v.fanout,
         ..SimConfig::lan(nodes, loss, seed)
     }
 }

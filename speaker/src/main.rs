@@ -49,6 +49,10 @@ struct Flags {
     /// milliseconds, on the gossip port + 1 (UDP); 0: none, probing alone detects failures.
     #[arg(long, default_value_t = default_ms(|t| t.heartbeat), value_parser = clap::value_parser!(u64).range(0..=5000))]
     gossip_heartbeat_interval_ms: u64,
+    /// Gossip: how many speakers each one sends its heartbeats to (the next ones by name),
+    /// and so how many watch it. Every speaker of a cluster should use the same.
+    #[arg(long, default_value_t = Timing::default().heartbeat_fanout as u64, value_parser = clap::value_parser!(u64).range(1..=16))]
+    gossip_heartbeat_fanout: u64,
     /// Gossip: probe a peer speaker every this many milliseconds.
     #[arg(long, default_value_t = default_ms(|t| t.probe_interval), value_parser = clap::value_parser!(u64).range(10..=5000))]
     gossip_probe_interval_ms: u64,
@@ -122,6 +126,8 @@ async fn main() -> anyhow::Result<()> {
         gossip_port: flags.gossip_port,
         gossip_timing: Timing {
             heartbeat: Duration::from_millis(flags.gossip_heartbeat_interval_ms),
+            // At most 16 (the parser's range): fits any usize.
+            heartbeat_fanout: flags.gossip_heartbeat_fanout as usize,
             probe_interval: Duration::from_millis(flags.gossip_probe_interval_ms),
             suspicion: Duration::from_millis(flags.gossip_suspicion_ms),
             silence: Duration::from_millis(flags.gossip_silence_ms),

@@ -42,6 +42,8 @@ pub struct Timing {
     /// A heartbeat to the watching members every this long ([`super::heartbeat`]); zero:
     /// none, probing alone detects failures.
     pub heartbeat: Duration,
+    /// How many speakers each one sends heartbeats to, and so how many watch it.
+    pub heartbeat_fanout: usize,
     /// A probe every this long (the direct probe's round trip is half of it).
     pub probe_interval: Duration,
     /// How long a suspicion stands before the silence is checked: time for a live
@@ -59,6 +61,7 @@ impl Default for Timing {
     fn default() -> Self {
         Timing {
             heartbeat: Duration::from_millis(50),
+            heartbeat_fanout: super::heartbeat::FANOUT,
             probe_interval: Duration::from_secs(1),
             suspicion: Duration::from_millis(100),
             silence: Duration::from_millis(200),

@@ -76,6 +76,8 @@ pub struct SimConfig {
     /// Heartbeats every this long ([`super::heartbeat`], watched with the detector's
     /// silence); zero: none.
     pub heartbeat: Duration,
+    /// How many ring successors each node sends heartbeats to.
+    pub heartbeat_fanout: usize,
 }
 
 impl SimConfig {
@@ -92,6 +94,7 @@ impl SimConfig {
             foca: super::lan_config(nodes),
             detector: Some(Timing::default().silence),
             heartbeat: Timing::default().heartbeat,
+            heartbeat_fanout: Timing::default().heartbeat_fanout,
         }
     }
 }
@@ -245,7 +248,11 @@ impl Sim {
             sim.nodes.push(SimNode {
                 foca,
                 detector: Detector::new(silence),
-                heartbeats: Heartbeats::new(sim.config.heartbeat, silence),
+                heartbeats: Heartbeats::new(
+                    sim.config.heartbeat,
+                    silence,
+                    sim.config.heartbeat_fanout,
+                ),
                 inbox: Vec::new(),
                 beats_sent: 0,
                 wakes: 0,
@@ -516,7 +523,8 @@ impl Sim {
         if send {
             node.beats_sent += 1;
             let members: Vec<&NodeId> = node.foca.iter_members().map(|m| m.id()).collect();
-            to = heartbeat::successors(node.foca.identity(), &members)
+            let fanout = node.heartbeats.fanout();
+            to = heartbeat::successors(node.foca.identity(), &members, fanout)
                 .iter()
                 .map(|m| index_of(m))
                 .collect();
@@ -529,7 +537,13 @@ impl Sim {
                 .foca
                 .apply_many(updates.into_iter(), true, &mut self.rt)
                 .is_err()
-                || super::push_news(&mut node.foca, backlog, &mut self.rt).is_err());
+                || super::push_news_to(
+                    &mut node.foca,
+                    backlog,
+                    &mut self.rt,
+                    super::VERDICT_ROUNDS,
+                )
+                .is_err());
         let (seq, check) = (node.beats_sent, node.heartbeats.next_deadline());
         if failed {
             self.errors += 1;
