@@ -50,59 +50,84 @@ impl Alarm {
     }
 
     /// Arms the alarm for `deadline` (disarms it for `None`); a no-op if it already is.
+    /// If the timerfd fails, the alarm goes on on tokio's timer and says why, once.
     pub(crate) fn set(&mut self, deadline: Option<Instant>) -> std::io::Result<()> {
         if deadline == self.armed {
             return Ok(());
         }
-        match &mut self.clock {
-            Clock::Timerfd(fd) => {
-                // A zero it_value disarms a timerfd: a deadline already past fires in 1 ns.
-                let value = deadline.map(|d| {
-                    d.saturating_duration_since(Instant::now())
-                        .max(Duration::from_nanos(1))
-                });
-                let zero = Timespec {
-                    tv_sec: 0,
-                    tv_nsec: 0,
-                };
-                let it_value = value
-                    .map_or(Ok(zero), Timespec::try_from)
-                    .map_err(std::io::Error::other)?;
-                let spec = Itimerspec {
-                    it_interval: zero,
-                    it_value,
-                };
-                timerfd_settime(fd.get_ref(), TimerfdTimerFlags::empty(), &spec)?;
-            }
+        self.armed = deadline;
+        let armed = match &mut self.clock {
+            Clock::Timerfd(fd) => arm(fd, deadline),
             Clock::Tokio(sleep) => {
                 if let Some(d) = deadline {
                     sleep.as_mut().reset(d);
                 }
+                Ok(())
             }
-        }
-        self.armed = deadline;
-        Ok(())
+        };
+        armed.inspect_err(|_| self.fall_back())
     }
 
-    /// Waits until the alarm fires (forever while it is disarmed), then disarms it.
+    /// Waits until the alarm fires (forever while it is disarmed), then disarms it. If the
+    /// timerfd fails, the alarm goes on on tokio's timer and says why, once.
     pub(crate) async fn fired(&mut self) -> std::io::Result<()> {
         if self.armed.is_none() {
             std::future::pending::<()>().await;
         }
-        match &mut self.clock {
-            Clock::Timerfd(fd) => loop {
-                let mut ready = fd.readable().await?;
-                let mut expirations = [0u8; 8];
-                match rustix::io::read(fd.get_ref(), &mut expirations) {
-                    Ok(_) => break,
-                    Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
-                    Err(e) => return Err(e.into()),
-                }
-            },
-            Clock::Tokio(sleep) => sleep.as_mut().await,
+        let fired = match &mut self.clock {
+            Clock::Timerfd(fd) => expired(fd).await,
+            Clock::Tokio(sleep) => {
+                sleep.as_mut().await;
+                Ok(())
+            }
+        };
+        if fired.is_err() {
+            self.fall_back();
+        } else {
+            self.armed = None;
         }
-        self.armed = None;
-        Ok(())
+        fired
+    }
+
+    /// Moves to tokio's timer, armed as the timerfd was.
+    fn fall_back(&mut self) {
+        let at = self.armed.unwrap_or_else(Instant::now);
+        self.clock = Clock::Tokio(Box::pin(tokio::time::sleep_until(at)));
+    }
+}
+
+/// Sets the timerfd to fire at `deadline` (disarms it for `None`).
+fn arm(fd: &AsyncFd<OwnedFd>, deadline: Option<Instant>) -> std::io::Result<()> {
+    // A zero it_value disarms a timerfd: a deadline already past fires in 1 ns.
+    let value = deadline.map(|d| {
+        d.saturating_duration_since(Instant::now())
+            .max(Duration::from_nanos(1))
+    });
+    let zero = Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let it_value = value
+        .map_or(Ok(zero), Timespec::try_from)
+        .map_err(std::io::Error::other)?;
+    let spec = Itimerspec {
+        it_interval: zero,
+        it_value,
+    };
+    timerfd_settime(fd.get_ref(), TimerfdTimerFlags::empty(), &spec)?;
+    Ok(())
+}
+
+/// Waits for the timerfd to expire and reads its count.
+async fn expired(fd: &AsyncFd<OwnedFd>) -> std::io::Result<()> {
+    loop {
+        let mut ready = fd.readable().await?;
+        let mut expirations = [0u8; 8];
+        match rustix::io::read(fd.get_ref(), &mut expirations) {
+            Ok(_) => return Ok(()),
+            Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 
@@ -167,5 +192,18 @@ mod tests {
             let waited = tokio::time::timeout(Duration::from_millis(60), alarm.fired()).await;
             assert!(waited.is_err(), "{alarm:?}: a disarmed alarm fired");
         }
+    }
+
+    #[tokio::test]
+    async fn a_failed_timerfd_falls_back_to_tokio_armed_as_it_was() {
+        let (mut alarm, _) = Alarm::new();
+        let start = Instant::now();
+        alarm
+            .set(Some(start + Duration::from_millis(20)))
+            .expect("set");
+        alarm.fall_back();
+        assert!(matches!(alarm.clock, Clock::Tokio(_)));
+        alarm.fired().await.expect("fired");
+        assert!(start.elapsed() >= Duration::from_millis(20));
     }
 }

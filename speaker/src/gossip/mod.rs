@@ -601,7 +601,7 @@ async fn run(
     let mut sized_for = sizing(&lan_config_timed(1, &d.timing));
     loop {
         if let Err(e) = alarm.set(d.next_wake()) {
-            warn!(error = %e, "cannot arm the gossip task's timer");
+            warn!(error = %e, "the gossip task's timerfd failed: on tokio's timer from now on");
         }
         tokio::select! {
             r = d.socket.recv_from(&mut d.buf) => match r {
@@ -614,7 +614,7 @@ async fn run(
             },
             fired = alarm.fired() => {
                 if let Err(e) = fired {
-                    warn!(error = %e, "the gossip task's timer failed");
+                    warn!(error = %e, "the gossip task's timerfd failed: on tokio's timer from now on");
                 }
                 d.on_wake(&mut refuse);
             }

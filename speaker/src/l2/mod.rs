@@ -333,7 +333,7 @@ async fn run(
         }
         was_ticking = ticking;
         if let Err(e) = rescan.set(Some(next_rescan)) {
-            warn!(error = %e, "cannot arm the interface rescan timer");
+            warn!(error = %e, "the rescan timerfd failed: on tokio's timer from now on");
         }
         let input = tokio::select! {
             changed = desired.changed() => {
@@ -355,7 +355,7 @@ async fn run(
             } => Input::Refresh,
             fired = rescan.fired() => {
                 if let Err(e) = fired {
-                    warn!(error = %e, "the interface rescan timer failed");
+                    warn!(error = %e, "the rescan timerfd failed: on tokio's timer from now on");
                 }
                 next_rescan = tokio::time::Instant::now() + opts.rescan;
                 let mut failure = None;
