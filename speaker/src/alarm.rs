@@ -6,7 +6,7 @@
 //! intervals (docs/PERFORMANCE.md, "Failure detection"). A timerfd in the runtime's epoll
 //! set wakes it once, at the deadline.
 //!
-//! Registering the timerfd with tokio is this module's one `unsafe` call (see `new`).
+//! Registering the timerfd with tokio is this module's one `unsafe` call (see `timerfd`).
 #![allow(unsafe_code)]
 
 use rustix::time::{
