@@ -19,10 +19,13 @@ use std::time::Duration;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::time::{Instant, Sleep};
+use tracing::warn;
 
 /// A timer that fires once at the deadline last set.
 #[derive(Debug)]
 pub(crate) struct Alarm {
+    /// What it wakes, for the log line if it falls back to tokio's timer.
+    purpose: &'static str,
     clock: Clock,
     /// The deadline the timer is armed for, if it is.
     armed: Option<Instant>,
@@ -36,24 +39,26 @@ enum Clock {
 }
 
 impl Alarm {
-    /// A disarmed alarm on the monotonic clock (the one `Instant` reads); on tokio's timer,
-    /// with the reason, if no timerfd can be made.
-    pub(crate) fn new() -> (Alarm, Option<std::io::Error>) {
-        let (clock, error) = match timerfd() {
-            Ok(fd) => (Clock::Timerfd(fd), None),
-            Err(e) => (
-                Clock::Tokio(Box::pin(tokio::time::sleep(Duration::ZERO))),
-                Some(e),
-            ),
+    /// A disarmed alarm for `purpose` on the monotonic clock (the one `Instant` reads); on
+    /// tokio's timer, said in the log, if no timerfd can be made.
+    pub(crate) fn new(purpose: &'static str) -> Alarm {
+        let mut alarm = Alarm {
+            purpose,
+            clock: Clock::Tokio(Box::pin(tokio::time::sleep(Duration::ZERO))),
+            armed: None,
         };
-        (Alarm { clock, armed: None }, error)
+        match timerfd() {
+            Ok(fd) => alarm.clock = Clock::Timerfd(fd),
+            Err(e) => alarm.fall_back(&e),
+        }
+        alarm
     }
 
     /// Arms the alarm for `deadline` (disarms it for `None`); a no-op if it already is.
-    /// If the timerfd fails, the alarm goes on on tokio's timer and says why, once.
-    pub(crate) fn set(&mut self, deadline: Option<Instant>) -> std::io::Result<()> {
+    /// If the timerfd fails, the alarm goes on on tokio's timer and says so, once.
+    pub(crate) fn set(&mut self, deadline: Option<Instant>) {
         if deadline == self.armed {
-            return Ok(());
+            return;
         }
         self.armed = deadline;
         let armed = match &mut self.clock {
@@ -65,12 +70,14 @@ impl Alarm {
                 Ok(())
             }
         };
-        armed.inspect_err(|_| self.fall_back())
+        if let Err(e) = armed {
+            self.fall_back(&e);
+        }
     }
 
     /// Waits until the alarm fires (forever while it is disarmed), then disarms it. If the
-    /// timerfd fails, the alarm goes on on tokio's timer and says why, once.
-    pub(crate) async fn fired(&mut self) -> std::io::Result<()> {
+    /// timerfd fails, the alarm goes on on tokio's timer, says so once, and returns early.
+    pub(crate) async fn fired(&mut self) {
         if self.armed.is_none() {
             std::future::pending::<()>().await;
         }
@@ -81,16 +88,15 @@ impl Alarm {
                 Ok(())
             }
         };
-        if fired.is_err() {
-            self.fall_back();
-        } else {
-            self.armed = None;
+        match fired {
+            Ok(()) => self.armed = None,
+            Err(e) => self.fall_back(&e),
         }
-        fired
     }
 
-    /// Moves to tokio's timer, armed as the timerfd was.
-    fn fall_back(&mut self) {
+    /// Moves to tokio's timer, armed as the timerfd was, and says why.
+    fn fall_back(&mut self, why: &std::io::Error) {
+        warn!(error = %why, purpose = self.purpose, "no timerfd: waking on tokio's timer, more often");
         let at = self.armed.unwrap_or_else(Instant::now);
         self.clock = Clock::Tokio(Box::pin(tokio::time::sleep_until(at)));
     }
@@ -147,10 +153,10 @@ mod tests {
 
     /// A timerfd alarm and one on tokio's timer (the fallback): both must behave alike.
     fn both() -> [Alarm; 2] {
-        let (alarm, error) = Alarm::new();
-        assert!(error.is_none(), "no timerfd: {error:?}");
-        assert!(matches!(alarm.clock, Clock::Timerfd(_)));
+        let alarm = Alarm::new("test");
+        assert!(matches!(alarm.clock, Clock::Timerfd(_)), "no timerfd");
         let fallback = Alarm {
+            purpose: "test",
             clock: Clock::Tokio(Box::pin(tokio::time::sleep(Duration::ZERO))),
             armed: None,
         };
@@ -162,12 +168,10 @@ mod tests {
         for mut alarm in both() {
             let start = Instant::now();
             let far = start + Duration::from_millis(200);
-            alarm.set(Some(far)).expect("set");
+            alarm.set(Some(far));
             // Moved earlier: it fires at the new deadline, not the old one.
-            alarm
-                .set(Some(start + Duration::from_millis(20)))
-                .expect("set");
-            alarm.fired().await.expect("fired");
+            alarm.set(Some(start + Duration::from_millis(20)));
+            alarm.fired().await;
             let took = start.elapsed();
             assert!(took >= Duration::from_millis(20), "{alarm:?}: {took:?}");
             assert!(took < Duration::from_millis(200), "{alarm:?}: {took:?}");
@@ -181,14 +185,13 @@ mod tests {
     async fn a_past_deadline_fires_at_once_and_none_never_does() {
         for mut alarm in both() {
             let past = Instant::now() - Duration::from_millis(5);
-            alarm.set(Some(past)).expect("set");
+            alarm.set(Some(past));
             tokio::time::timeout(Duration::from_secs(1), alarm.fired())
                 .await
-                .expect("a past deadline fires")
-                .expect("fired");
+                .expect("a past deadline fires");
             let soon = Instant::now() + Duration::from_millis(10);
-            alarm.set(Some(soon)).expect("set");
-            alarm.set(None).expect("disarm");
+            alarm.set(Some(soon));
+            alarm.set(None);
             let waited = tokio::time::timeout(Duration::from_millis(60), alarm.fired()).await;
             assert!(waited.is_err(), "{alarm:?}: a disarmed alarm fired");
         }
@@ -196,14 +199,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_timerfd_falls_back_to_tokio_armed_as_it_was() {
-        let (mut alarm, _) = Alarm::new();
+        let mut alarm = Alarm::new("test");
         let start = Instant::now();
-        alarm
-            .set(Some(start + Duration::from_millis(20)))
-            .expect("set");
-        alarm.fall_back();
+        alarm.set(Some(start + Duration::from_millis(20)));
+        alarm.fall_back(&std::io::Error::other("a test"));
         assert!(matches!(alarm.clock, Clock::Tokio(_)));
-        alarm.fired().await.expect("fired");
+        alarm.fired().await;
         assert!(start.elapsed() >= Duration::from_millis(20));
     }
 }

@@ -275,10 +275,7 @@ pub async fn spawn(
         Some(Beats::bind(opts.bind, opts.advertise)?)
     };
     let driver = Driver::new(foca, socket, beats, sealer, opts.timing);
-    let (alarm, error) = Alarm::new();
-    if let Some(e) = error {
-        warn!(error = %e, "no timerfd: the gossip task wakes on tokio's timer, more often");
-    }
+    let alarm = Alarm::new("gossip");
     let task = tokio::spawn(run(driver, alarm, peers_rx, members_tx, refused));
     Ok((
         GossipHandle {
@@ -600,9 +597,7 @@ async fn run(
     // What `foca` was configured with (it has no getter); spawn sizes it for one.
     let mut sized_for = sizing(&lan_config_timed(1, &d.timing));
     loop {
-        if let Err(e) = alarm.set(d.next_wake()) {
-            warn!(error = %e, "the gossip task's timerfd failed: on tokio's timer from now on");
-        }
+        alarm.set(d.next_wake());
         tokio::select! {
             r = d.socket.recv_from(&mut d.buf) => match r {
                 Ok((n, from)) => {
@@ -612,12 +607,7 @@ async fn run(
                 }
                 Err(e) => warn!(error = %e, "gossip receive failed"),
             },
-            fired = alarm.fired() => {
-                if let Err(e) = fired {
-                    warn!(error = %e, "the gossip task's timerfd failed: on tokio's timer from now on");
-                }
-                d.on_wake(&mut refuse);
-            }
+            () = alarm.fired() => d.on_wake(&mut refuse),
             changed = peers.changed() => {
                 if changed.is_err() {
                     break;

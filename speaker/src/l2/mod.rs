@@ -309,10 +309,7 @@ async fn run(
     let mut ios: BTreeMap<IfIndex, IfaceIo> = BTreeMap::new();
     let mut tick = tokio::time::interval(opts.tick);
     // A timerfd: tokio's timer would wake the task twice per rescan (see `Alarm`).
-    let (mut rescan, error) = Alarm::new();
-    if let Some(e) = error {
-        warn!(error = %e, "no timerfd: interfaces are rescanned on tokio's timer");
-    }
+    let mut rescan = Alarm::new("interface rescan");
     let mut next_rescan = tokio::time::Instant::now();
     let mut refresh = opts.refresh.map(tokio::time::interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -332,9 +329,7 @@ async fn run(
             tick.reset();
         }
         was_ticking = ticking;
-        if let Err(e) = rescan.set(Some(next_rescan)) {
-            warn!(error = %e, "the rescan timerfd failed: on tokio's timer from now on");
-        }
+        rescan.set(Some(next_rescan));
         let input = tokio::select! {
             changed = desired.changed() => {
                 if changed.is_err() {
@@ -353,10 +348,7 @@ async fn run(
                     None => std::future::pending::<()>().await,
                 }
             } => Input::Refresh,
-            fired = rescan.fired() => {
-                if let Err(e) = fired {
-                    warn!(error = %e, "the rescan timerfd failed: on tokio's timer from now on");
-                }
+            () = rescan.fired() => {
                 next_rescan = tokio::time::Instant::now() + opts.rescan;
                 let mut failure = None;
                 let changed = rescan_interfaces(&opts, &mut ios, &frame_tx, &mut reported, &mut failure);
