@@ -133,8 +133,11 @@ async fn main() -> anyhow::Result<()> {
             silence: Duration::from_millis(flags.gossip_silence_ms),
         },
     };
-    let gossip =
-        gossip_setup::start_gossip(&client, &settings, metrics.gossip_refused.clone()).await;
+    let gossip_metrics = ironlb_speaker::gossip::GossipMetrics {
+        refused: metrics.gossip_refused.clone(),
+        verdicts: metrics.gossip_verdicts.clone(),
+    };
+    let gossip = gossip_setup::start_gossip(&client, &settings, gossip_metrics).await;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     // Whatever ends the speaker, it withdraws and says goodbye before returning the cause.

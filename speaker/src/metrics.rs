@@ -46,6 +46,9 @@ pub struct Metrics {
     /// `ironlb_gossip_refused_total{reason}`: gossip datagrams refused, by
     /// [`crate::gossip::Refused`] reason.
     pub gossip_refused: IntCounterVec,
+    /// `ironlb_gossip_heartbeat_verdicts_total{state}`: members suspected or declared
+    /// down because their heartbeats stopped.
+    pub gossip_verdicts: IntCounterVec,
     /// Layer-2 counters.
     pub l2: L2Counters,
     /// `ironlb_events_total{outcome}`, updated by the Event publisher.
@@ -131,6 +134,14 @@ impl Metrics {
         for r in crate::gossip::Refused::ALL {
             gossip_refused.with_label_values(&[r.as_str()]);
         }
+        let gossip_verdicts = vec(
+            "ironlb_gossip_heartbeat_verdicts_total",
+            "Members this speaker suspected or declared down because their heartbeats stopped",
+            "state",
+        )?;
+        for state in ["suspect", "down"] {
+            gossip_verdicts.with_label_values(&[state]);
+        }
         for k in crate::l2::responder::Malformed::ALL {
             l2.malformed.with_label_values(&[k.as_str()]);
         }
@@ -143,6 +154,7 @@ impl Metrics {
             config_stale,
             gossip_members,
             gossip_refused,
+            gossip_verdicts,
             l2,
         })
     }

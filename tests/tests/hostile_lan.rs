@@ -266,6 +266,19 @@ struct Probes {
     foreign_arp: BTreeSet<String>,
 }
 
+/// How often each message occurs among log lines, the timestamp cut off.
+fn message_counts<'a>(lines: impl Iterator<Item = &'a &'a str>) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for line in lines {
+        let plain = speaker_log::strip_ansi(line);
+        let message = plain
+            .split_once(' ')
+            .map_or(plain.as_str(), |(_, m)| m.trim());
+        *counts.entry(message.to_owned()).or_insert(0) += 1;
+    }
+    counts
+}
+
 fn tally(slot: &mut (u32, u32), answered: bool) {
     slot.0 += 1;
     slot.1 += u32::from(answered);
@@ -496,6 +509,16 @@ fn a_hostile_host_flooding_the_lan_changes_nothing_and_writes_few_events() {
             assert!(d > 0.0, "{n} refused no gossip datagram as {reason}");
         }
     }
+    // A flood at the heartbeat port must not make a member look silent.
+    for state in ["suspect", "down"] {
+        let series = format!("ironlb_gossip_heartbeat_verdicts_total{{state=\"{state}\"}}");
+        for n in &nodes {
+            assert!(after[n].contains(&series), "{n} does not export {series}");
+            let d = delta(n, &series);
+            eprintln!("{n}: {series} +{d}");
+            assert_eq!(d, 0.0, "{n} took a member for {state} during the flood");
+        }
+    }
     for n in &nodes {
         let members = sample(&after[n], "ironlb_gossip_members");
         assert_eq!(
@@ -539,6 +562,8 @@ fn a_hostile_host_flooding_the_lan_changes_nothing_and_writes_few_events() {
         for l in summaries.iter().rev().take(4).rev() {
             eprintln!("  {}", speaker_log::strip_ansi(l));
         }
+        let others = message_counts(lines.iter().filter(|l| !l.contains(" in the last ")));
+        eprintln!("  and the other lines, by message: {others:?}");
         assert!(
             lines.len() <= LOG_LINES_LIMIT,
             "{n}'s speaker wrote {} log lines during the flood",

@@ -101,6 +101,25 @@ impl Refused {
     }
 }
 
+/// The gossip task's counters (shared handles into the speaker's registry).
+#[derive(Debug, Clone)]
+pub struct GossipMetrics {
+    /// `ironlb_gossip_refused_total{reason}`, by [`Refused`] reason.
+    pub refused: IntCounterVec,
+    /// `ironlb_gossip_heartbeat_verdicts_total{state}`: members this speaker suspected
+    /// (`suspect`) or declared down (`down`) because their heartbeats stopped.
+    pub verdicts: IntCounterVec,
+}
+
+/// The `state` label of a heartbeat verdict.
+fn verdict_label(state: foca::State) -> &'static str {
+    match state {
+        foca::State::Suspect => "suspect",
+        foca::State::Down => "down",
+        foca::State::Alive => "alive",
+    }
+}
+
 /// How often a refusal that keeps occurring is summarised in the log.
 const LOG_SUMMARY: Duration = Duration::from_secs(10);
 
@@ -242,7 +261,7 @@ impl GossipHandle {
 pub async fn spawn(
     opts: GossipOptions,
     secret: &[u8],
-    refused: IntCounterVec,
+    metrics: GossipMetrics,
 ) -> Result<(GossipHandle, tokio::task::JoinHandle<()>), GossipError> {
     let sealer = Sealer::new(secret)?;
     let socket = UdpSocket::bind(opts.bind)
@@ -274,9 +293,9 @@ pub async fn spawn(
     } else {
         Some(Beats::bind(opts.bind, opts.advertise)?)
     };
-    let driver = Driver::new(foca, socket, beats, sealer, opts.timing);
+    let driver = Driver::new(foca, socket, beats, sealer, opts.timing, metrics.verdicts);
     let alarm = Alarm::new("gossip");
-    let task = tokio::spawn(run(driver, alarm, peers_rx, members_tx, refused));
+    let task = tokio::spawn(run(driver, alarm, peers_rx, members_tx, metrics.refused));
     Ok((
         GossipHandle {
             peers: peers_tx,
@@ -294,7 +313,21 @@ pub type Swim = Foca<NodeId, WireCodec, XorShiftRng, foca::NoCustomBroadcast>;
 /// port cannot hold the timers off.
 const DRAIN_BEFORE_TIMERS: usize = 64;
 
-/// The heartbeat socket (not polled: read once per interval) and when to beat next.
+/// Heartbeat-port datagrams read at most per wake-up; the rest are read at the next,
+/// which comes at once. Verdicts wait until the socket is empty: a flood at the port must
+/// not make a member look silent whose heartbeats wait unread behind the junk.
+const BEAT_SLICE: usize = 1024;
+/// While junk arrives at the heartbeat port, the port is read this often, so the junk
+/// between two heartbeats cannot fill the socket's buffer and push heartbeats out.
+const FLOODED_POLL: Duration = Duration::from_millis(5);
+/// How long after the last junk datagram the port is still read that often.
+const FLOODED_HOLD: Duration = Duration::from_secs(1);
+/// The heartbeat socket's receive buffer: headroom for a flood between two reads. Only
+/// what waits in it takes memory.
+const BEAT_RCVBUF: usize = 1 << 20;
+
+/// The heartbeat socket (not polled at rest: read at every wake-up, and at least once per
+/// interval) and when to beat next.
 struct Beats {
     socket: std::net::UdpSocket,
     /// This speaker's gossip port, which its heartbeats carry.
@@ -302,6 +335,10 @@ struct Beats {
     next: Instant,
     /// The last sequence number sent.
     seq: u64,
+    /// The last read stopped at [`BEAT_SLICE`] with datagrams left.
+    backlog: bool,
+    /// Until when the port counts as flooded (junk arrived), read every [`FLOODED_POLL`].
+    flooded_until: Option<Instant>,
 }
 
 impl Beats {
@@ -316,12 +353,34 @@ impl Beats {
         let socket = std::net::UdpSocket::bind(addr)
             .and_then(|s| s.set_nonblocking(true).map(|()| s))
             .map_err(|source| GossipError::Bind { addr, source })?;
+        // Beyond net.core.rmem_max only with CAP_NET_ADMIN (the speaker has it); the
+        // kernel's default buffer otherwise, which the flooded polling still protects.
+        if let Err(e) =
+            rustix::net::sockopt::set_socket_recv_buffer_size_force(&socket, BEAT_RCVBUF).or_else(
+                |_| rustix::net::sockopt::set_socket_recv_buffer_size(&socket, BEAT_RCVBUF),
+            )
+        {
+            debug!(error = %e, "heartbeat socket keeps its default receive buffer");
+        }
         Ok(Beats {
             socket,
             port: advertise.port(),
             next: Instant::now(),
             seq: 0,
+            backlog: false,
+            flooded_until: None,
         })
+    }
+
+    /// When the socket must be read next, at the latest (a heartbeat is due at `next`).
+    fn next_wake(&self, now: Instant) -> Instant {
+        if self.backlog {
+            return now;
+        }
+        match self.flooded_until {
+            Some(until) if until > now => self.next.min(now + FLOODED_POLL),
+            _ => self.next,
+        }
     }
 
     /// The next sequence number: the wall clock in nanoseconds, so a restarted speaker
@@ -343,6 +402,8 @@ struct Driver {
     sealer: Sealer,
     detector: Detector,
     heartbeats: Heartbeats,
+    /// `ironlb_gossip_heartbeat_verdicts_total{state}`.
+    verdicts: IntCounterVec,
     probes: ProbeWatch,
     timers: Timers<Instant>,
     rt: AccumulatingRuntime<NodeId>,
@@ -358,6 +419,7 @@ impl Driver {
         beats: Option<Beats>,
         sealer: Sealer,
         timing: Timing,
+        verdicts: IntCounterVec,
     ) -> Self {
         Driver {
             foca,
@@ -366,6 +428,7 @@ impl Driver {
             sealer,
             detector: Detector::new(timing.silence),
             heartbeats: Heartbeats::new(timing.heartbeat, timing.silence, timing.heartbeat_fanout),
+            verdicts,
             probes: ProbeWatch::default(),
             timers: Timers::default(),
             rt: AccumulatingRuntime::new(),
@@ -384,7 +447,7 @@ impl Driver {
         let check = self.heartbeats.next_deadline().map(|d| self.start + d);
         [
             self.timers.next_deadline(),
-            self.beats.as_ref().map(|b| b.next),
+            self.beats.as_ref().map(|b| b.next_wake(Instant::now())),
             check,
         ]
         .into_iter()
@@ -428,7 +491,7 @@ impl Driver {
         }
         // Read at every wake-up, not only the beat's: a member's silence is decided on
         // everything that reached this speaker.
-        self.read_beats(refuse);
+        let emptied = self.read_beats(refuse);
         if self
             .beats
             .as_ref()
@@ -436,7 +499,9 @@ impl Driver {
         {
             self.send_beats();
         }
-        self.check_heartbeats();
+        if emptied {
+            self.check_heartbeats();
+        }
         for due in self.timers.pop_due(Instant::now()) {
             let backlog = self.foca.updates_backlog();
             let now = self.since_start();
@@ -451,15 +516,18 @@ impl Driver {
         }
     }
 
-    /// Takes in the heartbeats waiting in the heartbeat socket.
-    fn read_beats(&mut self, refuse: &mut impl FnMut(Refused, SocketAddr)) {
-        let Some(b) = self.beats.as_ref() else {
-            return;
+    /// Takes in the heartbeats waiting in the heartbeat socket, at most [`BEAT_SLICE`]
+    /// datagrams so a flood cannot hold the task; true if it is empty now.
+    fn read_beats(&mut self, refuse: &mut impl FnMut(Refused, SocketAddr)) -> bool {
+        let Some(b) = self.beats.as_mut() else {
+            return true;
         };
         let now = self.start.elapsed();
-        // Bounded like the gossip socket's drain: a flood cannot hold the task.
-        for _ in 0..DRAIN_BEFORE_TIMERS {
+        let mut junk = false;
+        b.backlog = true;
+        for _ in 0..BEAT_SLICE {
             let Ok((n, from)) = b.socket.recv_from(&mut self.buf) else {
+                b.backlog = false;
                 break;
             };
             let beat = self
@@ -473,12 +541,20 @@ impl Driver {
                     if self.heartbeats.beat(member, seq, now) {
                         self.detector.heard(member, now);
                     } else {
+                        junk = true;
                         refuse(Refused::Replayed, from);
                     }
                 }
-                Err(why) => refuse(why, from),
+                Err(why) => {
+                    junk = true;
+                    refuse(why, from);
+                }
             }
         }
+        if junk {
+            b.flooded_until = Some(Instant::now() + FLOODED_HOLD);
+        }
+        !b.backlog
     }
 
     /// Sends this speaker's heartbeat to its ring successors.
@@ -516,6 +592,9 @@ impl Driver {
         let backlog = self.foca.updates_backlog();
         for u in &updates {
             info!(member = %u.id().name, state = ?u.state(), "heartbeats stopped");
+            self.verdicts
+                .with_label_values(&[verdict_label(u.state())])
+                .inc();
         }
         if let Err(e) = self
             .foca
@@ -695,8 +774,13 @@ fn announce_missing(
 mod tests {
     use super::*;
 
-    fn refused() -> IntCounterVec {
-        IntCounterVec::new(prometheus::Opts::new("refused", "test"), &["reason"]).unwrap()
+    fn metrics() -> GossipMetrics {
+        GossipMetrics {
+            refused: IntCounterVec::new(prometheus::Opts::new("refused", "test"), &["reason"])
+                .unwrap(),
+            verdicts: IntCounterVec::new(prometheus::Opts::new("verdicts", "test"), &["state"])
+                .unwrap(),
+        }
     }
 
     #[test]
@@ -765,7 +849,7 @@ mod tests {
                 timing: Timing::default(),
             },
             secret,
-            refused(),
+            metrics(),
         )
         .await
         .unwrap();
@@ -853,7 +937,7 @@ mod tests {
                 timing: Timing::default(),
             },
             b"key",
-            refused(),
+            metrics(),
         )
         .await
         .unwrap();
@@ -884,6 +968,67 @@ mod tests {
             .expect("b gone");
         eprintln!("leaving speaker gone after {took:?}");
         ta.abort();
+    }
+
+    /// Junk at both heartbeat ports, `per_second` datagrams a second in all, for `run`.
+    fn flood(
+        ports: Vec<SocketAddr>,
+        per_second: u64,
+        run: Duration,
+    ) -> std::thread::JoinHandle<u64> {
+        std::thread::spawn(move || {
+            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            let junk = [[0u8; 4].as_slice(), &[0xee; 64], &[seal::VERSION; 64]];
+            let start = std::time::Instant::now();
+            let mut sent = 0u64;
+            while start.elapsed() < run {
+                // Paced in 1 ms batches.
+                let due = start.elapsed().as_micros() as u64 * per_second / 1_000_000;
+                while sent < due {
+                    let to = ports[sent as usize % ports.len()];
+                    let _ = socket.send_to(junk[sent as usize % junk.len()], to);
+                    sent += 1;
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            sent
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn junk_at_the_heartbeat_ports_declares_no_one_down() {
+        let (a, ta, aa) = node("a", b"key").await;
+        let (b, tb, ab) = node("b", b"key").await;
+        let peers = BTreeMap::from([("a".into(), aa), ("b".into(), ab)]);
+        a.set_peers(peers.clone());
+        b.set_peers(peers);
+        let mut am = a.members.clone();
+        wait_for(&mut am, &["a", "b"], Duration::from_secs(5))
+            .await
+            .expect("joined");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let ports = [aa, ab]
+            .iter()
+            .filter_map(|g| heartbeat::beat_addr(*g))
+            .collect();
+        // Ten times the hostile-LAN test's rate at each port, for 2 s.
+        let flooder = flood(ports, 40_000, Duration::from_secs(2));
+        let (mut am, mut bm) = (a.members.clone(), b.members.clone());
+        let lost = tokio::time::timeout(Duration::from_secs(3), async {
+            tokio::select! {
+                r = am.wait_for(|m| m.len() < 2) => r.map(|m| ("a", m.clone())),
+                r = bm.wait_for(|m| m.len() < 2) => r.map(|m| ("b", m.clone())),
+            }
+        })
+        .await;
+        let sent = flooder.join().unwrap();
+        assert!(sent > 40_000, "the flood sent only {sent} datagrams");
+        assert!(
+            !matches!(lost, Ok(Ok(_))),
+            "a member was lost during the flood: {lost:?}"
+        );
+        ta.abort();
+        tb.abort();
     }
 
     #[tokio::test]

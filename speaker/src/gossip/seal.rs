@@ -15,7 +15,8 @@
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
 
-const VERSION: u8 = 1;
+/// The format version, the first byte of every sealed datagram.
+pub(crate) const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
 
 /// Why a datagram could not be sealed or opened.

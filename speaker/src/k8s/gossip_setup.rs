@@ -18,7 +18,7 @@ use tracing::{info, warn};
 pub async fn start_gossip(
     client: &Client,
     settings: &Settings,
-    refused: prometheus::IntCounterVec,
+    metrics: gossip::GossipMetrics,
 ) -> Option<(GossipHandle, tokio::task::JoinHandle<()>)> {
     // Nothing can be announced before the API answers anyway, so API errors are
     // retried here; only a definite answer (no Secret, no key, no node) disables gossip.
@@ -55,7 +55,7 @@ pub async fn start_gossip(
         advertise,
         timing: settings.gossip_timing,
     };
-    match gossip::spawn(opts, &key.0, refused).await {
+    match gossip::spawn(opts, &key.0, metrics).await {
         Ok(g) => {
             info!(%advertise, "gossip started");
             Some(g)
