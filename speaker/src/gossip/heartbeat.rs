@@ -25,8 +25,8 @@
 //! alive. Pure: the caller passes the time; the gossip task and the simulator drive it.
 #![forbid(unsafe_code)]
 
-use super::wire::NodeId;
-use foca::{Incarnation, Member, State};
+use super::wire::{NodeId, WireCodec};
+use foca::{Codec, Header, Incarnation, Member, Message, Runtime, State};
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -37,6 +37,69 @@ use std::time::Duration;
 /// dying together leave the second death to probing (docs/PERFORMANCE.md, "Failure
 /// detection").
 pub const FANOUT: usize = 1;
+
+/// Tells `to` the news `member` directly: a foca gossip message from `me` carrying only it.
+/// A watcher tells a suspect its suspicion this way, and a suspect its watcher the
+/// refutation.
+pub fn tell(
+    me: &NodeId,
+    to: &NodeId,
+    news: &Member<NodeId>,
+    mut runtime: impl Runtime<NodeId>,
+) -> Result<(), foca::Error> {
+    let header = Header {
+        src: me.clone(),
+        // foca keeps our incarnation to itself; a lower one is ignored as stale news of us.
+        src_incarnation: 0,
+        dst: to.clone(),
+        message: Message::Gossip,
+    };
+    let mut buf = Vec::with_capacity(128);
+    WireCodec
+        .encode_header(&header, &mut buf)
+        .and_then(|()| {
+            buf.extend_from_slice(&1u16.to_be_bytes());
+            WireCodec.encode_member(news, &mut buf)
+        })
+        .map_err(|e| foca::Error::Encode(Box::new(e)))?;
+    runtime.send_to(to.clone(), &buf);
+    Ok(())
+}
+
+/// If the foca message `plain` carries a suspicion of `me`, its sender and the incarnation
+/// suspected.
+pub fn suspicion_of(me: &NodeId, mut plain: &[u8]) -> Option<(NodeId, Incarnation)> {
+    use bytes::Buf;
+    let header = WireCodec.decode_header(&mut plain).ok()?;
+    if matches!(
+        header.message,
+        Message::Announce | Message::Feed | Message::Broadcast | Message::TurnUndead
+    ) || plain.remaining() < 2
+    {
+        return None;
+    }
+    let count = plain.get_u16();
+    (0..count)
+        .map_while(|_| WireCodec.decode_member(&mut plain).ok())
+        .find(|m| m.id() == me && m.state() == State::Suspect)
+        .map(|m| (header.src, m.incarnation()))
+}
+
+/// Answers a suspicion of `me` in `plain` (which foca has refuted by now): tells the
+/// suspecting member directly that `me` lives, one incarnation above the suspected one
+/// (foca's own is at least that). foca spreads the refutation to a few random members,
+/// and among a hundred it often missed the one watcher whose deadline decides.
+pub fn answer_suspicion(
+    me: &NodeId,
+    plain: &[u8],
+    runtime: impl Runtime<NodeId>,
+) -> Result<(), foca::Error> {
+    let Some((suspecting, incarnation)) = suspicion_of(me, plain) else {
+        return Ok(());
+    };
+    let alive = Member::new(me.clone(), incarnation.saturating_add(1), State::Alive);
+    tell(me, &suspecting, &alive, runtime)
+}
 
 /// The first byte of a heartbeat's plaintext (foca's messages start otherwise).
 const KIND: u8 = b'H';
@@ -260,6 +323,51 @@ mod tests {
 
     fn names(v: &[&NodeId]) -> Vec<String> {
         v.iter().map(|m| m.name.to_string()).collect()
+    }
+
+    fn swim(me: &NodeId, knows: &[Member<NodeId>]) -> super::super::Swim {
+        let rng = <rand_xorshift::XorShiftRng as rand_core::SeedableRng>::from_seed([7; 16]);
+        let mut foca = foca::Foca::new(me.clone(), super::super::lan_config(3), rng, WireCodec);
+        let mut rt = foca::AccumulatingRuntime::new();
+        foca.apply_many(knows.iter().cloned(), false, &mut rt)
+            .unwrap();
+        foca
+    }
+
+    #[test]
+    fn a_suspect_told_of_its_suspicion_refutes_it() {
+        let (a, b) = (id("a", 1), id("b", 2));
+        let mut fb = swim(&b, &[Member::new(a.clone(), 0, State::Alive)]);
+        let mut told = foca::AccumulatingRuntime::new();
+        let suspicion = Member::new(b.clone(), 0, State::Suspect);
+        tell(&a, &b, &suspicion, &mut told).unwrap();
+        let (to, notice) = told.to_send().unwrap();
+        assert_eq!(to, b);
+        assert!(told.to_send().is_none(), "one datagram per suspicion");
+        assert_eq!(suspicion_of(&b, &notice), Some((a.clone(), 0)));
+        assert_eq!(suspicion_of(&a, &notice), None, "not about a");
+        let mut rt = foca::AccumulatingRuntime::new();
+        fb.handle_data(&notice, &mut rt).unwrap();
+        // b answers a directly: alive at a newer incarnation.
+        let mut answer = foca::AccumulatingRuntime::new();
+        answer_suspicion(&b, &notice, &mut answer).unwrap();
+        let (to, refutation) = answer.to_send().unwrap();
+        assert_eq!(to, a);
+        assert_eq!(suspicion_of(&a, &refutation), None);
+        let mut fa = swim(&a, &[Member::new(b.clone(), 0, State::Suspect)]);
+        fa.handle_data(&refutation, foca::AccumulatingRuntime::new())
+            .unwrap();
+        let seen = fa.iter_membership_state().find(|m| m.id() == &b).unwrap();
+        assert_eq!((seen.state(), seen.incarnation()), (State::Alive, 1));
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_are_read_for_a_suspicion_without_panicking(
+            bytes in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let _ = suspicion_of(&id("a", 1), &bytes);
+        }
     }
 
     #[test]

@@ -214,6 +214,30 @@ pub fn push_news(
 /// three rounds spread it as three watchers did.
 pub const VERDICT_ROUNDS: usize = 3;
 
+/// Applies the heartbeat verdicts of one check to foca. A suspicion stays between the
+/// watcher and the suspect: applied here without being spread, and told to the suspect
+/// directly, which refutes it if it lives. Spread to a few random members as foca does, it
+/// reached the suspect among a hundred late or never, and the members it did reach, who do
+/// not hear from the suspect, declared it down when their own suspicion ran out (by
+/// simulation, docs/PERFORMANCE.md). A death goes out in [`VERDICT_ROUNDS`] rounds.
+pub fn apply_verdicts(
+    foca: &mut Swim,
+    verdicts: Vec<foca::Member<NodeId>>,
+    mut runtime: impl foca::Runtime<NodeId>,
+) -> Result<(), foca::Error> {
+    let (suspicions, deaths): (Vec<_>, Vec<_>) = verdicts
+        .into_iter()
+        .partition(|m| m.state() == foca::State::Suspect);
+    let me = foca.identity().clone();
+    for s in &suspicions {
+        heartbeat::tell(&me, s.id(), s, &mut runtime)?;
+    }
+    foca.apply_many(suspicions.into_iter(), false, &mut runtime)?;
+    let backlog = foca.updates_backlog();
+    foca.apply_many(deaths.into_iter(), true, &mut runtime)?;
+    push_news_to(foca, backlog, runtime, VERDICT_ROUNDS)
+}
+
 /// [`push_news`] in `rounds` gossip rounds, each to a few random members.
 pub fn push_news_to(
     foca: &mut Swim,
@@ -466,6 +490,9 @@ impl Driver {
         self.foca
             .handle_data(&plain, &mut self.rt)
             .map_err(|_| Refused::Malformed)?;
+        if let Err(e) = heartbeat::answer_suspicion(self.foca.identity(), &plain, &mut self.rt) {
+            debug!(error = %e, "answering a suspicion");
+        }
         let now = self.since_start();
         self.detector.heard(from, now);
         self.heartbeats.heard(from, now);
@@ -589,21 +616,14 @@ impl Driver {
         if updates.is_empty() {
             return;
         }
-        let backlog = self.foca.updates_backlog();
         for u in &updates {
             info!(member = %u.id().name, state = ?u.state(), "heartbeats stopped");
             self.verdicts
                 .with_label_values(&[verdict_label(u.state())])
                 .inc();
         }
-        if let Err(e) = self
-            .foca
-            .apply_many(updates.into_iter(), true, &mut self.rt)
-        {
+        if let Err(e) = apply_verdicts(&mut self.foca, updates, &mut self.rt) {
             debug!(error = %e, "applying heartbeat verdicts");
-        }
-        if let Err(e) = push_news_to(&mut self.foca, backlog, &mut self.rt, VERDICT_ROUNDS) {
-            debug!(error = %e, "gossip push");
         }
     }
 

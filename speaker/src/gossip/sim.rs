@@ -473,16 +473,19 @@ impl Sim {
                     return;
                 }
                 self.traffic.delivered += 1;
-                let r = match &self.sealer {
+                let plain = match &self.sealer {
                     Some(s) => match s.open(&data) {
-                        Ok(plain) => node.foca.handle_data(&plain, &mut self.rt),
+                        Ok(plain) => plain,
                         Err(_) => {
                             self.errors += 1;
                             return;
                         }
                     },
-                    None => node.foca.handle_data(&data, &mut self.rt),
+                    None => data,
                 };
+                let r = node.foca.handle_data(&plain, &mut self.rt).and_then(|()| {
+                    heartbeat::answer_suspicion(node.foca.identity(), &plain, &mut self.rt)
+                });
                 if r.is_ok() {
                     node.detector.heard(node_id(from).addr, now);
                     node.heartbeats.heard(node_id(from).addr, now);
@@ -529,21 +532,10 @@ impl Sim {
                 .map(|m| index_of(m))
                 .collect();
         }
-        let backlog = node.foca.updates_backlog();
         let members: Vec<&Member<NodeId>> = node.foca.iter_members().collect();
         let updates = node.heartbeats.check(node.foca.identity(), &members, now);
         let failed = !updates.is_empty()
-            && (node
-                .foca
-                .apply_many(updates.into_iter(), true, &mut self.rt)
-                .is_err()
-                || super::push_news_to(
-                    &mut node.foca,
-                    backlog,
-                    &mut self.rt,
-                    super::VERDICT_ROUNDS,
-                )
-                .is_err());
+            && super::apply_verdicts(&mut node.foca, updates, &mut self.rt).is_err();
         let (seq, check) = (node.beats_sent, node.heartbeats.next_deadline());
         if failed {
             self.errors += 1;
