@@ -12,8 +12,8 @@
 //!  members sorted by name, a ring:  a ─> b ─> c ─> d ─> a      (`fanout` successors each)
 //!  every interval:  drain socket ──> beat(from, seq) ──> armed[from].last = now
 //!                   send sealed [b'H', gossip port, seq] to each successor's port + 1
-//!                   check: silent ≥ silence − interval ──> Suspect (foca tells the suspect,
-//!                                                           which refutes if it lives)
+//!                   check: silent ≥ silence − interval ──> Suspect (told to the suspect
+//!                                      only; a live one answers with its refutation)
 //!                          silent ≥ silence, still Suspect ──> Down
 //! ```
 //! A member is watched only once a heartbeat from it arrived while it is one of this
