@@ -971,8 +971,10 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_speaker_that_leaves_is_gone_at_once() {
+    type Node = (GossipHandle, tokio::task::JoinHandle<()>, SocketAddr);
+
+    /// Speakers a and b, members of each other.
+    async fn joined_pair() -> (Node, Node) {
         let (a, ta, aa) = node("a", b"key").await;
         let (b, tb, ab) = node("b", b"key").await;
         let peers = BTreeMap::from([("a".into(), aa), ("b".into(), ab)]);
@@ -982,6 +984,13 @@ mod tests {
         wait_for(&mut am, &["a", "b"], Duration::from_secs(5))
             .await
             .expect("joined");
+        ((a, ta, aa), (b, tb, ab))
+    }
+
+    #[tokio::test]
+    async fn a_speaker_that_leaves_is_gone_at_once() {
+        let ((a, ta, _), (b, tb, _)) = joined_pair().await;
+        let mut am = a.members.clone();
         b.leave(tb).await;
         let took = wait_for(&mut am, &["a"], Duration::from_secs(2))
             .await
@@ -1017,15 +1026,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn junk_at_the_heartbeat_ports_declares_no_one_down() {
-        let (a, ta, aa) = node("a", b"key").await;
-        let (b, tb, ab) = node("b", b"key").await;
-        let peers = BTreeMap::from([("a".into(), aa), ("b".into(), ab)]);
-        a.set_peers(peers.clone());
-        b.set_peers(peers);
-        let mut am = a.members.clone();
-        wait_for(&mut am, &["a", "b"], Duration::from_secs(5))
-            .await
-            .expect("joined");
+        let ((a, ta, aa), (b, tb, ab)) = joined_pair().await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         let ports = [aa, ab]
             .iter()
