@@ -139,8 +139,8 @@ impl Metrics {
             "Members this speaker suspected or declared down because their heartbeats stopped",
             "state",
         )?;
-        for state in ["suspect", "down"] {
-            gossip_verdicts.with_label_values(&[state]);
+        for state in [foca::State::Suspect, foca::State::Down] {
+            gossip_verdicts.with_label_values(&[crate::gossip::verdict_label(state)]);
         }
         for k in crate::l2::responder::Malformed::ALL {
             l2.malformed.with_label_values(&[k.as_str()]);

@@ -38,7 +38,7 @@ use std::time::Duration;
 /// detection").
 pub const FANOUT: usize = 1;
 
-/// Tells `to` the news `member` directly: a foca gossip message from `me` carrying only it.
+/// Tells `to` the `news` directly: a foca gossip message from `me` carrying only it.
 /// A watcher tells a suspect its suspicion this way, and a suspect its watcher the
 /// refutation.
 pub fn tell(

@@ -111,8 +111,8 @@ pub struct GossipMetrics {
     pub verdicts: IntCounterVec,
 }
 
-/// The `state` label of a heartbeat verdict.
-fn verdict_label(state: foca::State) -> &'static str {
+/// The `state` label of a heartbeat verdict (`suspect` or `down`).
+pub fn verdict_label(state: foca::State) -> &'static str {
     match state {
         foca::State::Suspect => "suspect",
         foca::State::Down => "down",
