@@ -5,9 +5,7 @@
 //! gossip task's wake-up every 50 ms that was a second wake-up in about four of five
 //! intervals (docs/PERFORMANCE.md, "Failure detection"). A timerfd in the runtime's epoll
 //! set wakes it once, at the deadline.
-//!
-//! Registering the timerfd with tokio is this module's one `unsafe` call (see `timerfd`).
-#![allow(unsafe_code)]
+#![forbid(unsafe_code)]
 
 use rustix::time::{
     Itimerspec, TimerfdClockId, TimerfdFlags, TimerfdTimerFlags, Timespec, timerfd_create,
@@ -16,7 +14,6 @@ use rustix::time::{
 use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::time::Duration;
-use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::time::{Instant, Sleep};
 use tracing::warn;
@@ -130,7 +127,12 @@ async fn expired(fd: &AsyncFd<OwnedFd>) -> std::io::Result<()> {
         let mut ready = fd.readable().await?;
         let mut expirations = [0u8; 8];
         match rustix::io::read(fd.get_ref(), &mut expirations) {
-            Ok(_) => return Ok(()),
+            Ok(_) => {
+                // Read, so not readable until it fires again: without this the next wait
+                // would cost a read that finds nothing.
+                ready.clear_ready();
+                return Ok(());
+            }
             Err(rustix::io::Errno::AGAIN) => ready.clear_ready(),
             Err(e) => return Err(e.into()),
         }
@@ -142,9 +144,7 @@ fn timerfd() -> std::io::Result<AsyncFd<OwnedFd>> {
         TimerfdClockId::Monotonic,
         TimerfdFlags::NONBLOCK | TimerfdFlags::CLOEXEC,
     )?;
-    // SAFETY: the AsyncFd owns the OwnedFd, so the descriptor stays open and the same
-    // until the AsyncFd is dropped, as `register_with_interest` requires.
-    Ok(unsafe { AsyncFd::register_with_interest(fd, Interest::READABLE) }?)
+    crate::readable::register(fd)
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub(crate) mod log_limit;
 pub mod metrics;
 pub(crate) mod orchestrator;
 pub(crate) mod plan;
+pub(crate) mod readable;
 pub mod readiness;
 pub mod run;
+pub(crate) mod udp;
 pub mod view;

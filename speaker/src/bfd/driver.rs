@@ -215,7 +215,8 @@ impl Task {
                         self.feed(key, Input::TimerFired(t));
                     }
                 }
-                _ = sweep.tick() => self.sweep(),
+                // No sessions, nothing to sweep: an idle speaker is not woken every second.
+                _ = sweep.tick(), if !self.sessions.is_empty() => self.sweep(),
             }
         }
         let keys: Vec<BfdKey> = self.sessions.keys().copied().collect();

@@ -152,6 +152,9 @@ async fn run(
     let mut missing_ids: Vec<SocketAddr> = Vec::new();
     let mut tick = tokio::time::interval(METRICS_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Without peers there is nothing to refresh: a speaker in layer 2 only is not woken
+    // every second for it.
+    let mut has_peers = false;
     loop {
         tokio::select! {
             _ = &mut stop => break,
@@ -169,12 +172,13 @@ async fn run(
                 }
                 info!(peers = d.peers.len(), routes = d.routes.len(), ips = d.ips.len(), "BGP set");
                 announced.set(i64::try_from(d.ips.len()).unwrap_or(i64::MAX));
+                has_peers = !d.peers.is_empty();
                 // Routes first: sessions started by set_peers begin with them.
                 speaker.set_routes(d.routes);
                 speaker.set_peers(d.peers);
                 publish(&mut exporter, speaker.status());
             }
-            _ = tick.tick() => publish(&mut exporter, speaker.status()),
+            _ = tick.tick(), if has_peers => publish(&mut exporter, speaker.status()),
         }
     }
     info!("BGP shutting down: withdrawing routes, closing sessions");

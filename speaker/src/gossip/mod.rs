@@ -21,6 +21,7 @@
 //! ([`timers`]), and re-announcing runs only while a peer is not a member.
 #![forbid(unsafe_code)]
 
+mod beats;
 pub mod detector;
 pub mod heartbeat;
 pub mod probe_watch;
@@ -31,6 +32,8 @@ pub mod wire;
 
 use crate::alarm::Alarm;
 use crate::log_limit::{LogLimiter, LogLine};
+use crate::udp::QuietUdpSocket;
+use beats::{BEAT_SLICE, Beats, FLOODED_HOLD};
 use detector::{Detector, Due, Timing};
 use foca::{AccumulatingRuntime, Config, Foca, PeriodicParams};
 use heartbeat::Heartbeats;
@@ -45,7 +48,6 @@ use std::num::{NonZeroU32, NonZeroUsize};
 use std::sync::Arc;
 use std::time::Duration;
 use timers::Timers;
-use tokio::net::UdpSocket;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -288,12 +290,10 @@ pub async fn spawn(
     metrics: GossipMetrics,
 ) -> Result<(GossipHandle, tokio::task::JoinHandle<()>), GossipError> {
     let sealer = Sealer::new(secret)?;
-    let socket = UdpSocket::bind(opts.bind)
-        .await
-        .map_err(|source| GossipError::Bind {
-            addr: opts.bind,
-            source,
-        })?;
+    let socket = QuietUdpSocket::bind(opts.bind).map_err(|source| GossipError::Bind {
+        addr: opts.bind,
+        source,
+    })?;
     // A restarted speaker starts with a newer bump than its previous life (seconds,
     // wrapping), so peers that still hold the old one as down accept it at once.
     let bump = std::time::SystemTime::now()
@@ -337,91 +337,10 @@ pub type Swim = Foca<NodeId, WireCodec, XorShiftRng, foca::NoCustomBroadcast>;
 /// port cannot hold the timers off.
 const DRAIN_BEFORE_TIMERS: usize = 64;
 
-/// Heartbeat-port datagrams read at most per wake-up; the rest are read at the next,
-/// which comes at once. Verdicts wait until the socket is empty: a flood at the port must
-/// not make a member look silent whose heartbeats wait unread behind the junk.
-const BEAT_SLICE: usize = 1024;
-/// While junk arrives at the heartbeat port, the port is read this often, so the junk
-/// between two heartbeats cannot fill the socket's buffer and push heartbeats out.
-const FLOODED_POLL: Duration = Duration::from_millis(5);
-/// How long after the last junk datagram the port is still read that often.
-const FLOODED_HOLD: Duration = Duration::from_secs(1);
-/// The heartbeat socket's receive buffer: headroom for a flood between two reads. Only
-/// what waits in it takes memory.
-const BEAT_RCVBUF: usize = 1 << 20;
-
-/// The heartbeat socket (not polled at rest: read at every wake-up, and at least once per
-/// interval) and when to beat next.
-struct Beats {
-    socket: std::net::UdpSocket,
-    /// This speaker's gossip port, which its heartbeats carry.
-    port: u16,
-    next: Instant,
-    /// The last sequence number sent.
-    seq: u64,
-    /// The last read stopped at [`BEAT_SLICE`] with datagrams left.
-    backlog: bool,
-    /// Until when the port counts as flooded (junk arrived), read every [`FLOODED_POLL`].
-    flooded_until: Option<Instant>,
-}
-
-impl Beats {
-    /// Binds the heartbeat port beside the gossip address `bind`.
-    fn bind(bind: SocketAddr, advertise: SocketAddr) -> Result<Beats, GossipError> {
-        let addr = heartbeat::beat_addr(bind).ok_or_else(|| {
-            GossipError::Config(format!(
-                "no heartbeat port after gossip port {}",
-                bind.port()
-            ))
-        })?;
-        let socket = std::net::UdpSocket::bind(addr)
-            .and_then(|s| s.set_nonblocking(true).map(|()| s))
-            .map_err(|source| GossipError::Bind { addr, source })?;
-        // Beyond net.core.rmem_max only with CAP_NET_ADMIN (the speaker has it); the
-        // kernel's default buffer otherwise, which the flooded polling still protects.
-        if let Err(e) =
-            rustix::net::sockopt::set_socket_recv_buffer_size_force(&socket, BEAT_RCVBUF).or_else(
-                |_| rustix::net::sockopt::set_socket_recv_buffer_size(&socket, BEAT_RCVBUF),
-            )
-        {
-            debug!(error = %e, "heartbeat socket keeps its default receive buffer");
-        }
-        Ok(Beats {
-            socket,
-            port: advertise.port(),
-            next: Instant::now(),
-            seq: 0,
-            backlog: false,
-            flooded_until: None,
-        })
-    }
-
-    /// When the socket must be read next, at the latest (a heartbeat is due at `next`).
-    fn next_wake(&self, now: Instant) -> Instant {
-        if self.backlog {
-            return now;
-        }
-        match self.flooded_until {
-            Some(until) if until > now => self.next.min(now + FLOODED_POLL),
-            _ => self.next,
-        }
-    }
-
-    /// The next sequence number: the wall clock in nanoseconds, so a restarted speaker
-    /// continues above its previous life, and always above the last one sent.
-    fn next_seq(&mut self) -> u64 {
-        let clock = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        self.seq = clock.max(self.seq.saturating_add(1));
-        self.seq
-    }
-}
-
 /// foca with its sockets, timers and failure detectors: what the gossip task drives.
 struct Driver {
     foca: Swim,
-    socket: UdpSocket,
+    socket: QuietUdpSocket,
     beats: Option<Beats>,
     sealer: Sealer,
     detector: Detector,
@@ -439,7 +358,7 @@ struct Driver {
 impl Driver {
     fn new(
         foca: Swim,
-        socket: UdpSocket,
+        socket: QuietUdpSocket,
         beats: Option<Beats>,
         sealer: Sealer,
         timing: Timing,
@@ -634,7 +553,7 @@ impl Driver {
             self.probes.sent(&data);
             match self.sealer.seal(&data) {
                 Ok(d) => {
-                    if let Err(e) = self.socket.send_to(&d, to.addr).await {
+                    if let Err(e) = self.socket.send_to(&d, to.addr) {
                         debug!(peer = %to.name, error = %e, "gossip send failed");
                     }
                 }
@@ -791,279 +710,4 @@ fn announce_missing(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn metrics() -> GossipMetrics {
-        GossipMetrics {
-            refused: IntCounterVec::new(prometheus::Opts::new("refused", "test"), &["reason"])
-                .unwrap(),
-            verdicts: IntCounterVec::new(prometheus::Opts::new("verdicts", "test"), &["state"])
-                .unwrap(),
-        }
-    }
-
-    #[test]
-    fn dissemination_grows_with_the_cluster_and_can_change_at_run_time() {
-        let tx = |n| lan_config(n).max_transmissions.get();
-        assert_eq!(tx(1), tx(8));
-        assert!(tx(8) < tx(100) && tx(100) < tx(1000) && tx(1000) < tx(5000));
-        let mut foca = Foca::new(
-            NodeId {
-                name: "a".into(),
-                addr: "127.0.0.1:7946".parse().unwrap(),
-                bump: 0,
-            },
-            lan_config(1),
-            <XorShiftRng as rand_core::SeedableRng>::from_seed([1; 16]),
-            WireCodec,
-        );
-        foca.set_config(lan_config(5000)).unwrap();
-    }
-
-    #[test]
-    fn refusals_have_bounded_reasons() {
-        let table = [
-            (SealError::Short, "short"),
-            (SealError::Version(9), "version"),
-            (SealError::Auth, "auth"),
-        ];
-        for (e, label) in table {
-            assert_eq!(Refused::from_seal(&e).as_str(), label);
-        }
-        let sealer = Sealer::new(b"key").unwrap();
-        let other = Sealer::new(b"other").unwrap();
-        let sealed = other.seal(b"hello").unwrap();
-        for (bytes, want) in [
-            (vec![1u8, 2], Refused::Short),
-            (sealed.clone(), Refused::Auth),
-        ] {
-            let e = sealer.open(&bytes).unwrap_err();
-            assert_eq!(Refused::from_seal(&e), want);
-        }
-        let mut v = sealed;
-        v[0] = 0xee;
-        assert_eq!(
-            Refused::from_seal(&sealer.open(&v).unwrap_err()),
-            Refused::Version
-        );
-    }
-
-    async fn node(
-        name: &str,
-        secret: &[u8],
-    ) -> (GossipHandle, tokio::task::JoinHandle<()>, SocketAddr) {
-        // Port 0: the OS picks one whose next port (heartbeats) is free too.
-        let addr = loop {
-            let probe = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-            let addr = probe.local_addr().unwrap();
-            if heartbeat::beat_addr(addr).is_some_and(|b| std::net::UdpSocket::bind(b).is_ok()) {
-                break addr;
-            }
-        };
-        let (h, t) = spawn(
-            GossipOptions {
-                name: name.into(),
-                bind: addr,
-                advertise: addr,
-                timing: Timing::default(),
-            },
-            secret,
-            metrics(),
-        )
-        .await
-        .unwrap();
-        (h, t, addr)
-    }
-
-    async fn wait_for(
-        rx: &mut watch::Receiver<BTreeSet<String>>,
-        want: &[&str],
-        within: Duration,
-    ) -> Result<Duration, BTreeSet<String>> {
-        let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
-        let start = Instant::now();
-        let ok = matches!(
-            tokio::time::timeout(within, rx.wait_for(|m| *m == want)).await,
-            Ok(Ok(_))
-        );
-        if ok {
-            Ok(start.elapsed())
-        } else {
-            Err(rx.borrow().clone())
-        }
-    }
-
-    #[tokio::test]
-    async fn speakers_join_and_a_dead_one_is_noticed() {
-        let (a, ta, aa) = node("a", b"key").await;
-        let (b, tb, ab) = node("b", b"key").await;
-        let (c, tc, ac) = node("c", b"key").await;
-        let peers = BTreeMap::from([("a".into(), aa), ("b".into(), ab), ("c".into(), ac)]);
-        a.set_peers(peers.clone());
-        b.set_peers(peers.clone());
-        c.set_peers(peers);
-        let mut am = a.members.clone();
-        wait_for(&mut am, &["a", "b", "c"], Duration::from_secs(5))
-            .await
-            .expect("all three joined");
-        // Members are watched from their first heartbeat on.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        // Kill c without a goodbye.
-        tc.abort();
-        let _ = tc.await;
-        drop(c);
-        let took = wait_for(&mut am, &["a", "b"], Duration::from_secs(3))
-            .await
-            .expect("c declared down");
-        // Detection speed is a benchmark (docs/PERFORMANCE.md); here, only that it happens
-        // within the wait above, so a loaded CI machine does not make the test flaky.
-        eprintln!("dead speaker noticed after {took:?}");
-        ta.abort();
-        tb.abort();
-        drop(b);
-    }
-
-    #[tokio::test]
-    async fn a_restarted_speaker_is_back_quickly() {
-        let (a, ta, aa) = node("a", b"key").await;
-        let (b, tb, ab) = node("b", b"key").await;
-        let (c, tc, ac) = node("c", b"key").await;
-        let peers = BTreeMap::from([("a".into(), aa), ("b".into(), ab), ("c".into(), ac)]);
-        for h in [&a, &b, &c] {
-            h.set_peers(peers.clone());
-        }
-        let (mut am, mut bm) = (a.members.clone(), b.members.clone());
-        wait_for(&mut am, &["a", "b", "c"], Duration::from_secs(5))
-            .await
-            .expect("joined");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        tc.abort();
-        let _ = tc.await;
-        drop(c);
-        wait_for(&mut am, &["a", "b"], Duration::from_secs(3))
-            .await
-            .expect("c down");
-        wait_for(&mut bm, &["a", "b"], Duration::from_secs(3))
-            .await
-            .expect("c down at b");
-        // Same name and address, as after a restart (seconds later: a newer bump).
-        tokio::time::sleep(Duration::from_millis(2000)).await;
-        let (c2, tc2) = spawn(
-            GossipOptions {
-                name: "c".into(),
-                bind: ac,
-                advertise: ac,
-                timing: Timing::default(),
-            },
-            b"key",
-            metrics(),
-        )
-        .await
-        .unwrap();
-        c2.set_peers(peers);
-        let back_a = wait_for(&mut am, &["a", "b", "c"], Duration::from_secs(30)).await;
-        let back_b = wait_for(&mut bm, &["a", "b", "c"], Duration::from_secs(5)).await;
-        eprintln!("restarted speaker back after {back_a:?} at a, {back_b:?} at b");
-        assert!(back_a.is_ok() && back_b.is_ok());
-        for t in [ta, tb, tc2] {
-            t.abort();
-        }
-    }
-
-    type Node = (GossipHandle, tokio::task::JoinHandle<()>, SocketAddr);
-
-    /// Speakers a and b, members of each other.
-    async fn joined_pair() -> (Node, Node) {
-        let (a, ta, aa) = node("a", b"key").await;
-        let (b, tb, ab) = node("b", b"key").await;
-        let peers = BTreeMap::from([("a".into(), aa), ("b".into(), ab)]);
-        a.set_peers(peers.clone());
-        b.set_peers(peers);
-        let mut am = a.members.clone();
-        wait_for(&mut am, &["a", "b"], Duration::from_secs(5))
-            .await
-            .expect("joined");
-        ((a, ta, aa), (b, tb, ab))
-    }
-
-    #[tokio::test]
-    async fn a_speaker_that_leaves_is_gone_at_once() {
-        let ((a, ta, _), (b, tb, _)) = joined_pair().await;
-        let mut am = a.members.clone();
-        b.leave(tb).await;
-        let took = wait_for(&mut am, &["a"], Duration::from_secs(2))
-            .await
-            .expect("b gone");
-        eprintln!("leaving speaker gone after {took:?}");
-        ta.abort();
-    }
-
-    /// Junk at both heartbeat ports, `per_second` datagrams a second in all, for `run`.
-    fn flood(
-        ports: Vec<SocketAddr>,
-        per_second: u64,
-        run: Duration,
-    ) -> std::thread::JoinHandle<u64> {
-        std::thread::spawn(move || {
-            let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-            let junk = [[0u8; 4].as_slice(), &[0xee; 64], &[seal::VERSION; 64]];
-            let start = std::time::Instant::now();
-            let mut sent = 0u64;
-            while start.elapsed() < run {
-                // Paced in 1 ms batches.
-                let due = start.elapsed().as_micros() as u64 * per_second / 1_000_000;
-                while sent < due {
-                    let to = ports[sent as usize % ports.len()];
-                    let _ = socket.send_to(junk[sent as usize % junk.len()], to);
-                    sent += 1;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            sent
-        })
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn junk_at_the_heartbeat_ports_declares_no_one_down() {
-        let ((a, ta, aa), (b, tb, ab)) = joined_pair().await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let ports = [aa, ab]
-            .iter()
-            .filter_map(|g| heartbeat::beat_addr(*g))
-            .collect();
-        // Ten times the hostile-LAN test's rate at each port, for 2 s.
-        let flooder = flood(ports, 40_000, Duration::from_secs(2));
-        let (mut am, mut bm) = (a.members.clone(), b.members.clone());
-        let lost = tokio::time::timeout(Duration::from_secs(3), async {
-            tokio::select! {
-                r = am.wait_for(|m| m.len() < 2) => r.map(|m| ("a", m.clone())),
-                r = bm.wait_for(|m| m.len() < 2) => r.map(|m| ("b", m.clone())),
-            }
-        })
-        .await;
-        let sent = flooder.join().unwrap();
-        assert!(sent > 40_000, "the flood sent only {sent} datagrams");
-        assert!(
-            !matches!(lost, Ok(Ok(_))),
-            "a member was lost during the flood: {lost:?}"
-        );
-        ta.abort();
-        tb.abort();
-    }
-
-    #[tokio::test]
-    async fn a_wrong_key_keeps_a_speaker_out() {
-        let (a, ta, aa) = node("a", b"right").await;
-        let (b, tb, ab) = node("b", b"wrong").await;
-        let peers = BTreeMap::from([("a".into(), aa), ("b".into(), ab)]);
-        a.set_peers(peers.clone());
-        b.set_peers(peers);
-        let mut am = a.members.clone();
-        let r = wait_for(&mut am, &["a", "b"], Duration::from_secs(2)).await;
-        assert!(r.is_err(), "b joined with the wrong key");
-        assert_eq!(*a.members.borrow(), BTreeSet::from(["a".to_string()]));
-        ta.abort();
-        tb.abort();
-    }
-}
+mod tests;

@@ -7,17 +7,21 @@
 //! ```
 //! The version byte is authenticated as associated data. Nonces are random (96 bits
 //! from the system RNG), which is safe for the number of datagrams a speaker sends in
-//! a key's lifetime. A datagram that fails to open is dropped: a speaker with the wrong
+//! a key's lifetime; they are drawn [`NONCES_PER_DRAW`] at a time, so the heartbeat every
+//! 50 ms does not cost a `getrandom` call each. A datagram that fails to open is dropped: a speaker with the wrong
 //! key is simply not part of the cluster. There is no replay protection beyond what
 //! SWIM itself tolerates (replayed pings and acks carry stale probe numbers).
 #![forbid(unsafe_code)]
 
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use ring::rand::{SecureRandom, SystemRandom};
+use std::sync::Mutex;
 
 /// The format version, the first byte of every sealed datagram.
 pub(crate) const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
+/// Nonces taken from the system RNG in one call.
+pub const NONCES_PER_DRAW: usize = 64;
 
 /// Why a datagram could not be sealed or opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +47,31 @@ pub enum SealError {
 pub struct Sealer {
     key: LessSafeKey,
     rng: SystemRandom,
+    nonces: Mutex<Nonces>,
+}
+
+/// Random bytes for [`NONCES_PER_DRAW`] nonces, each handed out once.
+struct Nonces {
+    bytes: [u8; NONCE_LEN * NONCES_PER_DRAW],
+    /// How many have been handed out since the last draw.
+    used: usize,
+}
+
+impl Nonces {
+    /// A fresh nonce, drawing the next batch from `rng` when this one is used up.
+    fn next(&mut self, rng: &SystemRandom) -> Result<[u8; NONCE_LEN], SealError> {
+        if self.used == NONCES_PER_DRAW {
+            rng.fill(&mut self.bytes).map_err(|_| SealError::Random)?;
+            self.used = 0;
+        }
+        let at = self.used * NONCE_LEN;
+        self.used += 1;
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&self.bytes[at..at + NONCE_LEN]);
+        // Never handed out twice, even if the next draw fails.
+        self.bytes[at..at + NONCE_LEN].fill(0);
+        Ok(nonce)
+    }
 }
 
 impl std::fmt::Debug for Sealer {
@@ -67,13 +96,21 @@ impl Sealer {
         Ok(Sealer {
             key: LessSafeKey::new(unbound),
             rng: SystemRandom::new(),
+            nonces: Mutex::new(Nonces {
+                bytes: [0; NONCE_LEN * NONCES_PER_DRAW],
+                used: NONCES_PER_DRAW,
+            }),
         })
     }
 
     /// Encrypts and authenticates `plain`.
     pub fn seal(&self, plain: &[u8]) -> Result<Vec<u8>, SealError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).map_err(|_| SealError::Random)?;
+        let nonce = self
+            .nonces
+            .lock()
+            // Nothing in `next` panics while holding the lock; its state is whole.
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .next(&self.rng)?;
         let mut body = plain.to_vec();
         self.key
             .seal_in_place_append_tag(
@@ -139,6 +176,16 @@ mod tests {
         }
         assert_eq!(a.open(&d[..20]), Err(SealError::Short));
         assert_eq!(Sealer::new(b"").err(), Some(SealError::EmptySecret));
+    }
+
+    #[test]
+    fn nonces_are_not_repeated_across_draws() {
+        let a = Sealer::new(b"k").unwrap();
+        let nonces: std::collections::BTreeSet<Vec<u8>> = (0..NONCES_PER_DRAW * 3 + 1)
+            .map(|_| a.seal(b"x").unwrap()[1..1 + NONCE_LEN].to_vec())
+            .collect();
+        assert_eq!(nonces.len(), NONCES_PER_DRAW * 3 + 1);
+        assert!(!nonces.contains(&vec![0u8; NONCE_LEN]));
     }
 
     proptest! {

@@ -9,7 +9,7 @@
 //!  └──────────────────────────────┘  drops on │   ├─ Join/Leave -> UDP socket    │
 //!  L2Handle::set_announced ──watch──────────> │   ├─ Count    -> metrics         │
 //!  (the whole desired set, latest wins)       │   └─ Took/Released/Conflict      │
-//!  tick 250 ms (while needed), rescan 1 s ──> │        -> L2Event channel        │
+//!  tick 250 ms (while needed), link change ──> │        -> L2Event channel        │
 //!                                             │ after a Took/Released:          │
 //!  L2Handle::answered <──watch (snapshot)──── │   Responder::answered()         │
 //!                                             └─────────────────────────────────┘
@@ -17,9 +17,11 @@
 //! What is answered where is published as a whole snapshot on a watch channel, latest
 //! wins, so a reader (the NodeAnnouncement) never misses a change however large the burst;
 //! the [`L2Event`] channel only feeds Kubernetes Events and logs, best effort.
-//! Receive threads poll with a timeout (1 s) so they notice a stop flag; an interface
-//! that disappears or goes down leaves the suitable set at the next rescan, and the
-//! responder releases its IPs there. Solicited-node groups are joined with
+//! Receive threads poll with a timeout (1 s) so they notice a stop flag. Interfaces are
+//! rescanned when the kernel reports a link change ([`link_watch`]) or a receive thread
+//! ends, and once a minute besides (every [`L2Options::rescan`] where no notifications can
+//! be had): an interface that disappears or goes down leaves the suitable set at once, and
+//! the responder releases its IPs there. Solicited-node groups are joined with
 //! `IPV6_JOIN_GROUP` on one UDP socket per interface (membership lasts as long as the
 //! socket), through the standard library, so this module needs no `unsafe`.
 #![forbid(unsafe_code)]
@@ -27,6 +29,7 @@
 pub mod arp;
 pub mod ethernet;
 pub mod filter;
+mod link_watch;
 pub mod ndp;
 pub mod responder;
 
@@ -34,6 +37,7 @@ use crate::alarm::Alarm;
 use crate::log_limit::{LogLimiter, LogLine};
 use crate::metrics::L2Counters;
 use ethernet::{ETHERTYPE_ARP, ETHERTYPE_IPV6, MacAddr};
+use link_watch::LinkWatch;
 use pnet::datalink::{self, Channel, DataLinkSender, NetworkInterface};
 pub use responder::{ConflictSeen, Conflicts, IfaceSelection, L2Event};
 use responder::{Counter, IfIndex, IfaceInfo, Input, Malformed, Output, Responder};
@@ -43,7 +47,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tracing::{debug, info, warn};
 
 /// Interface name prefixes of container and overlay devices, skipped unless named.
@@ -59,7 +63,8 @@ pub struct L2Options {
     pub interfaces: Vec<String>,
     /// Interval between takeover burst rounds.
     pub tick: Duration,
-    /// Interval between interface rescans.
+    /// Interval between interface rescans where the kernel's link notifications cannot be
+    /// had; with them, a rescan follows each change, and one every [`RESCAN_WATCHED`].
     pub rescan: Duration,
     /// Periodic re-announcement of every IP, if any.
     pub refresh: Option<Duration>,
@@ -292,6 +297,8 @@ const FRAME_QUEUE: usize = 4096;
 /// thread lingering this long hands on frames the responder ignores (an interface it left)
 /// or sees twice (an interface re-opened meanwhile: a request answered twice).
 const READ_TIMEOUT: Duration = Duration::from_secs(1);
+/// Interval between interface rescans while link notifications arrive: a safety net.
+pub const RESCAN_WATCHED: Duration = Duration::from_secs(60);
 
 async fn run(
     opts: L2Options,
@@ -311,6 +318,15 @@ async fn run(
     // A timerfd: tokio's timer would wake the task twice per rescan (see `Alarm`).
     let mut rescan = Alarm::new("interface rescan");
     let mut next_rescan = tokio::time::Instant::now();
+    let mut links = match LinkWatch::open() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!(error = %e, every = ?opts.rescan, "no link notifications: polling the interfaces");
+            None
+        }
+    };
+    // Told by a receive thread that ends on its own (its interface is re-opened).
+    let closed = Arc::new(Notify::new());
     let mut refresh = opts.refresh.map(tokio::time::interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut reported: BTreeMap<String, Unsuitable> = BTreeMap::new();
@@ -348,10 +364,24 @@ async fn run(
                     None => std::future::pending::<()>().await,
                 }
             } => Input::Refresh,
+            changed = link_changed(links.as_mut()) => {
+                if let Err(e) = changed {
+                    warn!(error = %e, every = ?opts.rescan, "link notifications lost: polling the interfaces");
+                    links = None;
+                }
+                next_rescan = tokio::time::Instant::now();
+                continue;
+            }
+            () = closed.notified() => {
+                next_rescan = tokio::time::Instant::now();
+                continue;
+            }
             () = rescan.fired() => {
-                next_rescan = tokio::time::Instant::now() + opts.rescan;
+                let every = if links.is_some() { RESCAN_WATCHED } else { opts.rescan };
+                next_rescan = tokio::time::Instant::now() + every;
                 let mut failure = None;
-                let changed = rescan_interfaces(&opts, &mut ios, &frame_tx, &mut reported, &mut failure);
+                let found = Found { frame_tx: &frame_tx, closed: &closed };
+                let changed = rescan_interfaces(&opts, &mut ios, found, &mut reported, &mut failure);
                 let now = match failure {
                     Some((iface, error)) if ios.is_empty() => L2Health::NoPacketSocket { iface, error },
                     _ => L2Health::Answering,
@@ -564,12 +594,27 @@ fn facts(i: &NetworkInterface) -> IfaceFacts {
     }
 }
 
+/// What a receive thread reports to: frames, and its own end.
+#[derive(Clone, Copy)]
+struct Found<'a> {
+    frame_tx: &'a mpsc::Sender<Frame>,
+    closed: &'a Arc<Notify>,
+}
+
+/// Waits for a link change; forever without a watch.
+async fn link_changed(links: Option<&mut LinkWatch>) -> std::io::Result<()> {
+    match links {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Brings `ios` in line with the suitable interfaces now. Returns the new list if it
 /// changed.
 fn rescan_interfaces(
     opts: &L2Options,
     ios: &mut BTreeMap<IfIndex, IfaceIo>,
-    frame_tx: &mpsc::Sender<Frame>,
+    to: Found<'_>,
     reported: &mut BTreeMap<String, Unsuitable>,
     failure: &mut Option<(String, String)>,
 ) -> Option<Vec<IfaceInfo>> {
@@ -602,7 +647,7 @@ fn rescan_interfaces(
         if ios.contains_key(&idx) {
             continue;
         }
-        match open(info.clone(), &iface, frame_tx.clone()) {
+        match open(info.clone(), &iface, to.frame_tx.clone(), to.closed.clone()) {
             Ok(io) => {
                 info!(iface = %info.name, mac = %info.mac, "listening for ARP and NDP");
                 ios.insert(idx, io);
@@ -623,6 +668,7 @@ fn open(
     info: IfaceInfo,
     iface: &NetworkInterface,
     frame_tx: mpsc::Sender<Frame>,
+    closed: Arc<Notify>,
 ) -> std::io::Result<IfaceIo> {
     // The kernel drops everything but ARP and NS/NA before it reaches the thread.
     let socket = filter::filtered_packet_socket()?;
@@ -665,6 +711,9 @@ fn open(
                         break;
                     }
                 }
+            }
+            if !thread_stop.load(Ordering::Relaxed) {
+                closed.notify_one();
             }
         })?;
     Ok(IfaceIo {
