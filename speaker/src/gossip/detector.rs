@@ -60,11 +60,11 @@ impl Default for Timing {
     /// second as memberlist's, is the fallback (docs/failure-detection.md).
     fn default() -> Self {
         Timing {
-            heartbeat: Duration::from_millis(50),
+            heartbeat: Duration::from_millis(100),
             heartbeat_fanout: super::heartbeat::FANOUT,
             probe_interval: Duration::from_secs(1),
             suspicion: Duration::from_millis(100),
-            silence: Duration::from_millis(200),
+            silence: Duration::from_millis(250),
         }
     }
 }
@@ -124,7 +124,9 @@ impl Detector {
     /// it is not, as on a node whose source address differs, the suspect is never heard
     /// of and foca's suspicion alone decides, as before the detector).
     pub fn heard(&mut self, from: SocketAddr, now: Duration) {
-        self.heard.insert(from, now);
+        // A heartbeat read late carries its earlier arrival: never move back.
+        let at = self.heard.entry(from).or_insert(now);
+        *at = (*at).max(now);
     }
 
     /// Forgets an address (a member removed), so the map holds only current members.

@@ -12,10 +12,17 @@
 //!  members sorted by name, a ring:  a ─> b ─> c ─> d ─> a      (`fanout` successors each)
 //!  every interval:  drain socket ──> beat(from, seq) ──> armed[from].last = now
 //!                   send sealed [b'H', gossip port, seq] to each successor's port + 1
-//!                   check: silent ≥ silence − interval ──> Suspect (told to the suspect
+//!                   check: silent ≥ interval × 1.25 ──> poke it (every 15 ms: a sealed
+//!                                      [b'P', port, seq] to its gossip port, answered
+//!                                      at once with a heartbeat to the poker's)
+//!                          silent ≥ silence × 0.75 ──> Suspect (told to the suspect
 //!                                      only; a live one answers with its refutation)
 //!                          silent ≥ silence, still Suspect ──> Down
 //! ```
+//! A lost heartbeat is made up for by the pokes, which the gossip port (polled, unlike
+//! the heartbeat port) answers at once: the silence that declares a member down can be
+//! two intervals, and a heartbeat every 100 ms detects a death within 200 ms with half
+//! the wake-ups of one every 50 ms, without declaring live speakers down on a lossy LAN.
 //! A member is watched only once a heartbeat from it arrived while it is one of this
 //! speaker's ring predecessors (armed): a speaker of an older version, which sends none, is
 //! left to foca, and a member that joins is not declared down before its first heartbeat.
@@ -103,6 +110,23 @@ pub fn answer_suspicion(
 
 /// The first byte of a heartbeat's plaintext (foca's messages start otherwise).
 const KIND: u8 = b'H';
+/// The first byte of a poke's plaintext.
+const POKE: u8 = b'P';
+
+/// How often a late member is poked until it answers or is declared down.
+pub const POKE_EVERY: Duration = Duration::from_millis(15);
+/// How much later than an interval a heartbeat may arrive before its sender is late: the
+/// sender's own timer and scheduling delay.
+pub const LATE_MARGIN: Duration = Duration::from_millis(5);
+
+/// A datagram in the heartbeat format, by its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A heartbeat (also the answer to a poke).
+    Beat,
+    /// A watcher asks for a heartbeat at once, at the sender's gossip port.
+    Poke,
+}
 
 /// Plaintext length: kind, gossip port, sequence number.
 pub const PLAIN_LEN: usize = 1 + 2 + 8;
@@ -110,8 +134,16 @@ pub const PLAIN_LEN: usize = 1 + 2 + 8;
 /// A heartbeat's plaintext: the sender's gossip port (its identity's address is its
 /// source IP with this port) and its sequence number.
 pub fn encode(gossip_port: u16, seq: u64) -> [u8; PLAIN_LEN] {
+    encode_kind(Kind::Beat, gossip_port, seq)
+}
+
+/// A heartbeat's or a poke's plaintext.
+pub fn encode_kind(kind: Kind, gossip_port: u16, seq: u64) -> [u8; PLAIN_LEN] {
     let mut b = [0u8; PLAIN_LEN];
-    b[0] = KIND;
+    b[0] = match kind {
+        Kind::Beat => KIND,
+        Kind::Poke => POKE,
+    };
     b[1..3].copy_from_slice(&gossip_port.to_be_bytes());
     b[3..].copy_from_slice(&seq.to_be_bytes());
     b
@@ -119,14 +151,24 @@ pub fn encode(gossip_port: u16, seq: u64) -> [u8; PLAIN_LEN] {
 
 /// The gossip port and sequence number of a heartbeat, if `plain` is one.
 pub fn decode(plain: &[u8]) -> Option<(u16, u64)> {
-    let b: &[u8; PLAIN_LEN] = plain.try_into().ok()?;
-    if b[0] != KIND {
-        return None;
+    match decode_kind(plain)? {
+        (Kind::Beat, port, seq) => Some((port, seq)),
+        (Kind::Poke, ..) => None,
     }
+}
+
+/// The kind, gossip port and sequence number of a heartbeat or a poke, if `plain` is one.
+pub fn decode_kind(plain: &[u8]) -> Option<(Kind, u16, u64)> {
+    let b: &[u8; PLAIN_LEN] = plain.try_into().ok()?;
+    let kind = match b[0] {
+        KIND => Kind::Beat,
+        POKE => Kind::Poke,
+        _ => return None,
+    };
     let port = u16::from_be_bytes([b[1], b[2]]);
     let mut seq = [0u8; 8];
     seq.copy_from_slice(&b[3..]);
-    Some((port, u64::from_be_bytes(seq)))
+    Some((kind, port, u64::from_be_bytes(seq)))
 }
 
 /// Where the speaker whose gossip address is `gossip` takes heartbeats: the next port.
@@ -167,6 +209,17 @@ struct Watch {
     last: Duration,
     /// The incarnation this speaker suspected it at, if it did.
     suspected: Option<Incarnation>,
+    /// When it was last poked, if it was since its last heartbeat.
+    poked: Option<Duration>,
+}
+
+/// What [`Heartbeats::check`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Check {
+    /// Verdicts for foca: suspicions and deaths.
+    pub updates: Vec<Member<NodeId>>,
+    /// The gossip addresses of the late members to poke now.
+    pub pokes: Vec<SocketAddr>,
 }
 
 /// The heartbeats received and the members watched.
@@ -203,10 +256,16 @@ impl Heartbeats {
         self.fanout
     }
 
+    /// A member this long silent when the socket is read is late: a heartbeat is missing.
+    /// It is poked until it answers.
+    fn late_after(&self) -> Duration {
+        self.interval + LATE_MARGIN
+    }
+
+    /// A member this long silent is suspected: after pokes went unanswered, with time left
+    /// for the suspect to refute.
     fn suspect_after(&self) -> Duration {
-        self.silence
-            .saturating_sub(self.interval)
-            .max(self.interval)
+        self.silence - self.silence / 5
     }
 
     /// A heartbeat from the member with gossip address `from`, numbered `seq`, was taken
@@ -219,10 +278,15 @@ impl Heartbeats {
         *last = seq;
         self.armed
             .entry(from)
-            .and_modify(|w| w.last = now)
+            .and_modify(|w| {
+                // `now` is when it arrived, which may precede what was heard since.
+                w.last = w.last.max(now);
+                w.poked = None;
+            })
             .or_insert(Watch {
                 last: now,
                 suspected: None,
+                poked: None,
             });
         true
     }
@@ -230,7 +294,8 @@ impl Heartbeats {
     /// Another authenticated datagram from `from` at `now`: a watched member is alive.
     pub fn heard(&mut self, from: SocketAddr, now: Duration) {
         if let Some(w) = self.armed.get_mut(&from) {
-            w.last = now;
+            w.last = w.last.max(now);
+            w.poked = None;
         }
     }
 
@@ -245,29 +310,31 @@ impl Heartbeats {
         self.armed.len()
     }
 
-    /// The updates to apply to foca at `now`, given `me` and the active `members`: a
-    /// watched member silent for `silence − interval` becomes suspect, one silent for
-    /// `silence` and still suspect at that incarnation goes down.
-    pub fn check(
-        &mut self,
-        me: &NodeId,
-        members: &[&Member<NodeId>],
-        now: Duration,
-    ) -> Vec<Member<NodeId>> {
+    /// The updates to apply to foca at `now`, given `me` and the active `members`, and the
+    /// members to poke: a watched member silent for 1.25 intervals is poked every
+    /// [`POKE_EVERY`], one silent for three quarters of `silence` becomes suspect, one
+    /// silent for `silence` and still suspect at that incarnation goes down.
+    pub fn check(&mut self, me: &NodeId, members: &[&Member<NodeId>], now: Duration) -> Check {
         let ids: Vec<&NodeId> = members.iter().map(|m| m.id()).collect();
         let watched: HashSet<SocketAddr> = predecessors(me, &ids, self.fanout)
             .iter()
             .map(|m| m.addr)
             .collect();
         self.armed.retain(|addr, _| watched.contains(addr));
-        let (suspect_after, silence) = (self.suspect_after(), self.silence);
+        let (late_after, suspect_after, silence) =
+            (self.late_after(), self.suspect_after(), self.silence);
         let mut updates = Vec::new();
+        let mut pokes = Vec::new();
         for m in members {
             let addr = m.id().addr;
             let Some(w) = self.armed.get_mut(&addr) else {
                 continue;
             };
             let silent = now.saturating_sub(w.last);
+            if silent >= late_after && w.poked.is_none_or(|at| now >= at + POKE_EVERY) {
+                pokes.push(addr);
+                w.poked = Some(now);
+            }
             match w.suspected {
                 // Refuted: it lives, even if its heartbeats do not come here.
                 Some(inc) if m.incarnation() > inc => {
@@ -289,16 +356,22 @@ impl Heartbeats {
         }
         self.armed
             .retain(|addr, _| members.iter().any(|m| m.id().addr == *addr));
-        updates
+        pokes.retain(|addr| self.armed.contains_key(addr));
+        Check { updates, pokes }
     }
 
-    /// When [`Heartbeats::check`] may next have something to do.
+    /// When [`Heartbeats::check`] must next run besides the heartbeat wake-ups, which
+    /// read the socket and check anyway: the pokes, suspicion and death of a member found
+    /// late. Lateness is found at those wake-ups, because a heartbeat is only seen when the
+    /// socket is read: a deadline of its own would wake the task for nothing whenever the
+    /// heartbeat waits unread.
     pub fn next_deadline(&self) -> Option<Duration> {
         self.armed
             .values()
-            .map(|w| match w.suspected {
-                None => w.last + self.suspect_after(),
-                Some(_) => w.last + self.silence,
+            .map(|w| match (w.poked, w.suspected) {
+                (Some(at), None) => (at + POKE_EVERY).min(w.last + self.suspect_after()),
+                (Some(at), Some(_)) => (at + POKE_EVERY).min(w.last + self.silence),
+                (None, _) => w.last + self.silence,
             })
             .min()
     }
@@ -373,6 +446,9 @@ mod tests {
     #[test]
     fn heartbeats_round_trip_and_anything_else_is_not_one() {
         assert_eq!(decode(&encode(7946, 42)), Some((7946, 42)));
+        let poke = encode_kind(Kind::Poke, 7946, 43);
+        assert_eq!(decode_kind(&poke), Some((Kind::Poke, 7946, 43)));
+        assert_eq!(decode(&poke), None, "a poke is not a heartbeat");
         assert_eq!(decode(b"H"), None);
         let mut other = encode(7946, 1);
         other[0] = 0;
@@ -417,55 +493,91 @@ mod tests {
         }
     }
 
-    /// A script of heartbeats and checks: suspected after silence − interval, down
-    /// after the silence.
+    fn quiet(c: &Check) -> bool {
+        c.updates.is_empty() && c.pokes.is_empty()
+    }
+
+    /// A script of heartbeats and checks (every 100 ms, silence 250 ms): found late at a
+    /// read 105 ms after its last heartbeat came, poked every 15 ms, suspected at 200 ms,
+    /// down at 250 ms.
     #[test]
-    fn a_silent_member_is_suspected_then_declared_down() {
+    fn a_silent_member_is_poked_suspected_then_declared_down() {
         let (a, b) = (id("a", 1), id("b", 2));
-        let mut hb = Heartbeats::new(ms(50), ms(200), FANOUT);
+        let mut hb = Heartbeats::new(ms(100), ms(250), FANOUT);
         let alive = Member::new(b.clone(), 4, State::Alive);
-        // Not armed before its first heartbeat: never suspected.
-        assert!(hb.check(&a, &[&alive], ms(1000)).is_empty());
+        // Not armed before its first heartbeat: never poked or suspected.
+        assert!(quiet(&hb.check(&a, &[&alive], ms(1000))));
         assert_eq!(hb.next_deadline(), None);
         assert!(hb.beat(b.addr, 10, ms(1000)));
-        assert_eq!(hb.next_deadline(), Some(ms(1150)));
-        assert!(hb.check(&a, &[&alive], ms(1149)).is_empty());
-        let up = hb.check(&a, &[&alive], ms(1150));
-        assert_eq!(up, vec![Member::new(b.clone(), 4, State::Suspect)]);
-        assert_eq!(hb.next_deadline(), Some(ms(1200)));
+        // Lateness is found at the reads, not by a deadline of its own.
+        assert_eq!(hb.next_deadline(), Some(ms(1250)));
+        assert!(quiet(&hb.check(&a, &[&alive], ms(1104))));
+        let poked = hb.check(&a, &[&alive], ms(1105));
+        assert_eq!((poked.updates.len(), poked.pokes), (0, vec![b.addr]));
+        assert_eq!(hb.next_deadline(), Some(ms(1120)));
+        assert!(quiet(&hb.check(&a, &[&alive], ms(1119))));
+        for at in [1120, 1135, 1150, 1165, 1180, 1195] {
+            assert_eq!(
+                hb.check(&a, &[&alive], ms(at)).pokes,
+                vec![b.addr],
+                "at {at}"
+            );
+        }
+        let up = hb.check(&a, &[&alive], ms(1200));
+        assert_eq!(up.updates, vec![Member::new(b.clone(), 4, State::Suspect)]);
+        assert!(up.pokes.is_empty(), "poked 5 ms ago");
+        assert_eq!(hb.next_deadline(), Some(ms(1210)));
         let suspect = Member::new(b.clone(), 4, State::Suspect);
-        assert!(hb.check(&a, &[&suspect], ms(1199)).is_empty());
-        let down = hb.check(&a, &[&suspect], ms(1200));
-        assert_eq!(down, vec![Member::new(b.clone(), 4, State::Down)]);
+        let still = hb.check(&a, &[&suspect], ms(1249));
+        assert_eq!((still.updates.len(), still.pokes), (0, vec![b.addr]));
+        let down = hb.check(&a, &[&suspect], ms(1250));
+        assert_eq!(down.updates, vec![Member::new(b.clone(), 4, State::Down)]);
+        assert!(down.pokes.is_empty());
         assert_eq!(hb.watched(), 0);
+    }
+
+    #[test]
+    fn a_late_member_that_answers_a_poke_is_left_alone() {
+        let (a, b) = (id("a", 1), id("b", 2));
+        let mut hb = Heartbeats::new(ms(100), ms(250), FANOUT);
+        let alive = Member::new(b.clone(), 0, State::Alive);
+        hb.beat(b.addr, 1, ms(0));
+        assert_eq!(hb.check(&a, &[&alive], ms(110)).pokes, vec![b.addr]);
+        // Its answer: a heartbeat with the next number.
+        assert!(hb.beat(b.addr, 2, ms(111)));
+        assert!(quiet(&hb.check(&a, &[&alive], ms(200))));
+        assert_eq!(hb.next_deadline(), Some(ms(361)));
+        // A heartbeat read late counts from its arrival, and never moves the last one back.
+        assert!(hb.beat(b.addr, 3, ms(105)));
+        assert_eq!(hb.next_deadline(), Some(ms(361)));
     }
 
     #[test]
     fn a_refuted_suspicion_disarms_until_the_next_heartbeat() {
         let (a, b) = (id("a", 1), id("b", 2));
-        let mut hb = Heartbeats::new(ms(50), ms(200), FANOUT);
+        let mut hb = Heartbeats::new(ms(100), ms(250), FANOUT);
         hb.beat(b.addr, 1, ms(0));
         let alive = Member::new(b.clone(), 0, State::Alive);
-        assert_eq!(hb.check(&a, &[&alive], ms(150)).len(), 1);
+        assert_eq!(hb.check(&a, &[&alive], ms(200)).updates.len(), 1);
         let refuted = Member::new(b.clone(), 1, State::Alive);
-        assert!(hb.check(&a, &[&refuted], ms(300)).is_empty());
+        assert!(quiet(&hb.check(&a, &[&refuted], ms(300))));
         assert_eq!(hb.watched(), 0);
         assert!(hb.beat(b.addr, 2, ms(310)));
         assert_eq!(hb.watched(), 1);
-        assert!(hb.check(&a, &[&refuted], ms(400)).is_empty());
+        assert!(quiet(&hb.check(&a, &[&refuted], ms(400))));
     }
 
     #[test]
     fn heartbeats_and_other_datagrams_keep_a_member_alive_but_replays_do_not() {
         let (a, b) = (id("a", 1), id("b", 2));
-        let mut hb = Heartbeats::new(ms(50), ms(200), FANOUT);
+        let mut hb = Heartbeats::new(ms(100), ms(250), FANOUT);
         let alive = Member::new(b.clone(), 0, State::Alive);
         assert!(hb.beat(b.addr, 5, ms(0)));
         hb.heard(b.addr, ms(100));
-        assert!(hb.check(&a, &[&alive], ms(200)).is_empty());
+        assert!(quiet(&hb.check(&a, &[&alive], ms(200))));
         assert!(!hb.beat(b.addr, 5, ms(210)));
         assert!(!hb.beat(b.addr, 4, ms(220)));
-        assert_eq!(hb.check(&a, &[&alive], ms(250)).len(), 1);
+        assert_eq!(hb.check(&a, &[&alive], ms(300)).updates.len(), 1);
     }
 
     #[test]
@@ -480,10 +592,10 @@ mod tests {
         // n1 is n0's successor, not a predecessor, in a ring of six.
         hb.beat(ns[1].addr, 1, ms(0));
         hb.beat(ns[5].addr, 1, ms(0));
-        assert!(hb.check(&ns[0], &refs, ms(10)).is_empty());
+        assert!(quiet(&hb.check(&ns[0], &refs, ms(10))));
         assert_eq!(hb.watched(), 1);
         // n5 left the membership: forgotten with it.
-        assert!(hb.check(&ns[0], &refs[..3], ms(20)).is_empty());
+        assert!(quiet(&hb.check(&ns[0], &refs[..3], ms(20))));
         assert_eq!(hb.watched(), 0);
     }
 }

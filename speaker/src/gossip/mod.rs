@@ -329,6 +329,9 @@ pub async fn spawn(
     ))
 }
 
+/// The shortest time between two answers to pokes.
+const POKE_ANSWER_GAP: Duration = Duration::from_millis(5);
+
 /// foca as the speaker runs it.
 pub type Swim = Foca<NodeId, WireCodec, XorShiftRng, foca::NoCustomBroadcast>;
 
@@ -404,6 +407,9 @@ impl Driver {
             .sealer
             .open(&self.buf[..n])
             .map_err(|e| Refused::from_seal(&e))?;
+        if let Some((kind, port, seq)) = heartbeat::decode_kind(&plain) {
+            return self.on_poke_or_answer(kind, SocketAddr::new(from.ip(), port), seq);
+        }
         let backlog = self.foca.updates_backlog();
         let answered = self.probes.answered(&plain);
         self.foca
@@ -420,6 +426,48 @@ impl Driver {
         }
         if let Err(e) = push_news(&mut self.foca, backlog, &mut self.rt) {
             debug!(error = %e, "gossip push");
+        }
+        Ok(())
+    }
+
+    /// A watcher's poke (answered at once with a heartbeat, at most one per
+    /// [`POKE_ANSWER_GAP`]), or the answer to one of ours, from the member at `member`.
+    fn on_poke_or_answer(
+        &mut self,
+        kind: heartbeat::Kind,
+        member: SocketAddr,
+        seq: u64,
+    ) -> Result<(), Refused> {
+        match kind {
+            heartbeat::Kind::Beat => {
+                let now = self.since_start();
+                if !self.heartbeats.beat(member, seq, now) {
+                    return Err(Refused::Replayed);
+                }
+                self.detector.heard(member, now);
+            }
+            heartbeat::Kind::Poke => {
+                let now = Instant::now();
+                let Some(b) = self.beats.as_mut() else {
+                    return Ok(());
+                };
+                // Only members are answered, and not faster than this: a replayed poke
+                // cannot make the speaker a source of traffic.
+                if b.answered.is_some_and(|at| now < at + POKE_ANSWER_GAP)
+                    || !self.foca.iter_members().any(|m| m.id().addr == member)
+                {
+                    return Ok(());
+                }
+                b.answered = Some(now);
+                match self.sealer.seal(&heartbeat::encode(b.port, b.next_seq())) {
+                    Ok(d) => {
+                        if let Err(e) = self.socket.send_to(&d, member) {
+                            debug!(%member, error = %e, "answering a poke failed");
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "cannot seal a heartbeat"),
+                }
+            }
         }
         Ok(())
     }
@@ -472,10 +520,11 @@ impl Driver {
         let mut junk = false;
         b.backlog = true;
         for _ in 0..BEAT_SLICE {
-            let Ok((n, from)) = b.socket.recv_from(&mut self.buf) else {
+            let Ok((n, from, age)) = b.recv(&mut self.buf) else {
                 b.backlog = false;
                 break;
             };
+            let arrived = now.saturating_sub(age);
             let beat = self
                 .sealer
                 .open(&self.buf[..n])
@@ -484,8 +533,8 @@ impl Driver {
             match beat {
                 Ok((port, seq)) => {
                     let member = SocketAddr::new(from.ip(), port);
-                    if self.heartbeats.beat(member, seq, now) {
-                        self.detector.heard(member, now);
+                    if self.heartbeats.beat(member, seq, arrived) {
+                        self.detector.heard(member, arrived);
                     } else {
                         junk = true;
                         refuse(Refused::Replayed, from);
@@ -527,11 +576,26 @@ impl Driver {
         b.next = (b.next + self.timing.heartbeat).max(Instant::now());
     }
 
-    /// Suspects and declares down the watched members that went silent.
+    /// Pokes the watched members that are late, suspects and declares down the ones
+    /// that went silent.
     fn check_heartbeats(&mut self) {
         let now = self.since_start();
         let members: Vec<&foca::Member<NodeId>> = self.foca.iter_members().collect();
-        let updates = self.heartbeats.check(self.foca.identity(), &members, now);
+        let heartbeat::Check { updates, pokes } =
+            self.heartbeats.check(self.foca.identity(), &members, now);
+        if let Some(b) = self.beats.as_mut() {
+            for member in pokes {
+                let poke = heartbeat::encode_kind(heartbeat::Kind::Poke, b.port, b.next_seq());
+                match self.sealer.seal(&poke) {
+                    Ok(d) => {
+                        if let Err(e) = self.socket.send_to(&d, member) {
+                            debug!(%member, error = %e, "poke failed");
+                        }
+                    }
+                    Err(e) => warn!(error = %e, "cannot seal a poke"),
+                }
+            }
+        }
         if updates.is_empty() {
             return;
         }

@@ -161,9 +161,12 @@ struct SimNode {
     foca: Swim,
     detector: Detector,
     heartbeats: Heartbeats,
-    /// Heartbeats waiting in the socket: (from, sequence number).
-    inbox: Vec<(usize, u64)>,
+    /// Heartbeats waiting in the socket: (from, sequence number, arrival), the arrival
+    /// as the kernel stamps it.
+    inbox: Vec<(usize, u64, Duration)>,
     beats_sent: u64,
+    /// The last sequence number a heartbeat, a poke or an answer carried.
+    seq: u64,
     /// Events that wake the speaker's task (see [`Sim::wakes_by`]).
     wakes: u64,
     /// Until when the node is stalled: what reaches it waits.
@@ -171,6 +174,14 @@ struct SimNode {
     alive: bool,
     sent: u64,
     bytes: u64,
+}
+
+impl SimNode {
+    /// The next sequence number for a heartbeat, a poke or an answer.
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
 }
 
 /// The seal's overhead per datagram: version, nonce, tag ([`super::seal`]).
@@ -203,7 +214,12 @@ pub fn node_id(i: usize) -> NodeId {
 }
 
 fn index_of(id: &NodeId) -> usize {
-    match id.addr.ip() {
+    index_of_addr(id.addr)
+}
+
+/// The node whose gossip address is `addr`.
+fn index_of_addr(addr: SocketAddr) -> usize {
+    match addr.ip() {
         IpAddr::V4(a) => (u32::from(a) & 0x00ff_ffff) as usize,
         IpAddr::V6(_) => usize::MAX,
     }
@@ -255,6 +271,7 @@ impl Sim {
                 ),
                 inbox: Vec::new(),
                 beats_sent: 0,
+                seq: 0,
                 wakes: 0,
                 stalled_until: Duration::ZERO,
                 alive: true,
@@ -410,7 +427,9 @@ impl Sim {
         let Some(node) = self.nodes.get_mut(i) else {
             return;
         };
-        if node.alive && now < node.stalled_until {
+        // The kernel takes in (and stamps) heartbeats while the task is stalled.
+        let queued_by_kernel = matches!(event, Event::BeatArrive { .. });
+        if node.alive && now < node.stalled_until && !queued_by_kernel {
             // Datagrams first, then timers: the gossip task drains its socket before it
             // decides overdue timers.
             let at = match event {
@@ -438,7 +457,7 @@ impl Sim {
             Event::BeatArrive { from, seq } => {
                 if node.alive {
                     self.traffic.delivered += 1;
-                    node.inbox.push((from, seq));
+                    node.inbox.push((from, seq, now));
                 } else {
                     self.traffic.to_dead += 1;
                 }
@@ -483,6 +502,10 @@ impl Sim {
                     },
                     None => data,
                 };
+                if let Some((kind, _, seq)) = heartbeat::decode_kind(&plain) {
+                    self.on_poke_or_answer(i, from, kind, seq);
+                    return;
+                }
                 let r = node.foca.handle_data(&plain, &mut self.rt).and_then(|()| {
                     heartbeat::answer_suspicion(node.foca.identity(), &plain, &mut self.rt)
                 });
@@ -516,10 +539,10 @@ impl Sim {
         let Some(node) = self.nodes.get_mut(i) else {
             return;
         };
-        for (from, seq) in std::mem::take(&mut node.inbox) {
+        for (from, seq, arrived) in std::mem::take(&mut node.inbox) {
             let addr = node_id(from).addr;
-            if node.heartbeats.beat(addr, seq, now) {
-                node.detector.heard(addr, now);
+            if node.heartbeats.beat(addr, seq, arrived) {
+                node.detector.heard(addr, arrived);
             }
         }
         let mut to = Vec::new();
@@ -533,10 +556,12 @@ impl Sim {
                 .collect();
         }
         let members: Vec<&Member<NodeId>> = node.foca.iter_members().collect();
-        let updates = node.heartbeats.check(node.foca.identity(), &members, now);
+        let heartbeat::Check { updates, pokes } =
+            node.heartbeats.check(node.foca.identity(), &members, now);
         let failed = !updates.is_empty()
             && super::apply_verdicts(&mut node.foca, updates, &mut self.rt).is_err();
-        let (seq, check) = (node.beats_sent, node.heartbeats.next_deadline());
+        let check = node.heartbeats.next_deadline();
+        let seq = if send { node.next_seq() } else { 0 };
         if failed {
             self.errors += 1;
         }
@@ -544,11 +569,37 @@ impl Sim {
         for j in to {
             self.send_beat(i, j, seq);
         }
+        for member in pokes {
+            let seq = self.nodes.get_mut(i).map_or(0, SimNode::next_seq);
+            let poke = heartbeat::encode_kind(heartbeat::Kind::Poke, super::PORT, seq);
+            self.transmit(i, index_of_addr(member), poke.to_vec());
+        }
         if send {
             self.push(now + interval, i, Event::Beat);
         }
         if let Some(at) = check.filter(|at| *at < now + interval) {
             self.push(at.max(now), i, Event::Check);
+        }
+    }
+
+    /// Node `i` took in a poke or the answer to one, numbered `seq`, from node `from` at
+    /// its gossip port, as the speaker's gossip task does.
+    fn on_poke_or_answer(&mut self, i: usize, from: usize, kind: heartbeat::Kind, seq: u64) {
+        let now = self.now;
+        let addr = node_id(from).addr;
+        let Some(node) = self.nodes.get_mut(i) else {
+            return;
+        };
+        match kind {
+            heartbeat::Kind::Beat => {
+                if node.heartbeats.beat(addr, seq, now) {
+                    node.detector.heard(addr, now);
+                }
+            }
+            heartbeat::Kind::Poke => {
+                let beat = heartbeat::encode(super::PORT, node.next_seq());
+                self.transmit(i, from, beat.to_vec());
+            }
         }
     }
 
@@ -593,40 +644,7 @@ impl Sim {
     /// Performs what node `i`'s foca asked for, as the speaker's `drain` does.
     fn drain(&mut self, i: usize) {
         while let Some((to, data)) = self.rt.to_send() {
-            let datagram = match &self.sealer {
-                Some(s) => match s.seal(&data) {
-                    Ok(d) => d,
-                    Err(_) => {
-                        self.errors += 1;
-                        continue;
-                    }
-                },
-                None => data.to_vec(),
-            };
-            let len = if self.sealer.is_some() {
-                datagram.len()
-            } else {
-                datagram.len() + SEAL_OVERHEAD
-            } as u64;
-            self.traffic.sent += 1;
-            self.traffic.bytes += len;
-            if let Some(n) = self.nodes.get_mut(i) {
-                n.sent += 1;
-                n.bytes += len;
-            }
-            if unit(self.rng.next_u64()) < self.config.loss {
-                self.traffic.lost += 1;
-                continue;
-            }
-            let at = self.now + self.delay();
-            self.push(
-                at,
-                index_of(&to),
-                Event::Deliver {
-                    from: i,
-                    data: datagram,
-                },
-            );
+            self.transmit(i, index_of(&to), data.to_vec());
         }
         while let Some((after, timer)) = self.rt.to_schedule() {
             self.push(self.now + after, i, Event::Timer(Due::foca(timer)));
@@ -640,6 +658,45 @@ impl Sim {
                 }
             }
         }
+    }
+
+    /// Sends `data` (plaintext) from node `i` to node `j`'s gossip port, sealed, through
+    /// the lossy network.
+    fn transmit(&mut self, i: usize, j: usize, data: Vec<u8>) {
+        let datagram = match &self.sealer {
+            Some(s) => match s.seal(&data) {
+                Ok(d) => d,
+                Err(_) => {
+                    self.errors += 1;
+                    return;
+                }
+            },
+            None => data,
+        };
+        let len = if self.sealer.is_some() {
+            datagram.len()
+        } else {
+            datagram.len() + SEAL_OVERHEAD
+        } as u64;
+        self.traffic.sent += 1;
+        self.traffic.bytes += len;
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.sent += 1;
+            n.bytes += len;
+        }
+        if unit(self.rng.next_u64()) < self.config.loss {
+            self.traffic.lost += 1;
+            return;
+        }
+        let at = self.now + self.delay();
+        self.push(
+            at,
+            j,
+            Event::Deliver {
+                from: i,
+                data: datagram,
+            },
+        );
     }
 }
 
