@@ -2,8 +2,8 @@
 //!
 //! tokio's timer wheel files a deadline beyond the current 64 ms slot on a coarser level and
 //! wakes the runtime at that slot's start to re-file it, then again at the deadline. For the
-//! gossip task's wake-up every 50 ms that was a second wake-up in about four of five
-//! intervals (docs/PERFORMANCE.md, "Failure detection"). A timerfd in the runtime's epoll
+//! gossip task's wake-up every 50 ms (the heartbeat interval then) that was a second
+//! wake-up in about four of five intervals (docs/PERFORMANCE.md, "Failure detection"). A timerfd in the runtime's epoll
 //! set wakes it once, at the deadline.
 #![forbid(unsafe_code)]
 

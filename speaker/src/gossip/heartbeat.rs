@@ -10,19 +10,23 @@
 //!
 //! ```text
 //!  members sorted by name, a ring:  a ─> b ─> c ─> d ─> a      (`fanout` successors each)
-//!  every interval:  drain socket ──> beat(from, seq) ──> armed[from].last = now
+//!  every interval:  drain socket ──> beat(from, seq, arrival) ──> armed[from].last = arrival
 //!                   send sealed [b'H', gossip port, seq] to each successor's port + 1
-//!                   check: silent ≥ interval × 1.25 ──> poke it (every 15 ms: a sealed
-//!                                      [b'P', port, seq] to its gossip port, answered
-//!                                      at once with a heartbeat to the poker's)
-//!                          silent ≥ silence × 0.75 ──> Suspect (told to the suspect
+//!                   check: silent ≥ interval + 5 ms (found at a read) ──> poke it, every
+//!                                      15 ms: a sealed [b'P', port, seq] to its gossip
+//!                                      port, answered at once with a heartbeat there
+//!                          silent ≥ silence × 0.8 ──> Suspect (told to the suspect
 //!                                      only; a live one answers with its refutation)
 //!                          silent ≥ silence, still Suspect ──> Down
 //! ```
-//! A lost heartbeat is made up for by the pokes, which the gossip port (polled, unlike
-//! the heartbeat port) answers at once: the silence that declares a member down can be
-//! two intervals, and a heartbeat every 100 ms detects a death within 200 ms with half
-//! the wake-ups of one every 50 ms, without declaring live speakers down on a lossy LAN.
+//! A lost heartbeat is made up for by the pokes, which the gossip port (polled, unlike the
+//! heartbeat port) answers at once: with a heartbeat every 100 ms and a silence of 250 ms
+//! no live speaker is declared down at 10 % loss (by simulation), at half the wake-ups of
+//! a heartbeat every 50 ms. The silence counts from a heartbeat's arrival (the kernel's
+//! timestamp), not from its reading, up to an interval later. Lateness is found when the
+//! socket is read, at the heartbeat wake-ups: a deadline of its own would wake the task for
+//! nothing whenever a heartbeat that came waits unread, so the silence must leave room for
+//! an interval of reading lag and a few pokes (docs/failure-detection.md).
 //! A member is watched only once a heartbeat from it arrived while it is one of this
 //! speaker's ring predecessors (armed): a speaker of an older version, which sends none, is
 //! left to foca, and a member that joins is not declared down before its first heartbeat.

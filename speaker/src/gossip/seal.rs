@@ -7,10 +7,11 @@
 //! ```
 //! The version byte is authenticated as associated data. Nonces are random (96 bits
 //! from the system RNG), which is safe for the number of datagrams a speaker sends in
-//! a key's lifetime; they are drawn [`NONCES_PER_DRAW`] at a time, so the heartbeat every
-//! 50 ms does not cost a `getrandom` call each. A datagram that fails to open is dropped: a speaker with the wrong
-//! key is simply not part of the cluster. There is no replay protection beyond what
-//! SWIM itself tolerates (replayed pings and acks carry stale probe numbers).
+//! a key's lifetime; they are drawn [`NONCES_PER_DRAW`] at a time, so a heartbeat does
+//! not cost a `getrandom` call each. A datagram that fails to open is dropped: a speaker
+//! with the wrong key is simply not part of the cluster. There is no replay protection
+//! beyond what SWIM itself tolerates (replayed pings and acks carry stale probe numbers;
+//! heartbeats carry sequence numbers, `heartbeat`).
 #![forbid(unsafe_code)]
 
 use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
