@@ -606,18 +606,26 @@ impl Sim {
     /// Node `i`'s heartbeat number `seq` to node `j`, through the lossy network.
     fn send_beat(&mut self, i: usize, j: usize, seq: u64) {
         let len = (heartbeat::PLAIN_LEN + SEAL_OVERHEAD) as u64;
+        if self.sent_and_lost(i, len) {
+            return;
+        }
+        let at = self.now + self.delay();
+        self.push(at, j, Event::BeatArrive { from: i, seq });
+    }
+
+    /// Counts a datagram of `len` bytes that node `i` sends; true if the network loses it.
+    fn sent_and_lost(&mut self, i: usize, len: u64) -> bool {
         self.traffic.sent += 1;
         self.traffic.bytes += len;
         if let Some(n) = self.nodes.get_mut(i) {
             n.sent += 1;
             n.bytes += len;
         }
-        if unit(self.rng.next_u64()) < self.config.loss {
+        let lost = unit(self.rng.next_u64()) < self.config.loss;
+        if lost {
             self.traffic.lost += 1;
-            return;
         }
-        let at = self.now + self.delay();
-        self.push(at, j, Event::BeatArrive { from: i, seq });
+        lost
     }
 
     /// A datagram's one-way delay.
@@ -678,14 +686,7 @@ impl Sim {
         } else {
             datagram.len() + SEAL_OVERHEAD
         } as u64;
-        self.traffic.sent += 1;
-        self.traffic.bytes += len;
-        if let Some(n) = self.nodes.get_mut(i) {
-            n.sent += 1;
-            n.bytes += len;
-        }
-        if unit(self.rng.next_u64()) < self.config.loss {
-            self.traffic.lost += 1;
+        if self.sent_and_lost(i, len) {
             return;
         }
         let at = self.now + self.delay();
