@@ -20,7 +20,7 @@
 //! Receive threads poll with a timeout (1 s) so they notice a stop flag. Interfaces are
 //! rescanned when the kernel reports a link change ([`link_watch`]) or a receive thread
 //! ends, and once a minute besides (every [`L2Options::rescan`] where no notifications can
-//! be had): an interface that disappears or goes down leaves the suitable set at once, and
+//! be had, or a packet socket could not be opened): an interface that disappears or goes down leaves the suitable set at once, and
 //! the responder releases its IPs there. Solicited-node groups are joined with
 //! `IPV6_JOIN_GROUP` on one UDP socket per interface (membership lasts as long as the
 //! socket), through the standard library, so this module needs no `unsafe`.
@@ -377,11 +377,12 @@ async fn run(
                 continue;
             }
             () = rescan.fired() => {
-                let every = if links.is_some() { RESCAN_WATCHED } else { opts.rescan };
-                next_rescan = tokio::time::Instant::now() + every;
                 let mut failure = None;
                 let found = Found { frame_tx: &frame_tx, closed: &closed };
                 let changed = rescan_interfaces(&opts, &mut ios, found, &mut reported, &mut failure);
+                // A socket that could not be opened is retried soon, notifications or not.
+                let every = if links.is_some() && failure.is_none() { RESCAN_WATCHED } else { opts.rescan };
+                next_rescan = tokio::time::Instant::now() + every;
                 let now = match failure {
                     Some((iface, error)) if ios.is_empty() => L2Health::NoPacketSocket { iface, error },
                     _ => L2Health::Answering,
