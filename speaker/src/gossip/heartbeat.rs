@@ -315,9 +315,9 @@ impl Heartbeats {
     }
 
     /// The updates to apply to foca at `now`, given `me` and the active `members`, and the
-    /// members to poke: a watched member silent for 1.25 intervals is poked every
-    /// [`POKE_EVERY`], one silent for three quarters of `silence` becomes suspect, one
-    /// silent for `silence` and still suspect at that incarnation goes down.
+    /// members to poke: a watched member silent for an interval and [`LATE_MARGIN`] is
+    /// poked every [`POKE_EVERY`], one silent for four fifths of `silence` becomes suspect,
+    /// one silent for `silence` and still suspect at that incarnation goes down.
     pub fn check(&mut self, me: &NodeId, members: &[&Member<NodeId>], now: Duration) -> Check {
         let ids: Vec<&NodeId> = members.iter().map(|m| m.id()).collect();
         let watched: HashSet<SocketAddr> = predecessors(me, &ids, self.fanout)

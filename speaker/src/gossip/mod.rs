@@ -459,14 +459,8 @@ impl Driver {
                     return Ok(());
                 }
                 b.answered = Some(now);
-                match self.sealer.seal(&heartbeat::encode(b.port, b.next_seq())) {
-                    Ok(d) => {
-                        if let Err(e) = self.socket.send_to(&d, member) {
-                            debug!(%member, error = %e, "answering a poke failed");
-                        }
-                    }
-                    Err(e) => warn!(error = %e, "cannot seal a heartbeat"),
-                }
+                let answer = heartbeat::encode(b.port, b.next_seq());
+                send_sealed(&self.sealer, &self.socket, &answer, member);
             }
         }
         Ok(())
@@ -586,14 +580,7 @@ impl Driver {
         if let Some(b) = self.beats.as_mut() {
             for member in pokes {
                 let poke = heartbeat::encode_kind(heartbeat::Kind::Poke, b.port, b.next_seq());
-                match self.sealer.seal(&poke) {
-                    Ok(d) => {
-                        if let Err(e) = self.socket.send_to(&d, member) {
-                            debug!(%member, error = %e, "poke failed");
-                        }
-                    }
-                    Err(e) => warn!(error = %e, "cannot seal a poke"),
-                }
+                send_sealed(&self.sealer, &self.socket, &poke, member);
             }
         }
         if updates.is_empty() {
@@ -615,14 +602,7 @@ impl Driver {
     async fn drain(&mut self) -> bool {
         while let Some((to, data)) = self.rt.to_send() {
             self.probes.sent(&data);
-            match self.sealer.seal(&data) {
-                Ok(d) => {
-                    if let Err(e) = self.socket.send_to(&d, to.addr) {
-                        debug!(peer = %to.name, error = %e, "gossip send failed");
-                    }
-                }
-                Err(e) => warn!(error = %e, "cannot seal gossip"),
-            }
+            send_sealed(&self.sealer, &self.socket, &data, to.addr);
         }
         while let Some((after, timer)) = self.rt.to_schedule() {
             self.timers.insert(Instant::now() + after, Due::foca(timer));
@@ -737,6 +717,19 @@ async fn run(
     }
     let _ = d.foca.leave_cluster(&mut d.rt);
     d.drain().await;
+}
+
+/// Seals `plain` and sends it from the gossip socket to `to`; a failure is logged (a lost
+/// datagram, as on the wire).
+fn send_sealed(sealer: &Sealer, socket: &QuietUdpSocket, plain: &[u8], to: SocketAddr) {
+    match sealer.seal(plain) {
+        Ok(d) => {
+            if let Err(e) = socket.send_to(&d, to) {
+                debug!(%to, error = %e, "gossip send failed");
+            }
+        }
+        Err(e) => warn!(error = %e, "cannot seal gossip"),
+    }
 }
 
 /// The parts of the configuration that depend on the cluster's size.

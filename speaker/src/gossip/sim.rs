@@ -164,7 +164,6 @@ struct SimNode {
     /// Heartbeats waiting in the socket: (from, sequence number, arrival), the arrival
     /// as the kernel stamps it.
     inbox: Vec<(usize, u64, Duration)>,
-    beats_sent: u64,
     /// The last sequence number a heartbeat, a poke or an answer carried.
     seq: u64,
     /// Events that wake the speaker's task (see [`Sim::wakes_by`]).
@@ -270,7 +269,6 @@ impl Sim {
                     sim.config.heartbeat_fanout,
                 ),
                 inbox: Vec::new(),
-                beats_sent: 0,
                 seq: 0,
                 wakes: 0,
                 stalled_until: Duration::ZERO,
@@ -547,7 +545,6 @@ impl Sim {
         }
         let mut to = Vec::new();
         if send {
-            node.beats_sent += 1;
             let members: Vec<&NodeId> = node.foca.iter_members().map(|m| m.id()).collect();
             let fanout = node.heartbeats.fanout();
             to = heartbeat::successors(node.foca.identity(), &members, fanout)
