@@ -214,11 +214,19 @@ start_speaker() { # start_speaker NODE
     rm -f "$STATE/kubelet-frozen-$1"
   fi
   readyz >/dev/null 2>&1 || { log "the API server is stopped: the kubelet of $1 restarts its speaker by itself"; return 0; }
+  # A killed speaker (a crash) waits out the kubelet's restart back-off, which doubles with every
+  # crash of the pod up to 5 min: its pod is replaced instead, as an operator would.
+  [ -n "$(speaker_pids "$1")" ] ||
+    kc -n "$LAB_NS" delete pods -l app.kubernetes.io/component=speaker --field-selector "spec.nodeName=$1" \
+      --wait=false >/dev/null 2>&1 || true
   kc label node "$1" ironlb.io/speaker- >/dev/null
   wait_for 60 speaker_ready "$1" ||
     die "no ready speaker on $1 after 60 s: $(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=speaker --field-selector "spec.nodeName=$1" --no-headers 2>&1)"
 }
-speaker_ready() { # speaker_ready NODE: its speaker pod is Ready
+# A kubelet thawed after its speaker was killed still shows the old pod Ready until it notices
+# the death: a speaker process must run too.
+speaker_ready() { # speaker_ready NODE: its speaker pod is Ready and its process runs
+  [ -n "$(speaker_pids "$1")" ] &&
   [ "$(kc -n "$LAB_NS" get pods -l app.kubernetes.io/component=speaker --field-selector "spec.nodeName=$1" \
     -o jsonpath='{.items[*].status.conditions[?(@.type=="Ready")].status}' 2>/dev/null)" = True ]
 }

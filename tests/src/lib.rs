@@ -406,6 +406,53 @@ impl Lab {
             .map(str::to_owned)
     }
 
+    /// The speaker's metrics on `node` (its host-network port, scraped from inside the node's
+    /// namespace); `None` if it does not answer within 5 s.
+    pub fn speaker_metrics(&self, node: &str) -> Option<String> {
+        let out = self.exec_in(
+            node,
+            &["curl", "-s", "-m", "5", "http://127.0.0.1:7472/metrics"],
+        );
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// Waits (90 s at most) until the lab is whole again after a test took a node out:
+    /// every node is Ready, and every node's speaker answers and counts every node as a
+    /// gossip member. A node coming back (a restarted speaker, a cable plugged in again, a
+    /// kubelet thawed) takes back the IPs it ranks first for, so a test that started before
+    /// that would see them move under it.
+    pub fn wait_speakers_whole(&self) {
+        let nodes = self.nodes();
+        let whole = nodes.len() as f64;
+        self.wait_for(
+            "every node to be Ready and every speaker to count every node as a gossip member",
+            Duration::from_secs(90),
+            || {
+                let members_all = |n: &String| {
+                    self.speaker_metrics(n)
+                        .is_some_and(|text| metric_sample(&text, "ironlb_gossip_members") == whole)
+                };
+                (self.ready_nodes() == nodes.len() && nodes.iter().all(members_all)).then_some(())
+            },
+        );
+    }
+
+    /// How many nodes the API shows with the `Ready` condition `True`.
+    fn ready_nodes(&self) -> usize {
+        let out = self.kubectl(&[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={range .items[*]}{.status.conditions[?(@.type==\"Ready\")].status}{\"\\n\"}{end}",
+        ]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.trim() == "True")
+            .count()
+    }
+
     /// The log of the speaker pod on `node` (its container's, as the kubelet keeps it),
     /// all of it or `since` (a `kubectl logs --since` duration, e.g. `5m`); `None` if the
     /// node has no speaker pod or the log cannot be read.
@@ -581,6 +628,15 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+/// The value of the sample `series` (name and labels, exactly as exported) in the
+/// Prometheus text `text`; 0 if absent.
+pub fn metric_sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 fn run(cmd: &mut Command) -> Output {

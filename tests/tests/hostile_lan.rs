@@ -17,7 +17,7 @@
 //! root, the built workspace (`cargo build --workspace`) and the IronLB image
 //! (`IRONLB_IMAGE_LAYOUT`).
 
-use ironlb_tests::{Lab, ironlb_bin, lb_service, ok, speaker_log};
+use ironlb_tests::{Lab, ironlb_bin, lb_service, metric_sample, ok, speaker_log};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -143,20 +143,10 @@ fn owner(lab: &Lab, vip: &str) -> String {
     )
 }
 
-/// The speaker's metrics on `node` (it runs in the node's network namespace).
+/// The speaker's metrics on `node`; panics if it does not answer.
 fn metrics(lab: &Lab, node: &str) -> String {
-    ok(&lab.exec_in(
-        node,
-        &["curl", "-s", "-m", "5", "http://127.0.0.1:7472/metrics"],
-    ))
-}
-
-/// The value of the sample `series` (name and labels, exactly as exported), 0 if absent.
-fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+    lab.speaker_metrics(node)
+        .unwrap_or_else(|| panic!("the speaker on {node} does not serve its metrics"))
 }
 
 /// What the test reads of a speaker process from /proc: CPU ticks and VmRSS/VmHWM in KiB.
@@ -470,7 +460,9 @@ fn a_hostile_host_flooding_the_lan_changes_nothing_and_writes_few_events() {
     // What each speaker counted.
     let after: BTreeMap<String, String> =
         nodes.iter().map(|n| (n.clone(), metrics(lab, n))).collect();
-    let delta = |n: &str, series: &str| sample(&after[n], series) - sample(&before[n].1, series);
+    let delta = |n: &str, series: &str| {
+        metric_sample(&after[n], series) - metric_sample(&before[n].1, series)
+    };
     for kind in MALFORMED {
         let series = format!("ironlb_l2_malformed_frames_total{{kind=\"{kind}\"}}");
         for n in &nodes {
@@ -520,7 +512,7 @@ fn a_hostile_host_flooding_the_lan_changes_nothing_and_writes_few_events() {
         }
     }
     for n in &nodes {
-        let members = sample(&after[n], "ironlb_gossip_members");
+        let members = metric_sample(&after[n], "ironlb_gossip_members");
         assert_eq!(
             members,
             nodes.len() as f64,

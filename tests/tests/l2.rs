@@ -37,6 +37,16 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+/// Takes the lab for one test (tests share it, one at a time) once it is whole again: a
+/// node that the previous test took out and put back (its speaker, its cable, its
+/// readiness) rejoins within seconds and takes back the IPs it ranks first for.
+fn begin() -> (std::sync::MutexGuard<'static, ()>, &'static Lab) {
+    let serial = serial();
+    let lab = lab();
+    lab.wait_speakers_whole();
+    (serial, lab)
+}
 const POOL: &str = "address-pools:\n- name: lab-l2\n  protocol: layer2\n  addresses:\n  - 192.0.2.200-192.0.2.254\n  - 2001:db8:1::200-2001:db8:1::2ff\n";
 
 /// Makes sure the lab's config has the layer-2 pool (leaves a config that has it alone).
@@ -82,8 +92,7 @@ fn arping(lab: &Lab, ip: &str) -> BTreeSet<String> {
 
 #[test]
 fn arping_gets_the_elected_nodes_mac_and_curl_reaches_it() {
-    let _serial = serial();
-    let lab = lab();
+    let (_serial, lab) = begin();
     ensure_pool(lab);
     let vip = "192.0.2.230";
     let _svc = service(lab, "l2-web", vip);
@@ -313,8 +322,7 @@ fn announced(lab: &'static Lab, name: &str, vip: &str) -> (ServiceGuard, String)
 
 #[test]
 fn killing_the_announcing_speaker_moves_the_ip_in_about_a_second() {
-    let _serial = serial();
-    let lab = lab();
+    let (_serial, lab) = begin();
     let vip = "192.0.2.232";
     let (_svc, first) = announced(lab, "l2-failover", vip);
     let mut restore = Restore {
@@ -355,8 +363,7 @@ impl Drop for Thaw<'_> {
 
 #[test]
 fn a_crashed_speaker_is_detected_and_its_ip_moves() {
-    let _serial = serial();
-    let lab = lab();
+    let (_serial, lab) = begin();
     let vip = "192.0.2.241";
     let (_svc, first) = announced(lab, "l2-crash", vip);
     // The kubelet restarts the container; `start` waits until it is ready again.
@@ -390,8 +397,7 @@ fn a_crashed_speaker_is_detected_and_its_ip_moves() {
 
 #[test]
 fn an_excluded_node_gives_up_its_ips() {
-    let _serial = serial();
-    let lab = lab();
+    let (_serial, lab) = begin();
     let vip = "192.0.2.233";
     let (_svc, first) = announced(lab, "l2-exclude", vip);
     let _restore = Restore {
@@ -412,8 +418,7 @@ fn an_excluded_node_gives_up_its_ips() {
 
 #[test]
 fn pulling_the_announcing_nodes_cable_moves_the_ip() {
-    let _serial = serial();
-    let lab = lab();
+    let (_serial, lab) = begin();
     let vip = "192.0.2.234";
     let (_svc, first) = announced(lab, "l2-link", vip);
     let _restore = Restore {
@@ -444,8 +449,7 @@ fn pulling_the_announcing_nodes_cable_moves_the_ip() {
 
 #[test]
 fn ndisc6_gets_the_elected_nodes_mac_and_curl_reaches_it_over_ipv6() {
-    let _serial = serial();
-    let lab = lab();
+    let (_serial, lab) = begin();
     ensure_pool(lab);
     let vip = "2001:db8:1::232";
     let _svc = service_with(
@@ -484,8 +488,7 @@ fn nodes_showing(lab: &Lab, vip: &str) -> BTreeSet<String> {
 
 #[test]
 fn the_announcing_node_is_shown_and_a_service_without_endpoints_is_not_announced() {
-    let _serial = serial();
-    let lab = lab();
+    let (_serial, lab) = begin();
     let vip = "192.0.2.236";
     let name = "l2-shown";
     let (_svc, node) = announced(lab, name, vip);
@@ -554,8 +557,7 @@ fn the_announcing_node_is_shown_and_a_service_without_endpoints_is_not_announced
 
 #[test]
 fn local_policy_follows_the_endpoints() {
-    let _serial = serial();
-    let lab = lab();
+    let (_serial, lab) = begin();
     ensure_pool(lab);
     let vip = "192.0.2.237";
     let name = "l2-local";
@@ -582,8 +584,7 @@ fn local_policy_follows_the_endpoints() {
 
 #[test]
 fn services_sharing_an_ip_land_on_one_node() {
-    let _serial = serial();
-    let lab = lab();
+    let (_serial, lab) = begin();
     ensure_pool(lab);
     let vip = "192.0.2.238";
     let share = serde_json::json!({"metadata": {"annotations": {
@@ -626,8 +627,7 @@ fn services_sharing_an_ip_land_on_one_node() {
 
 #[test]
 fn a_not_ready_node_gives_up_its_ips() {
-    let _serial = serial();
-    let lab = lab();
+    let (_serial, lab) = begin();
     let vip = "192.0.2.239";
     let (_svc, first) = announced(lab, "l2-notready", vip);
     let _ready = ReadyAgain(lab, first.clone());
@@ -638,8 +638,7 @@ fn a_not_ready_node_gives_up_its_ips() {
 
 #[test]
 fn failover_still_works_with_the_api_server_stopped() {
-    let _serial = serial();
-    let lab = lab();
+    let (_serial, lab) = begin();
     let vip = "192.0.2.240";
     let (_svc, first) = announced(lab, "l2-outage", vip);
     // Dropped last to first: the speaker starts once the API is back.
