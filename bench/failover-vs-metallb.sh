@@ -136,15 +136,6 @@ moved() {
   done
 }
 
-# speaker_pid_on COMM NODE: the pid of the COMM process in NODE's namespace.
-speaker_pid_on() {
-  local p
-  for p in $(ip netns pids "$2"); do
-    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = "$1" ] && { echo "$p"; return 0; }
-  done
-  return 1
-}
-
 # run_trials PRODUCT COMM NAMESPACE: TRIALS crashes and link losses of the announcing node.
 run_trials() {
   local product=$1 comm=$2 ns=$3 vip first ms kubelet pid
@@ -152,7 +143,8 @@ run_trials() {
   for i in $(seq 1 "$trials"); do
     first=$(settled "$comm" "$vip")
     kubelet=$(cat "$IRONLB_LAB_STATE/pids/kubelet-$first.pid")
-    pid=$(speaker_pid_on "$comm" "$first")
+    pid=$(IRONLB_LAB_NODES=$first lab_pids "$comm" | head -n1)
+    [ -n "$pid" ] || { echo "bench/failover-vs-metallb.sh: no $comm process on $first" >&2; exit 1; }
     kill -STOP "$kubelet"
     t0=$(date +%s%N)
     kill -KILL "$pid"

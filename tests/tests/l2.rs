@@ -34,19 +34,16 @@ const NS: &str = "l2-test";
 /// one at a time so that one's moves never show up in another's observations.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// Takes the lab for one test (tests share it, one at a time) once it is whole again: a
 /// node that the previous test took out and put back (its speaker, its cable, its
 /// readiness) rejoins within seconds and takes back the IPs it ranks first for.
 fn begin() -> (std::sync::MutexGuard<'static, ()>, &'static Lab) {
-    let serial = serial();
+    let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     let lab = lab();
     lab.wait_speakers_whole();
     (serial, lab)
 }
+
 const POOL: &str = "address-pools:\n- name: lab-l2\n  protocol: layer2\n  addresses:\n  - 192.0.2.200-192.0.2.254\n  - 2001:db8:1::200-2001:db8:1::2ff\n";
 
 /// Makes sure the lab's config has the layer-2 pool (leaves a config that has it alone).
@@ -366,7 +363,7 @@ fn a_crashed_speaker_is_detected_and_its_ip_moves() {
     let (_serial, lab) = begin();
     let vip = "192.0.2.241";
     let (_svc, first) = announced(lab, "l2-crash", vip);
-    // The kubelet restarts the container; `start` waits until it is ready again.
+    // `start` replaces the crashed speaker's pod and waits until it is ready again.
     let _restore = Restore {
         lab,
         speaker: Some(first.clone()),
