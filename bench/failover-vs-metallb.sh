@@ -8,9 +8,10 @@
 # lab (namespaces fm-*, state /run/ironlb-fm; taken down at the end, also on failure) with three
 # nodes, an echo pod on each and one layer-2 LoadBalancer Service (IPv4, Local policy: the node
 # that takes a request in answers it, so a request never waits on a pod behind a dead node). IronLB
-# runs first, then MetalLB ($METALLB_VERSION, default v0.12.1; bench/metallb.sh builds it from
-# its Go module and installs it from its own manifests) with the same config document. Per
-# product, TRIALS times each:
+# runs first, then each MetalLB of METALLB_VARIANTS in turn (default v0.12.1; e.g. "v0.12.1
+# v0.16.2 v0.16.2:local", VERSION[:PRESET] as bench/metallb.sh's metallb_use takes it: built from
+# its Go module, installed from its own manifests, given the same config document, or from
+# v0.13 the same pool as its CRD objects). Per product, TRIALS times each:
 #   crash  the announcing node's speaker killed with SIGKILL (its kubelet frozen meanwhile, so
 #          that nothing restarts it: the others must notice the silence);
 #   link   the announcing node's LAN link set down (`ironlb lab link NODE down`).
@@ -34,7 +35,8 @@ settle=${SETTLE:-10}
 . bench/metallb.sh
 . bench/processes.sh
 check_images "$image"
-metallb_build
+variants=(${METALLB_VARIANTS:-v0.12.1})
+for v in "${variants[@]}"; do metallb_use "$v"; metallb_build; done
 
 export IRONLB_LAB_PREFIX=fm- IRONLB_LAB_STATE=/run/ironlb-fm
 work=$(mktemp -d /tmp/ironlb-fm.XXXXXX)
@@ -204,14 +206,20 @@ run_trials ironlb ironlb-speaker "$IRONLB_LAB_NAMESPACE"
 kubectl -n "$IRONLB_LAB_NAMESPACE" delete daemonset speaker --wait=true >/dev/null
 kubectl -n "$IRONLB_LAB_NAMESPACE" delete deployment controller --wait=true >/dev/null
 kubectl -n "$IRONLB_LAB_NAMESPACE" wait --for=delete pod -l app.kubernetes.io/name=ironlb --timeout=120s >/dev/null 2>&1 || true
-metallb_load
-metallb_install "$config"
-for _ in $(seq 120); do [ -n "$(vip)" ] && break; sleep 1; done
-run_trials metallb speaker metallb-system
+products=(ironlb)
+for v in "${variants[@]}"; do
+  metallb_use "$v"
+  metallb_load
+  metallb_install "$config"
+  for _ in $(seq 120); do [ -n "$(vip)" ] && break; sleep 1; done
+  run_trials "$(metallb_label)" speaker metallb-system
+  products+=("$(metallb_label)")
+  metallb_remove
+done
 
 echo
-printf '%-8s %-6s %3s %6s %8s %8s %8s %8s\n' product fault n failed p50_ms p90_ms p99_ms max_ms
-for product in ironlb metallb; do
+printf '%-22s %-7s %3s %6s %8s %8s %8s %8s\n' product fault n failed p50_ms p90_ms p99_ms max_ms
+for product in "${products[@]}"; do
   faults="crash link"
   [ "$product" = ironlb ] && faults="$faults d-crash d-link"
   for fault in $faults; do
@@ -219,9 +227,9 @@ for product in ironlb metallb; do
     awk -v p="$product" -v f="$fault" '$1 == p && $2 == f && $3 != "failed" { print $3 }' "$out" | sort -n |
       awk -v p="$product" -v f="$fault" -v x="$failed" '
       { v[NR] = $1 }
-      END { if (NR == 0) { printf "%-8s %-6s %3d %6d %8s %8s %8s %8s\n", p, f, 0, x, "-", "-", "-", "-"; exit }
+      END { if (NR == 0) { printf "%-22s %-7s %3d %6d %8s %8s %8s %8s\n", p, f, 0, x, "-", "-", "-", "-"; exit }
             p50 = v[int((NR + 1) / 2)]; p90 = v[int(NR * 0.9 + 0.999)]; p99 = v[int(NR * 0.99 + 0.999)]
-            printf "%-8s %-6s %3d %6d %8.0f %8.0f %8.0f %8.0f\n", p, f, NR, x, p50, p90, p99, v[NR] }'
+            printf "%-22s %-7s %3d %6d %8.0f %8.0f %8.0f %8.0f\n", p, f, NR, x, p50, p90, p99, v[NR] }'
   done
 done
 
@@ -231,11 +239,13 @@ p50() {
     awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
 }
 echo
-for fault in crash link; do
-  a=$(p50 ironlb "$fault")
-  b=$(p50 metallb "$fault")
-  if [ -n "$a" ] && [ -n "$b" ]; then
-    awk -v f="$fault" -v a="$a" -v b="$b" \
-      'BEGIN { printf "failover after a %s, p50: ironlb %d ms, metallb %d ms, ratio ironlb/metallb = %.3f\n", f, a, b, a / b }'
-  fi
+for product in "${products[@]:1}"; do
+  for fault in crash link; do
+    a=$(p50 ironlb "$fault")
+    b=$(p50 "$product" "$fault")
+    if [ -n "$a" ] && [ -n "$b" ]; then
+      awk -v f="$fault" -v a="$a" -v b="$b" -v m="$product" \
+        'BEGIN { printf "failover after a %s, p50: ironlb %d ms, %s %d ms, ratio ironlb/metallb = %.3f\n", f, a, m, b, a / b }'
+    fi
+  done
 done

@@ -7,17 +7,12 @@
 # (namespaces ff-*, state /run/ironlb-ff; taken down at the end, also on failure) with three
 # nodes, gossip on, and 30 layer-2 Services spread over the nodes by the election. For each
 # condition, for each image in turn: the speakers rolled to the image, 20 s to settle, then
-# the condition held for MINUTES while the VIPs' announcing nodes are read every second:
-#   cpu      a busy loop per core in node 1's namespace (every node shares this machine's
-#            cores, so all of them are starved, node 1's speaker with them)
-#   loss1    1 % of the packets each node receives on its LAN interface dropped (nftables
-#            `numgen random`: this kernel has no netem), in every node
-#   loss5    the same with 5 %
-# (IRONLB_BENCH_CONDITIONS="cpu loss5" runs only those.) The speakers' logs of each window and
-# every move (time, VIP, from, to) are kept in IRONLB_BENCH_LOGS (default: a directory under /tmp,
-# printed at the end).
-#   idle     nothing: the baseline, and the speakers' CPU at rest (utime + stime of each
-#            speaker process over the window, averaged over the three, in % of one core)
+# the condition held for MINUTES while the VIPs' announcing nodes are read every second
+# (idle, cpu, loss1, loss5: bench/faults.sh; IRONLB_BENCH_CONDITIONS="cpu loss5" runs only
+# those). The speakers' logs of each window and every move (time, VIP, from, to) are kept in
+# IRONLB_BENCH_LOGS (default: a directory under /tmp, printed at the end). The speakers' CPU is
+# utime + stime of each speaker process over the window, averaged over the three, in % of one
+# core.
 # Prints per image and condition: speakers declared down by a live peer (the speakers' "gossip
 # membership changed" lines with someone left), VIP moves (a VIP announced by another node
 # than one second before), and the speakers' CPU. No speaker dies, so every down and every
@@ -33,21 +28,13 @@ shift
 . bench/images.sh
 . bench/services.sh
 . bench/processes.sh
+. bench/faults.sh
 check_images "$@"
 
 export IRONLB_LAB_PREFIX=ff- IRONLB_LAB_STATE=/run/ironlb-ff
 work=$(mktemp -d /tmp/ironlb-false-failover.XXXXXX)
 logs=${IRONLB_BENCH_LOGS:-$(mktemp -d /tmp/ironlb-false-failover-logs.XXXXXX)}
 mkdir -p "$logs"
-busy=()
-clear_faults() {
-  local n
-  [ ${#busy[@]} -gt 0 ] && kill "${busy[@]}" 2>/dev/null || true
-  busy=()
-  for n in ${IRONLB_LAB_NODES:-}; do
-    ip netns exec "$n" nft delete table inet ironlb_loss 2>/dev/null || true
-  done
-}
 trap 'clear_faults; target/debug/ironlb lab down >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 eval "$(IRONLB_IMAGE_LAYOUT=$(image_layout "$1") target/debug/ironlb lab up --router none)"
 load_images ff "$@"
@@ -63,27 +50,6 @@ owners() {
 for o in json.load(sys.stdin)["items"]:
     for a in (o.get("status") or {}).get("announcements") or []:
         print(a.get("ip"), o["metadata"]["name"])' | sort
-}
-
-# apply_fault CONDITION
-apply_fault() {
-  local n i per_mille
-  case $1 in
-    cpu)
-      for i in $(seq "$(nproc)"); do
-        ip netns exec "$first_node" sh -c 'while :; do :; done' &
-        busy+=($!)
-      done ;;
-    loss1|loss5)
-      per_mille=$(( ${1#loss} * 10 ))
-      for n in $IRONLB_LAB_NODES; do
-        ip netns exec "$n" nft -f - <<EOF
-table inet ironlb_loss {
-  chain in { type filter hook input priority -300; iifname "eth0" numgen random mod 1000 < $per_mille drop; }
-}
-EOF
-      done ;;
-  esac
 }
 
 # speaker_ticks: the CPU ticks (utime + stime) of every speaker process, summed.

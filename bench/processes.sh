@@ -27,3 +27,17 @@ wakeups() {
   done
   echo "$t"
 }
+
+# lab_container_pids COMM: the containers' first processes named COMM (its first 15 characters,
+# as the kernel keeps it) on the lab's nodes, pod network or host network alike (asked of each
+# node's containerd), one per line.
+lab_container_pids() {
+  local n pid
+  for n in $IRONLB_LAB_NODES; do
+    for pid in $(ctr -a "$IRONLB_LAB_STATE/nodes/$n/containerd.sock" -n k8s.io tasks ls 2>/dev/null |
+      awk '$3 == "RUNNING" { print $2 }'); do
+      [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "${1:0:15}" ] && echo "$pid"
+    done
+  done
+  return 0
+}

@@ -108,7 +108,10 @@ start_control_plane() {
 }
 
 # start_apiserver: kube-apiserver in the control-plane host against its etcd, waited for (also
-# after 'ironlb lab stop apiserver': the same address, certificates and data).
+# after 'ironlb lab stop apiserver': the same address, certificates and data). The control-plane
+# host runs no kube-proxy, so ClusterIPs mean nothing there: admission webhooks (MetalLB's, for
+# one) are dialled at their Services' endpoints (--enable-aggregator-routing), which the host
+# reaches over its pod routes.
 start_apiserver() {
   spawn kube-apiserver "$NS_CP" "$BIN/kube-apiserver" \
     --etcd-servers=http://127.0.0.1:2379 \
@@ -122,6 +125,7 @@ start_apiserver() {
     --service-account-key-file="$STATE/pki/sa.pub" --service-account-signing-key-file="$STATE/pki/sa.key" \
     --service-cluster-ip-range="$SERVICE_CIDRS" \
     --authorization-mode=Node,RBAC --enable-admission-plugins=NodeRestriction \
+    --enable-aggregator-routing=true \
     --allow-privileged=true --profiling=false --v=1
   local n=600
   until readyz >/dev/null 2>&1; do

@@ -24,6 +24,7 @@ P=${IRONLB_LAB_PREFIX:-ilb-} # namespace (and node name) prefix
 LOCK=/run/lock/ironlb-lab.$(echo "$STATE" | tr / _).lock
 MARK="IRONLB_LAB_DAEMON=$STATE"  # in the environment of every process this lab starts
 CACHE=${IRONLB_CACHE:-/var/cache/ironlb}
+HELM_V=${IRONLB_HELM_VERSION:-v3.22.0}
 NS_LAN=${P}lan NS_CLIENT=${P}client NS_ROUTER=${P}router NS_REMOTE=${P}remote NS_CP=${P}cp
 LAB_NS=ironlb-system ROUTER_ASN=64500 NODE_ASN=64512
 PY=/usr/bin/python3
@@ -144,16 +145,40 @@ ensure_control_plane() {
   BIN=$(tail -n1 "$CACHE/build.log.out")
 }
 
+# ensure_helm: Helm $HELM_V built from its Go module (helm.sh/helm/v3) once, cached in
+# $CACHE/helm/$HELM_V; sets HELM to it.
+ensure_helm() {
+  HELM=$CACHE/helm/$HELM_V/helm
+  [ -x "$HELM" ] && return 0
+  command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
+  log "building helm $HELM_V from its Go module (once; cached in $(dirname "$HELM"))"
+  mkdir -p "$(dirname "$HELM")"
+  GOBIN=$(dirname "$HELM") GOFLAGS=-buildvcs=false go install "helm.sh/helm/v3/cmd/helm@$HELM_V" \
+    >"$CACHE/helm-build.log" 2>&1 || die "building helm $HELM_V failed: $(tail -n1 "$CACHE/helm-build.log") (log $CACHE/helm-build.log)"
+}
+
 # ---------------------------------------------------------------- IronLB, installed as users do
 kc() { "$BIN/kubectl" --kubeconfig "$STATE/admin.kubeconfig" "$@"; }
 
-# install_ironlb: the README's install commands: `kubectl apply -k deploy/`, the memberlist
-# Secret, the example config; then waits until every IronLB pod is ready.
+# install_ironlb: IronLB installed as the README says, by INSTALL_KIND: `kustomize` (`kubectl
+# apply -k deploy/`, the memberlist Secret, the example config) or `helm` (the namespace made
+# and labelled, then `helm install` of deploy/helm/ironlb with the example's config document as
+# its `config` value; the chart makes the Secret); then waits until every IronLB pod is ready.
 install_ironlb() {
-  kc apply -k "$DEPLOY_DIR" >"$STATE/logs/install.log" 2>&1 || die "kubectl apply -k $DEPLOY_DIR failed: $(tail -n1 "$STATE/logs/install.log")"
-  kc -n "$LAB_NS" create secret generic memberlist \
-    --from-literal=secretkey="$(openssl rand -base64 128 | tr -d '\n')" >/dev/null
-  kc apply -f "$DEPLOY_DIR/examples/config-layer2.yaml" >/dev/null
+  case $INSTALL_KIND in
+    kustomize)
+      kc apply -k "$DEPLOY_DIR" >"$STATE/logs/install.log" 2>&1 || die "kubectl apply -k $DEPLOY_DIR failed: $(tail -n1 "$STATE/logs/install.log")"
+      kc -n "$LAB_NS" create secret generic memberlist \
+        --from-literal=secretkey="$(openssl rand -base64 128 | tr -d '\n')" >/dev/null
+      kc apply -f "$DEPLOY_DIR/examples/config-layer2.yaml" >/dev/null ;;
+    helm)
+      kc create namespace "$LAB_NS" >/dev/null
+      kc label namespace "$LAB_NS" pod-security.kubernetes.io/enforce=privileged >/dev/null
+      kc create --dry-run=client -f "$DEPLOY_DIR/examples/config-layer2.yaml" -o jsonpath='{.data.config}' >"$STATE/config.yaml"
+      "$HELM" --kubeconfig "$STATE/admin.kubeconfig" install ironlb "$DEPLOY_DIR/helm/ironlb" --namespace "$LAB_NS" \
+        --set-file config="$STATE/config.yaml" >"$STATE/logs/install.log" 2>&1 ||
+        die "helm install of $DEPLOY_DIR/helm/ironlb failed: $(tail -n1 "$STATE/logs/install.log")" ;;
+  esac
   local sa
   for sa in controller speaker; do
     kubeconfig "$STATE/$sa.kubeconfig" "https://127.0.0.1:$KAS_PORT" "    token: $(kc -n "$LAB_NS" create token "$sa" --duration=720h)"
@@ -283,6 +308,8 @@ write_env() {
     echo "export IRONLB_LAB_ECHO_IMAGE='$LAB_ECHO_IMAGE'"
     echo "export IRONLB_LAB_IMAGE='$IRONLB_IMAGE'"
     echo "export IRONLB_LAB_APISERVER='$(CP_URL)'"
+    echo "export IRONLB_LAB_HELM='$HELM'"
+    echo "export IRONLB_LAB_INSTALL='$INSTALL_KIND'"
   } >"$STATE/env"
   # Internal state for later commands (not exported).
   cat >"$STATE/lab.state" <<EOF
@@ -292,6 +319,8 @@ ROUTER_CTL=$ROUTER_CTL
 KAS_PORT=$KAS_PORT
 CONTROLLER_METRICS_PORT=$CONTROLLER_METRICS_PORT
 BIN=$BIN
+INSTALL_KIND=$INSTALL_KIND
+HELM=$HELM
 EOF
 }
 load_state() { [ -f "$STATE/lab.state" ] || die "no lab is up: run 'ironlb lab up' first"; source "$STATE/lab.state"; }
@@ -311,25 +340,27 @@ lab_healthy() {
 
 # ---------------------------------------------------------------- commands
 cmd_up() {
-  NODES_N=3 ROUTER_KIND=bird
+  NODES_N=3 ROUTER_KIND=bird INSTALL_KIND=kustomize
   while [ $# -gt 0 ]; do
     case $1 in
       --nodes) NODES_N=${2:-}; shift 2 ;;
       --router) ROUTER_KIND=${2:-}; shift 2 ;;
-      *) die "unknown option $1 (usage: ironlb lab up [--nodes N] [--router bird|gobgp|frr|none])" ;;
+      --install) INSTALL_KIND=${2:-}; shift 2 ;;
+      *) die "unknown option $1 (usage: ironlb lab up [--nodes N] [--router bird|gobgp|frr|none] [--install kustomize|helm])" ;;
     esac
   done
   # Each node's IPv4 pods take a /28 of 198.51.100.128/25.
   [[ $NODES_N =~ ^[0-9]+$ ]] && [ "$NODES_N" -ge 1 ] && [ "$NODES_N" -le 8 ] || die "--nodes must be 1..8"
   case $ROUTER_KIND in bird|gobgp|frr|none) ;; *) die "--router must be bird, gobgp, frr or none" ;; esac
-  local want_n=$NODES_N want_r=$ROUTER_KIND
+  case $INSTALL_KIND in kustomize|helm) ;; *) die "--install must be kustomize or helm" ;; esac
+  local want_n=$NODES_N want_r=$ROUTER_KIND want_i=$INSTALL_KIND
   if lab_healthy; then
-    [ "$NODES_N" = "$want_n" ] && [ "$ROUTER_KIND" = "$want_r" ] ||
-      log "a lab is already up with $NODES_N nodes and router $ROUTER_KIND; run 'ironlb lab down' first to change that"
+    [ "$NODES_N" = "$want_n" ] && [ "$ROUTER_KIND" = "$want_r" ] && [ "${INSTALL_KIND:-kustomize}" = "$want_i" ] ||
+      log "a lab is already up with $NODES_N nodes, router $ROUTER_KIND, installed by ${INSTALL_KIND:-kustomize}; run 'ironlb lab down' first to change that"
     cat "$STATE/env"
     return 0
   fi
-  NODES_N=$want_n ROUTER_KIND=$want_r
+  NODES_N=$want_n ROUTER_KIND=$want_r INSTALL_KIND=$want_i
   if [ -e "$STATE" ] || [ -n "$(lab_namespaces)" ] || [ -n "$(marked_pids)" ]; then
     log "removing what an earlier lab left behind"
     do_down
@@ -338,6 +369,7 @@ cmd_up() {
   [ -n "$DEPLOY_DIR" ] && [ -f "$DEPLOY_DIR/kustomization.yaml" ] || die "no deploy/ directory given (run the lab through the ironlb binary)"
   ensure_tools "$ROUTER_KIND"
   ensure_control_plane
+  ensure_helm
   ironlb_image
   ensure_lab_images
   # From here on a failure tears down what was made (logs are kept in /tmp/ironlb-lab-failed).
@@ -432,7 +464,8 @@ main() {
     link) cmd_link "$@" ;;
     install) mkdir -p "$CACHE"; ensure_tools bird; ensure_tools gobgp; ensure_tools frr ;;
     rollout) cmd_rollout ;;
-    *) die "unknown command '$cmd' (up, down, env, stop, start, link, install, rollout)" ;;
+    helm) mkdir -p "$CACHE"; ensure_helm; echo "$HELM" ;;
+    *) die "unknown command '$cmd' (up, down, env, stop, start, link, install, rollout, helm)" ;;
   esac
 }
 main "$@"

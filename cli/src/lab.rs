@@ -38,6 +38,9 @@ pub enum LabCommand {
         /// The BGP router on the LAN.
         #[arg(long, value_enum, default_value_t = Router::Bird)]
         router: Router,
+        /// How IronLB is installed into the cluster, as the README says.
+        #[arg(long, value_enum, default_value_t = Installer::Kustomize)]
+        install: Installer,
     },
     /// Remove everything the lab made: processes, namespaces, interfaces, files.
     Down,
@@ -63,6 +66,9 @@ pub enum LabCommand {
     /// overrides where from) into every node and restart the speaker DaemonSet and the
     /// controller Deployment on it, through the shipped manifests; waits until ready.
     Rollout,
+    /// Build Helm from its Go module into the lab's cache, once, and print its path (the lab
+    /// exports it as `IRONLB_LAB_HELM`).
+    Helm,
     /// Take a node's LAN link down or up (the cable between the node and the bridge).
     Link {
         /// Node name (`ilb-node1`; `node1` is accepted too).
@@ -100,6 +106,15 @@ pub enum Router {
     None,
 }
 
+/// How the lab installs IronLB.
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Installer {
+    /// `kubectl apply -k deploy/`, the memberlist Secret and the example config.
+    Kustomize,
+    /// `helm install` of `deploy/helm/ironlb`, the example config as its `config` value.
+    Helm,
+}
+
 /// State of a node's LAN link.
 #[derive(Clone, Copy, ValueEnum)]
 pub enum LinkState {
@@ -118,14 +133,22 @@ impl LabCommand {
             }
         };
         match self {
-            LabCommand::Up { nodes, router } => {
-                let router = router.to_possible_value().map(|v| v.get_name().to_owned());
+            LabCommand::Up {
+                nodes,
+                router,
+                install,
+            } => {
+                let name = |v: Option<clap::builder::PossibleValue>| {
+                    v.map(|v| v.get_name().to_owned()).unwrap_or_default()
+                };
                 vec![
                     "up".to_owned(),
                     "--nodes".to_owned(),
                     nodes.to_string(),
                     "--router".to_owned(),
-                    router.unwrap_or_else(|| "bird".to_owned()),
+                    name(router.to_possible_value()),
+                    "--install".to_owned(),
+                    name(install.to_possible_value()),
                 ]
             }
             LabCommand::Down => vec!["down".to_owned()],
@@ -133,6 +156,7 @@ impl LabCommand {
             LabCommand::Env { json: true } => vec!["env".to_owned(), "--json".to_owned()],
             LabCommand::Install => vec!["install".to_owned()],
             LabCommand::Rollout => vec!["rollout".to_owned()],
+            LabCommand::Helm => vec!["helm".to_owned()],
             LabCommand::Stop { component: c } => component("stop", c),
             LabCommand::Start { component: c } => component("start", c),
             LabCommand::Link { node, state } => {

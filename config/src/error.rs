@@ -91,6 +91,16 @@ pub enum ErrorKind {
     /// A field that must not be empty is empty.
     #[error("is empty")]
     Empty,
+    /// A name that IronLB's ConfigMap and MetalLB's objects both define.
+    #[error("{what} {name:?} is defined both here and by {kind} {name:?}")]
+    DefinedTwice {
+        /// What is named: `address pool`, `BFD profile`, `community alias`.
+        what: &'static str,
+        /// The name.
+        name: String,
+        /// The MetalLB kind that defines it too.
+        kind: &'static str,
+    },
     /// `protocol` is neither `layer2` nor `bgp`.
     #[error("unknown protocol {0:?}; expected \"layer2\" or \"bgp\"")]
     UnknownProtocol(String),

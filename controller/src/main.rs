@@ -21,6 +21,14 @@ struct Flags {
     /// Name of the ConfigMap holding the config (under the key `config`).
     #[arg(long, default_value = "config")]
     config_name: String,
+    /// MetalLB's namespace: its `metallb.io` objects there (IPAddressPool, L2Advertisement,
+    /// ...) are read in place and merged with the ConfigMap's config; empty: never read.
+    #[arg(
+        long,
+        env = "IRONLB_METALLB_NAMESPACE",
+        default_value = "metallb-system"
+    )]
+    metallb_namespace: String,
     /// `loadBalancerClass` served, besides Services with no class.
     #[arg(long, default_value = "ironlb.io/ironlb")]
     lb_class: String,
@@ -90,6 +98,7 @@ async fn main() -> anyhow::Result<()> {
         settings: Settings {
             namespace: flags.namespace,
             config_name: flags.config_name,
+            metallb_namespace: Some(flags.metallb_namespace).filter(|ns| !ns.is_empty()),
             classes: Classes {
                 ours: flags.lb_class,
                 classless: !flags.only_lb_class,

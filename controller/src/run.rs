@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  Service watcher ──┐
-//!  ConfigMap watcher ┼──> select! ──> Reconciler::handle ──> outputs
+//!  config (ConfigMap ┼──> select! ──> Reconciler::handle ──> outputs
+//!   + MetalLB objs) ─┤
 //!  leader (Lease) ───┤        ^                              ├─ WriteStatus ──> Writer (tasks, ≤ 32 in flight,
 //!  retry timers ─────┤        │                              │                  one per Service, latest wins)
 //!  write results ────┘        └──── failed write: Retry ─────┤
@@ -18,7 +19,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use k8s_openapi::api::core::v1::Service;
 use kube::Api;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
@@ -33,6 +34,7 @@ use crate::metrics::Metrics;
 use crate::reconcile::{Input, Output, Reconciler};
 use crate::{config_watch, request, status};
 use ironlb_k8s::backoff::Backoff;
+use ironlb_k8s::config_source::{ConfigPlace, ConfigUpdate, Merged, config_updates};
 
 /// Most status writes in flight at once.
 const MAX_WRITES: usize = 32;
@@ -46,6 +48,8 @@ pub struct Settings {
     pub namespace: String,
     /// The ConfigMap's name.
     pub config_name: String,
+    /// MetalLB's namespace, whose `metallb.io` objects are read in place (`None`: never).
+    pub metallb_namespace: Option<String>,
     /// The `loadBalancerClass` values served.
     pub classes: request::Classes,
 }
@@ -137,12 +141,15 @@ pub async fn run(ctx: Context, mut leader: watch::Receiver<bool>) -> Result<(), 
         watcher::Config::default(),
     )
     .backoff(ironlb_k8s::backoff::watch_backoff());
-    let config_maps = watcher::watcher(
-        Api::<ConfigMap>::namespaced(client.clone(), &settings.namespace),
-        watcher::Config::default().fields(&format!("metadata.name={}", settings.config_name)),
-    )
-    .backoff(ironlb_k8s::backoff::watch_backoff());
-    futures::pin_mut!(services, config_maps);
+    let config = config_updates(
+        client.clone(),
+        ConfigPlace {
+            namespace: settings.namespace.clone(),
+            config_name: settings.config_name.clone(),
+            metallb_namespace: settings.metallb_namespace.clone(),
+        },
+    );
+    futures::pin_mut!(services, config);
 
     let mut state = Reconciler::new();
     let mut writer = Writer {
@@ -174,15 +181,21 @@ pub async fn run(ctx: Context, mut leader: watch::Receiver<bool>) -> Result<(), 
                     Some(Err(e)) => { warn!(error = %e, "service watch error; retrying"); continue; }
                     None => return Err(RunError::StreamEnded("Service")),
                 },
-                ev = config_maps.next() => match ev {
-                    Some(Ok(Event::InitApply(cm) | Event::Apply(cm))) => {
-                        publisher.set_config_map_uid(cm.metadata.uid.clone());
-                        config_watch::input(&cm)
+                update = config.next() => match update {
+                    Some(ConfigUpdate::Merged(merged)) => {
+                        if let Merged::Config { config_map_uid, not_carried, .. } = &merged {
+                            publisher.set_config_map_uid(config_map_uid.clone());
+                            for lost in not_carried {
+                                warn!(%lost, "a MetalLB object says what IronLB's config cannot");
+                            }
+                        }
+                        config_watch::input(&merged)
                     }
-                    Some(Ok(Event::Delete(_))) => Input::ConfigDeleted,
-                    Some(Ok(Event::Init | Event::InitDone)) => continue,
-                    Some(Err(e)) => { warn!(error = %e, "config watch error; retrying"); continue; }
-                    None => return Err(RunError::StreamEnded("ConfigMap")),
+                    Some(ConfigUpdate::Failed { source, error }) => {
+                        warn!(%source, %error, "config watch error; retrying");
+                        continue;
+                    }
+                    None => return Err(RunError::StreamEnded("config")),
                 },
                 changed = leader.changed() => match changed {
                     Ok(()) => {

@@ -6,24 +6,15 @@
 #      `kubectl kustomize deploy/` (the chart adds its labels and the memberlist Secret);
 #   3. every option renders well-formed YAML (monitoring, config, class, scheduling),
 #      and a config given in values passes `ironlb config validate` when the binary is built.
-# Helm: $IRONLB_LAB_HELM, else $HELM, else `helm` on the PATH; `--build` builds it from
-# its Go module (helm.sh/helm/v3/cmd/helm) into ~/.cache/ironlb/helm first.
+# Helm: $IRONLB_LAB_HELM, else $HELM, else `helm` on the PATH (`ironlb lab helm` builds one from
+# its Go module into the lab's cache and prints its path).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 chart="$here/ironlb"
 
 helm=${IRONLB_LAB_HELM:-${HELM:-helm}}
-if [[ ${1:-} == --build ]]; then
-  cache=${XDG_CACHE_HOME:-$HOME/.cache}/ironlb/helm
-  version=${HELM_VERSION:-v3.22.0}
-  if [[ ! -x $cache/helm ]]; then
-    mkdir -p "$cache"
-    GOBIN=$cache GOFLAGS=-buildvcs=false go install "helm.sh/helm/v3/cmd/helm@$version"
-  fi
-  helm=$cache/helm
-fi
-command -v "$helm" >/dev/null || { echo "no helm (set IRONLB_LAB_HELM or pass --build)" >&2; exit 2; }
+command -v "$helm" >/dev/null || { echo "no helm (set IRONLB_LAB_HELM; \`ironlb lab helm\` builds one)" >&2; exit 2; }
 # kubectl: $KUBECTL, else the one on the PATH, else the lab's (cli/lab/build-control-plane.sh).
 kubectl=${KUBECTL:-$(command -v kubectl || echo "${IRONLB_CACHE:-/var/cache/ironlb}/bin/kubectl")}
 [ -x "$kubectl" ] || { echo "no kubectl (set KUBECTL)" >&2; exit 2; }

@@ -9,6 +9,8 @@
 //! * [`events`]: Event reasons as an enum, Event building, and a bounded publisher that
 //!   folds similar Events into series and rate-limits them;
 //! * [`backoff`]: the retry delays after API failures;
+//! * [`config_source`]: the config the components run on, the ConfigMap's document merged
+//!   with MetalLB's `metallb.io` objects when those are kept in the cluster;
 //! * [`http`]: the `/metrics` and `/healthz` (and `/readyz`) server.
 //!
 //! Nothing here decides anything about allocation or announcement: it only turns Kubernetes
@@ -17,6 +19,7 @@
 
 pub mod annotations;
 pub mod backoff;
+pub mod config_source;
 pub mod events;
 pub mod http;
 pub mod node_announcement;

@@ -30,6 +30,14 @@ struct Flags {
     /// Name of the ConfigMap holding the config (under the key `config`).
     #[arg(long, default_value = "config")]
     config_name: String,
+    /// MetalLB's namespace: its `metallb.io` objects there (IPAddressPool, L2Advertisement,
+    /// ...) are read in place and merged with the ConfigMap's config; empty: never read.
+    #[arg(
+        long,
+        env = "IRONLB_METALLB_NAMESPACE",
+        default_value = "metallb-system"
+    )]
+    metallb_namespace: String,
     /// `loadBalancerClass` served, besides Services with no class.
     #[arg(long, default_value = "ironlb.io/ironlb")]
     lb_class: String,
@@ -122,6 +130,7 @@ async fn main() -> anyhow::Result<()> {
         node_name: flags.node_name,
         namespace: flags.namespace,
         config_name: flags.config_name,
+        metallb_namespace: Some(flags.metallb_namespace).filter(|ns| !ns.is_empty()),
         lb_class: flags.lb_class,
         gossip_port: flags.gossip_port,
         gossip_timing: Timing {

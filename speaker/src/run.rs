@@ -65,6 +65,8 @@ pub struct Settings {
     pub namespace: String,
     /// The ConfigMap's name; the document is under the key `config`.
     pub config_name: String,
+    /// MetalLB's namespace, whose `metallb.io` objects are read in place (`None`: never).
+    pub metallb_namespace: Option<String>,
     /// The `loadBalancerClass` served besides Services with no class.
     pub lb_class: String,
     /// UDP port of the gossip (the same on every node).
@@ -168,7 +170,7 @@ pub async fn run(
                 None => return Err(RunError::StreamEnded("watch")),
                 Some(Ok(input)) => input,
                 Some(Err(f)) => {
-                    warn!(resource = f.kind, error = %f.error, "watch failed, retrying");
+                    warn!(resource = %f.kind, error = %f.error, "watch failed, retrying");
                     Input::WatchFailed
                 }
             },

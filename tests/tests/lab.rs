@@ -312,6 +312,38 @@ fn rbac_gives_components_what_they_need_and_no_more() {
     for (sa, args) in no {
         assert!(!can(sa, args), "{sa} should be denied: {args:?}");
     }
+    // MetalLB's kinds, read in place, whether or not its CRDs are installed (`can-i` needs
+    // them served; a SubjectAccessReview does not).
+    let reviewed = |sa: &str, verb: &str, resource: &str| {
+        let review = serde_json::json!({
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": format!("system:serviceaccount:{ns}:{sa}"),
+                     "groups": ["system:serviceaccounts", "system:authenticated"],
+                     "resourceAttributes": {"group": "metallb.io", "resource": resource,
+                                            "verb": verb, "namespace": "metallb-system"}}});
+        let file =
+            std::env::temp_dir().join(format!("ironlb-test-review-{sa}-{verb}-{resource}.json"));
+        std::fs::write(&file, review.to_string()).expect("writing the review");
+        let out = lab.kubectl(&["create", "-f", &file.to_string_lossy(), "-o", "json"]);
+        json(&out)["status"]["allowed"] == true
+    };
+    for sa in ["controller", "speaker"] {
+        for resource in [
+            "ipaddresspools",
+            "l2advertisements",
+            "bgppeers",
+            "bfdprofiles",
+        ] {
+            assert!(
+                reviewed(sa, "watch", resource),
+                "{sa} should watch {resource}"
+            );
+            assert!(
+                !reviewed(sa, "update", resource),
+                "{sa} should not update {resource}"
+            );
+        }
+    }
     let secret = json(&lab.kubectl(&["-n", ns, "get", "secret", "memberlist", "-o", "json"]));
     assert!(
         secret["data"]["secretkey"]
@@ -373,7 +405,15 @@ fn up_again_is_idempotent_and_prints_the_same_exports() {
         "IRONLB_LAB_ROUTER_ASN",
         "IRONLB_LAB_NODE_ASN",
         "IRONLB_LAB_CONTROLLER_METRICS",
+        "IRONLB_LAB_HELM",
     ] {
         assert!(!lab.env(name).is_empty(), "{name} is empty");
     }
+    assert_eq!(lab.env("IRONLB_LAB_INSTALL"), "kustomize");
+    let helm = Command::new(lab.env("IRONLB_LAB_HELM"))
+        .arg("version")
+        .output()
+        .unwrap_or_else(|e| panic!("running the lab's helm: {e}"));
+    let helm = ok(&helm);
+    assert!(helm.contains("v3."), "{helm}");
 }

@@ -16,7 +16,10 @@
 //! from the cluster to [`from_objects`].
 
 pub mod crd;
+mod in_place;
 mod translate;
+
+pub use in_place::merge_in_place;
 
 use crate::error::{ConfigError, ConfigErrors, ErrorKind};
 use crate::parse::{MAX_INPUT_BYTES, check_bytes};

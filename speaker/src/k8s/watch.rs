@@ -1,5 +1,6 @@
-//! The speaker's watches: Services, EndpointSlices, Nodes and the config ConfigMap, merged
-//! into one stream of the orchestrator's [`Input`]s. Every object is reduced to the facts
+//! The speaker's watches: Services, EndpointSlices, Nodes and the config (the ConfigMap, with
+//! MetalLB's objects read in place: `ironlb_k8s::config_source`), merged into one stream of the
+//! orchestrator's [`Input`]s. Every object is reduced to the facts
 //! the speaker reads at the edge ([`super::facts`]) and dropped: nothing of an object
 //! outlives its watch event.
 //!
@@ -12,19 +13,21 @@ use super::index;
 use crate::orchestrator::Input;
 use crate::run::Settings;
 use futures::{Stream, StreamExt};
-use k8s_openapi::api::core::v1::{ConfigMap, Node, Service};
+use ironlb_k8s::config_source::{ConfigPlace, ConfigUpdate, Merged, config_updates};
+use k8s_openapi::api::core::v1::{Node, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use std::pin::Pin;
+use tracing::warn;
 
 /// A failed watch call; the watcher retries it with backoff.
 #[derive(Debug)]
 pub(crate) struct WatchFailure {
     /// The kind watched, e.g. `Service`.
-    pub kind: &'static str,
+    pub kind: String,
     /// What failed.
-    pub error: watcher::Error,
+    pub error: String,
 }
 
 /// The merged stream of inputs from every watch.
@@ -47,20 +50,14 @@ where
         .filter_map(move |ev| {
             let out = match ev {
                 Ok(ev) => index::event(ev, &facts).map(|e| Ok(input(e))),
-                Err(error) => Some(Err(WatchFailure { kind, error })),
+                Err(error) => Some(Err(WatchFailure {
+                    kind: kind.to_owned(),
+                    error: error.to_string(),
+                })),
             };
             std::future::ready(out)
         });
     Box::pin(stream)
-}
-
-/// The text under the key `config` of the ConfigMap (empty when the key is absent).
-fn config_text(cm: &ConfigMap) -> String {
-    cm.data
-        .as_ref()
-        .and_then(|d| d.get("config"))
-        .cloned()
-        .unwrap_or_default()
 }
 
 /// Starts every watch; their inputs come merged in one stream.
@@ -84,26 +81,30 @@ pub(crate) fn changes(client: &Client, settings: &Settings) -> Changes {
         facts::node_facts,
         Input::Nodes,
     );
-    let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), &settings.namespace);
-    let config: Changes = Box::pin(
-        watcher(
-            cm_api,
-            watcher::Config::default().fields(&format!("metadata.name={}", settings.config_name)),
-        )
-        .backoff(ironlb_k8s::backoff::watch_backoff())
-        .map(|ev| match ev {
-            Ok(watcher::Event::Apply(cm) | watcher::Event::InitApply(cm)) => {
-                Ok(Input::Config(Some(config_text(&cm))))
+    let place = ConfigPlace {
+        namespace: settings.namespace.clone(),
+        config_name: settings.config_name.clone(),
+        metallb_namespace: settings.metallb_namespace.clone(),
+    };
+    let config: Changes = Box::pin(config_updates(client.clone(), place).map(
+        |update| match update {
+            ConfigUpdate::Merged(Merged::Config {
+                document,
+                not_carried,
+                ..
+            }) => {
+                for lost in &not_carried {
+                    warn!(%lost, "a MetalLB object says what IronLB's config cannot");
+                }
+                Ok(Input::Config(document.map(Some)))
             }
-            Ok(watcher::Event::Delete(_)) => Ok(Input::Config(None)),
-            Ok(watcher::Event::Init) => Ok(Input::ConfigListing),
-            Ok(watcher::Event::InitDone) => Ok(Input::ConfigListed),
-            Err(error) => Err(WatchFailure {
-                kind: "ConfigMap",
+            ConfigUpdate::Merged(Merged::Nothing) => Ok(Input::Config(Ok(None))),
+            ConfigUpdate::Failed { source, error } => Err(WatchFailure {
+                kind: source,
                 error,
             }),
-        }),
-    );
+        },
+    ));
     Box::pin(futures::stream::select_all([
         services, slices, nodes, config,
     ]))

@@ -63,13 +63,11 @@ pub(crate) enum Input {
     Slices(index::Event<SliceFacts>),
     /// A Node's facts changed.
     Nodes(index::Event<NodeFacts>),
-    /// The ConfigMap watch starts a (re)list.
-    ConfigListing,
-    /// The ConfigMap reads so: the text under `config` (empty when absent), or `None`
-    /// when the ConfigMap was deleted.
-    Config(Option<String>),
-    /// The ConfigMap watch finished a (re)list.
-    ConfigListed,
+    /// The config its sources make, once all are listed (IronLB's ConfigMap and MetalLB's
+    /// objects kept in the cluster; `ironlb_k8s::config_source`): a document, `None` when
+    /// there is no source at all (read as an empty config), or why the sources do not make
+    /// one (the last good config is kept).
+    Config(Result<Option<String>, ironlb_config::ConfigErrors>),
     /// A watch call failed (it is retried); re-elects like any change.
     WatchFailed,
     /// The live gossip members now.
@@ -177,8 +175,6 @@ pub(crate) struct Orchestrator {
     gate: StartGate,
     /// The config in force (the last good one).
     config: Config,
-    /// Whether the ConfigMap showed up in the current list.
-    config_in_list: bool,
     services: Index<ServiceFacts>,
     slices: Index<SliceFacts>,
     nodes: Index<NodeFacts>,
@@ -209,7 +205,6 @@ impl Orchestrator {
             started: now,
             gate: StartGate::default(),
             config: Config::default(),
-            config_in_list: false,
             services: Index::default(),
             slices: Index::default(),
             nodes: Index::default(),
@@ -248,18 +243,10 @@ impl Orchestrator {
                 }
                 self.changed(now, &mut out);
             }
-            Input::ConfigListing => {
-                self.config_in_list = false;
-                self.changed(now, &mut out);
-            }
-            Input::Config(text) => {
-                self.config_in_list |= text.is_some();
-                self.load_config(text.as_deref().unwrap_or(""), &mut out);
-                self.changed(now, &mut out);
-            }
-            Input::ConfigListed => {
-                if !self.config_in_list {
-                    self.load_config("", &mut out);
+            Input::Config(config) => {
+                match config {
+                    Ok(text) => self.load_config(text.as_deref().unwrap_or(""), &mut out),
+                    Err(errors) => reject_config(&errors, &mut out),
                 }
                 self.gate.config = true;
                 self.changed(now, &mut out);
@@ -319,10 +306,7 @@ impl Orchestrator {
                 }
                 self.config = c;
             }
-            Err(e) => {
-                out.push(Output::Metric(MetricUpdate::ConfigStale(true)));
-                warn!(error = %e, "config rejected, keeping the last good one");
-            }
+            Err(e) => reject_config(&e, out),
         }
     }
 
@@ -547,6 +531,12 @@ impl Orchestrator {
 }
 
 /// A BGP session as the announcement view reads it.
+/// A config that does not read or validate: the last good one stays in force, marked stale.
+fn reject_config(errors: &ironlb_config::ConfigErrors, out: &mut Vec<Output>) {
+    out.push(Output::Metric(MetricUpdate::ConfigStale(true)));
+    warn!(error = %errors, "config rejected, keeping the last good one");
+}
+
 fn session_view(s: &PeerStatus) -> SessionView {
     SessionView {
         peer: s.key.peer.ip(),

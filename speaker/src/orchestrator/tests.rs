@@ -11,6 +11,7 @@ fn settings() -> Settings {
         node_name: "me".into(),
         namespace: "ironlb-system".into(),
         config_name: "config".into(),
+        metallb_namespace: None,
         lb_class: "ironlb.io/ironlb".into(),
         gossip_port: 7946,
         gossip_timing: Default::default(),
@@ -102,11 +103,7 @@ impl Script {
     }
 
     fn config(&mut self) -> Vec<Output> {
-        self.feed_all([
-            Input::ConfigListing,
-            Input::Config(Some(CONFIG.into())),
-            Input::ConfigListed,
-        ])
+        self.feed(Input::Config(Ok(Some(CONFIG.into()))))
     }
 
     fn services(&mut self) -> Vec<Output> {
@@ -183,10 +180,9 @@ fn nothing_is_elected_before_the_config_is_read() {
     s.services();
     s.slices();
     s.nodes(vec![node("me", true, "192.0.2.10")]);
-    // The ConfigMap's object arrives, but its list is not complete yet.
-    s.feed_all([Input::ConfigListing, Input::Config(Some(CONFIG.into()))]);
+    // Everything but the config is listed.
     assert!(!elected(&s.feed(Input::Wake)));
-    s.feed(Input::ConfigListed);
+    s.config();
     let out = s.feed(Input::Wake);
     assert!(elected(&out));
     assert!(
@@ -201,7 +197,7 @@ fn an_absent_config_map_reads_as_an_empty_config() {
     s.services();
     s.slices();
     s.nodes(vec![node("me", true, "192.0.2.10")]);
-    let out = s.feed_all([Input::ConfigListing, Input::ConfigListed]);
+    let out = s.feed(Input::Config(Ok(None)));
     assert!(out.contains(&Output::Metric(MetricUpdate::ConfigStale(false))));
     let out = s.feed(Input::Wake);
     // Elected, on no pools: nothing to announce.
@@ -216,7 +212,20 @@ fn a_rejected_config_keeps_the_last_good_one_and_is_stale() {
     s.slices();
     s.nodes(vec![node("me", true, "192.0.2.10")]);
     s.feed(Input::Wake);
-    let out = s.feed(Input::Config(Some("address-pools: [".into())));
+    let out = s.feed(Input::Config(Ok(Some("address-pools: [".into()))));
+    assert!(out.contains(&Output::Metric(MetricUpdate::ConfigStale(true))));
+    let out = s.feed(Input::Wake);
+    assert_eq!(layer2_sets(&out)[0].len(), 1, "still announced");
+    // Sources that do not merge (a pool in the ConfigMap and a MetalLB object): the same.
+    let clash = ironlb_config::metallb::merge_in_place(
+        Some(CONFIG),
+        &[
+            serde_json::json!({"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool",
+                             "metadata": {"name": "l2"}, "spec": {"addresses": ["192.0.2.0/28"]}}),
+        ],
+    )
+    .unwrap_err();
+    let out = s.feed(Input::Config(Err(clash)));
     assert!(out.contains(&Output::Metric(MetricUpdate::ConfigStale(true))));
     let out = s.feed(Input::Wake);
     assert_eq!(layer2_sets(&out)[0].len(), 1, "still announced");
