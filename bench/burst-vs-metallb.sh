@@ -116,9 +116,7 @@ burst() {
 
 burst ironlb ironlb-controller ironlb-speaker
 kubectl delete namespace burst --wait=true --timeout=600s >/dev/null
-kubectl -n "$IRONLB_LAB_NAMESPACE" delete daemonset speaker --wait=true >/dev/null
-kubectl -n "$IRONLB_LAB_NAMESPACE" delete deployment controller --wait=true >/dev/null
-kubectl -n "$IRONLB_LAB_NAMESPACE" wait --for=delete pod -l app.kubernetes.io/name=ironlb --timeout=120s >/dev/null 2>&1 || true
+ironlb_remove
 metallb_load
 metallb_install "$config"
 burst metallb controller speaker

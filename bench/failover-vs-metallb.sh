@@ -34,6 +34,7 @@ settle=${SETTLE:-10}
 . bench/images.sh
 . bench/metallb.sh
 . bench/processes.sh
+. bench/services.sh
 check_images "$image"
 variants=(${METALLB_VARIANTS:-v0.12.1})
 for v in "${variants[@]}"; do metallb_use "$v"; metallb_build; done
@@ -59,17 +60,10 @@ config="address-pools:
 kubectl -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
   --from-literal=config="$config" | kubectl apply -f - >/dev/null
 kubectl create namespace fm-bench >/dev/null
-kubectl apply -f - >/dev/null <<EOF
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: echo, namespace: fm-bench}
-spec:
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      containers: [{name: echo, image: "$IRONLB_LAB_ECHO_IMAGE", ports: [{containerPort: 8080}]}]
----
+{
+  echo_daemonset fm-bench
+  echo ---
+  cat <<EOF
 apiVersion: v1
 kind: Service
 metadata: {name: web, namespace: fm-bench}
@@ -79,6 +73,7 @@ spec:
   selector: {app: echo}
   ports: [{port: 80, targetPort: 8080}]
 EOF
+} | kubectl apply -f - >/dev/null
 kubectl -n fm-bench rollout status daemonset/echo --timeout=300s >/dev/null
 
 vip() { kubectl -n fm-bench get svc web -o jsonpath='{.status.loadBalancer.ingress[0].ip}'; }
@@ -203,9 +198,7 @@ speaker_selector() {
 for _ in $(seq 120); do [ -n "$(vip)" ] && break; sleep 1; done
 run_trials ironlb ironlb-speaker "$IRONLB_LAB_NAMESPACE"
 
-kubectl -n "$IRONLB_LAB_NAMESPACE" delete daemonset speaker --wait=true >/dev/null
-kubectl -n "$IRONLB_LAB_NAMESPACE" delete deployment controller --wait=true >/dev/null
-kubectl -n "$IRONLB_LAB_NAMESPACE" wait --for=delete pod -l app.kubernetes.io/name=ironlb --timeout=120s >/dev/null 2>&1 || true
+ironlb_remove
 products=(ironlb)
 for v in "${variants[@]}"; do
   metallb_use "$v"

@@ -9,7 +9,8 @@
 # nodes, an echo pod on each and 30 layer-2 LoadBalancer Services (IPv4, Cluster policy) in front
 # of them, which the election spreads over the nodes. IronLB runs first, then MetalLB
 # ($METALLB_VERSION, default v0.12.1; bench/metallb.sh builds it from its Go module and installs
-# it from its own manifests) with the same config document. Per product and condition (cpu,
+# it from its own manifests) with the same config document (from v0.13, METALLB_VERSION=v0.15.2:
+# the same pool as its CRD objects). Per product and condition (cpu,
 # loss1, loss5 by default; IRONLB_BENCH_CONDITIONS picks; bench/faults.sh says what each is):
 # three speakers running and 20 s to settle, then the condition held for MINUTES while the
 # client asks ARP for every VIP once a second (bench/arp-owners.py).
@@ -31,6 +32,7 @@ image=${2:-target/oci/ironlb}
 . bench/metallb.sh
 . bench/processes.sh
 . bench/faults.sh
+. bench/services.sh
 check_images "$image"
 metallb_build
 
@@ -59,17 +61,7 @@ kubectl -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o y
   --from-literal=config="$config" | kubectl apply -f - >/dev/null
 kubectl create namespace fv-bench >/dev/null
 {
-  cat <<EOF
-apiVersion: apps/v1
-kind: DaemonSet
-metadata: {name: echo, namespace: fv-bench}
-spec:
-  selector: {matchLabels: {app: echo}}
-  template:
-    metadata: {labels: {app: echo}}
-    spec:
-      containers: [{name: echo, image: "$IRONLB_LAB_ECHO_IMAGE", ports: [{containerPort: 8080}]}]
-EOF
+  echo_daemonset fv-bench
   for i in $(seq 1 "$services"); do
     cat <<EOF
 ---
@@ -150,9 +142,7 @@ run_conditions() {
 wait_vips
 run_conditions ironlb ironlb-speaker "$IRONLB_LAB_NAMESPACE" app.kubernetes.io/component=speaker
 
-kubectl -n "$IRONLB_LAB_NAMESPACE" delete daemonset speaker --wait=true >/dev/null
-kubectl -n "$IRONLB_LAB_NAMESPACE" delete deployment controller --wait=true >/dev/null
-kubectl -n "$IRONLB_LAB_NAMESPACE" wait --for=delete pod -l app.kubernetes.io/name=ironlb --timeout=120s >/dev/null 2>&1 || true
+ironlb_remove
 metallb_load
 metallb_install "$config"
 wait_vips

@@ -118,9 +118,7 @@ for i in "${!images[@]}"; do
   results+=("$(measure "ironlb-$((i + 1))" ironlb-speaker)")
 done
 
-kubectl -n "$IRONLB_LAB_NAMESPACE" delete daemonset speaker --wait=true >/dev/null
-kubectl -n "$IRONLB_LAB_NAMESPACE" delete deployment controller --wait=true >/dev/null
-kubectl -n "$IRONLB_LAB_NAMESPACE" wait --for=delete pod -l app.kubernetes.io/name=ironlb --timeout=120s >/dev/null 2>&1 || true
+ironlb_remove
 metallb_load
 metallb_install "$config"
 all_allocated

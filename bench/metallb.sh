@@ -7,7 +7,7 @@
 # serves. metallb_use picks the version (and, from v0.13, a memberlist preset).
 
 # metallb_use VERSION[:PRESET]: the MetalLB the other functions build, load and install.
-# PRESET (v0.13 and later): `local`, memberlist's DefaultLocalConfig (its fastest documented
+# PRESET (v0.16 and later): `local`, memberlist's DefaultLocalConfig (its fastest documented
 # preset: a probe a second, 200 ms probe timeout, suspicion 3 intervals), given to the speakers
 # through the optional ConfigMap metallb-memberlist-config their manifest mounts; none: the
 # speakers' defaults (DefaultLANConfig).
@@ -25,7 +25,7 @@ metallb_use() {
     *) echo "bench/metallb.sh: unknown memberlist preset '$METALLB_PRESET' (local)" >&2; return 2 ;;
   esac
   [ -z "$METALLB_PRESET" ] || [ "$METALLB_ERA" = crds ] ||
-    { echo "bench/metallb.sh: $METALLB_VERSION takes no memberlist settings (v0.13 and later do)" >&2; return 2; }
+    { echo "bench/metallb.sh: $METALLB_VERSION takes no memberlist settings (v0.16 and later do)" >&2; return 2; }
 }
 metallb_use "${METALLB_VERSION:-v0.12.1}"
 
@@ -49,7 +49,8 @@ metallb_build() {
   fi
   for c in speaker controller; do
     # Its go.mod may suggest a newer toolchain than this machine's; the go directive decides.
-    (cd "$src" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod go build -trimpath -o "$METALLB_CACHE/bin/$c" "./$c")
+    (cd "$src" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=mod go build -trimpath -o "$METALLB_CACHE/bin/$c" "./$c") ||
+      { echo "bench/metallb.sh: building MetalLB $METALLB_VERSION's $c failed" >&2; return 1; }
     work=$(mktemp -d)
     rm -rf "$METALLB_CACHE/$c"
     umoci init --layout "$METALLB_CACHE/$c"
@@ -94,6 +95,8 @@ docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") 
 print(yaml.safe_dump_all(docs))
 EOF
   else
+    [ -z "$METALLB_PRESET" ] || grep -q metallb-memberlist-config "$METALLB_CACHE/src/config/manifests/metallb-native.yaml" ||
+      { echo "bench/metallb.sh: MetalLB $METALLB_VERSION's speakers read no memberlist settings (v0.16 and later do)" >&2; return 2; }
     # Created, not applied: its CRDs are too large for the last-applied annotation.
     "$k" create -f "$METALLB_CACHE/src/config/manifests/metallb-native.yaml" >/dev/null
     [ "$METALLB_PRESET" = local ] && "$k" -n metallb-system create configmap metallb-memberlist-config \
@@ -154,4 +157,13 @@ metallb_remove() {
   fi
   "$k" delete namespace metallb-system --wait=true --timeout=120s >/dev/null 2>&1 || true
   "$k" delete clusterrole,clusterrolebinding -l app=metallb >/dev/null 2>&1 || true
+}
+
+# ironlb_remove: IronLB's speakers and controller deleted from the lab in the environment (its
+# config and the Services' status stay), waited for until their pods are gone.
+ironlb_remove() {
+  local k=$IRONLB_LAB_KUBECTL
+  "$k" -n "$IRONLB_LAB_NAMESPACE" delete daemonset speaker --wait=true >/dev/null
+  "$k" -n "$IRONLB_LAB_NAMESPACE" delete deployment controller --wait=true >/dev/null
+  "$k" -n "$IRONLB_LAB_NAMESPACE" wait --for=delete pod -l app.kubernetes.io/name=ironlb --timeout=120s >/dev/null 2>&1 || true
 }

@@ -45,3 +45,19 @@ apply_services() {
   write_services "$1" "$2" rss-bench "$3/objects"
   for f in "$3"/objects.*.json; do "$IRONLB_LAB_KUBECTL" apply -f "$f" >/dev/null; done
 }
+
+# echo_daemonset NAMESPACE: the YAML of a DaemonSet `echo` of the lab's echo image (an echo pod
+# on every node, labelled app=echo), for `kubectl apply -f -`.
+echo_daemonset() {
+  cat <<YAML
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: echo, namespace: $1}
+spec:
+  selector: {matchLabels: {app: echo}}
+  template:
+    metadata: {labels: {app: echo}}
+    spec:
+      containers: [{name: echo, image: "$IRONLB_LAB_ECHO_IMAGE", ports: [{containerPort: 8080}]}]
+YAML
+}
