@@ -126,7 +126,7 @@ read -r _ ip50 ip99 imax itotal icpu iccpu icrss iscpu isrss < <(grep '^ironlb '
 read -r _ mp50 mp99 mmax mtotal mcpu mccpu mcrss mscpu msrss < <(grep '^metallb ' "$results")
 line() { awk -v w="$1" -v a="$2" -v b="$3" -v u="$4" \
   'BEGIN { printf "%-60s ironlb %10s %-4s metallb %10s %-4s ratio ironlb/metallb = %s\n", w, a, u, b, u,
-           (b > 0 ? sprintf("%.3f", a / b) : "-") }'; }
+           (b > 0 ? sprintf("%.3g", a / b) : "-") }'; }
 line "$count Services: create to IP, p50" "$ip50" "$mp50" ms
 line "$count Services: create to IP, p99" "$ip99" "$mp99" ms
 line "$count Services: create to IP, max" "$imax" "$mmax" ms
