@@ -50,8 +50,7 @@ config="address-pools:
   protocol: layer2
   addresses: [2001:db8:1::1000-2001:db8:1::1fff]
 "
-kubectl -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
-  --from-literal=config="$config" | kubectl apply -f - >/dev/null
+set_config "$config"
 first_node=${IRONLB_LAB_NODES%% *}
 write_services "$count" "$first_node" burst "$work/objects"
 hz=$(getconf CLK_TCK)

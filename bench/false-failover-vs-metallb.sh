@@ -57,8 +57,7 @@ config="address-pools:
   protocol: layer2
   addresses: [192.0.2.64/26]
 "
-kubectl -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
-  --from-literal=config="$config" | kubectl apply -f - >/dev/null
+set_config "$config"
 kubectl create namespace fv-bench >/dev/null
 {
   echo_daemonset fv-bench

@@ -61,3 +61,9 @@ spec:
       containers: [{name: echo, image: "$IRONLB_LAB_ECHO_IMAGE", ports: [{containerPort: 8080}]}]
 YAML
 }
+
+# set_config TEXT: the config ConfigMap of IronLB in the lab in the environment holds TEXT.
+set_config() {
+  "$IRONLB_LAB_KUBECTL" -n "$IRONLB_LAB_NAMESPACE" create configmap config --dry-run=client -o yaml \
+    --from-literal=config="$1" | "$IRONLB_LAB_KUBECTL" apply -f - >/dev/null
+}
