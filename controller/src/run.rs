@@ -183,11 +183,8 @@ pub async fn run(ctx: Context, mut leader: watch::Receiver<bool>) -> Result<(), 
                 },
                 update = config.next() => match update {
                     Some(ConfigUpdate::Merged(merged)) => {
-                        if let Merged::Config { config_map_uid, not_carried, .. } = &merged {
+                        if let Merged::Config { config_map_uid, .. } = &merged {
                             publisher.set_config_map_uid(config_map_uid.clone());
-                            for lost in not_carried {
-                                warn!(%lost, "a MetalLB object says what IronLB's config cannot");
-                            }
                         }
                         config_watch::input(&merged)
                     }

@@ -6,7 +6,7 @@
 //! another value) is an error naming both sources, never a silent choice; an object that does
 //! not read is an error naming it. Without objects the ConfigMap's document is kept as written.
 
-use super::{Migration, NotCarried, from_objects, merge, object_from_value};
+use super::{Migration, NotCarried, error, from_objects, merge, object_from_value};
 use crate::error::{ConfigError, ConfigErrors, ErrorKind};
 use crate::parse::{MAX_INPUT_BYTES, parse_document};
 use crate::raw::RawDocument;
@@ -54,16 +54,7 @@ pub fn merge_in_place(
         }
         merge(&mut doc, old);
     }
-    let document = serde_saphyr::to_string(&doc).map_err(|e| {
-        ConfigErrors::one(ConfigError::new(
-            "",
-            ErrorKind::Yaml {
-                line: None,
-                column: None,
-                message: e.to_string(),
-            },
-        ))
-    })?;
+    let document = serde_saphyr::to_string(&doc).map_err(|e| error(e.to_string()))?;
     Ok(Migration {
         document,
         not_carried,
@@ -95,9 +86,12 @@ fn clashes(objects: &RawDocument, config_map: &RawDocument) -> Vec<ConfigError> 
             out.push(twice("BFD profile", name, "BFDProfile"));
         }
     }
-    let aliases = objects.bgp_communities.clone().unwrap_or_default();
+    let aliases = objects.bgp_communities.as_ref();
     for (alias, value) in config_map.bgp_communities.iter().flatten() {
-        if aliases.get(alias).is_some_and(|v| v != value) {
+        if aliases
+            .and_then(|a| a.get(alias))
+            .is_some_and(|v| v != value)
+        {
             out.push(twice("community alias", alias, "a Community"));
         }
     }

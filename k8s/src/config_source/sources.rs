@@ -67,7 +67,7 @@ pub enum Merged {
     Config {
         /// The merged document.
         document: Result<String, ConfigErrors>,
-        /// What MetalLB's objects say that IronLB's config cannot.
+        /// What MetalLB's objects say that IronLB's config cannot (the source logs it).
         not_carried: Vec<NotCarried>,
         /// The ConfigMap's uid, when there is one.
         config_map_uid: Option<String>,

@@ -9,6 +9,7 @@
 use super::sources::{METALLB_KINDS, Merged, Seen, Sources};
 use futures::stream::{BoxStream, SelectAll};
 use futures::{Stream, StreamExt};
+use ironlb_config::metallb::METALLB_GROUP;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::WatchStreamExt;
@@ -24,9 +25,6 @@ pub const DISCOVERY_EVERY: Duration = Duration::from_secs(60);
 
 /// How soon discovery is asked again when its first answer failed.
 const DISCOVERY_RETRY: Duration = Duration::from_secs(2);
-
-/// The API group of MetalLB's CRDs.
-const METALLB_GROUP: &str = "metallb.io";
 
 /// Where a component's config comes from.
 #[derive(Debug, Clone)]
@@ -156,9 +154,15 @@ async fn run(client: Client, place: ConfigPlace, tx: mpsc::Sender<ConfigUpdate>)
                 },
             },
         };
-        if let Some(merged) = sources.see(seen)
-            && tx.send(ConfigUpdate::Merged(merged)).await.is_err()
-        {
+        let Some(merged) = sources.see(seen) else {
+            continue;
+        };
+        if let Merged::Config { not_carried, .. } = &merged {
+            for lost in not_carried {
+                tracing::warn!(%lost, "a MetalLB object says what IronLB's config cannot");
+            }
+        }
+        if tx.send(ConfigUpdate::Merged(merged)).await.is_err() {
             return;
         }
     }

@@ -19,7 +19,6 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource};
 use std::pin::Pin;
-use tracing::warn;
 
 /// A failed watch call; the watcher retries it with backoff.
 #[derive(Debug)]
@@ -88,14 +87,7 @@ pub(crate) fn changes(client: &Client, settings: &Settings) -> Changes {
     };
     let config: Changes = Box::pin(config_updates(client.clone(), place).map(
         |update| match update {
-            ConfigUpdate::Merged(Merged::Config {
-                document,
-                not_carried,
-                ..
-            }) => {
-                for lost in &not_carried {
-                    warn!(%lost, "a MetalLB object says what IronLB's config cannot");
-                }
+            ConfigUpdate::Merged(Merged::Config { document, .. }) => {
                 Ok(Input::Config(document.map(Some)))
             }
             ConfigUpdate::Merged(Merged::Nothing) => Ok(Input::Config(Ok(None))),

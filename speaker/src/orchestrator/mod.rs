@@ -530,13 +530,13 @@ impl Orchestrator {
     }
 }
 
-/// A BGP session as the announcement view reads it.
 /// A config that does not read or validate: the last good one stays in force, marked stale.
 fn reject_config(errors: &ironlb_config::ConfigErrors, out: &mut Vec<Output>) {
     out.push(Output::Metric(MetricUpdate::ConfigStale(true)));
     warn!(error = %errors, "config rejected, keeping the last good one");
 }
 
+/// A BGP session as the announcement view reads it.
 fn session_view(s: &PeerStatus) -> SessionView {
     SessionView {
         peer: s.key.peer.ip(),
